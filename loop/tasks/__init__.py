@@ -1,0 +1,26 @@
+"""Tasks by name; third parties add theirs through the entry-point group ``fireassay.tasks``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sandbox.registry import Registry
+
+from .base import Task
+from .data import DataError
+
+TASKS: Registry[type[Task]] = Registry(
+    "task",
+    "fireassay.tasks",
+    {
+        "gsm8k": "loop.tasks.gsm8k:GSM8KTask",
+        "math500": "loop.tasks.math500:Math500Task",
+    },
+)
+
+
+def get_task(name: str, data: str | Path | None = None, **options: Any) -> Task:
+    return TASKS.get(name)(data=data, **options)
+
+
+__all__ = ["TASKS", "Task", "DataError", "get_task"]

@@ -1,0 +1,60 @@
+"""A task = loader + prompt template + oracle + feedback verifier + answer format for selectors."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from verifiers import Problem, Verifier, create_verifier
+
+from .data import DataError, load_from_hub, read_records, resolve_data_file
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    oracle_name: ClassVar[str]
+    feedback_name: ClassVar[str | None] = None  # gold-free verifier whose feedback the model sees
+    answer_format: ClassVar[str | None] = None  # how selectors key answers (see verifiers.answers)
+    default_selectors: ClassVar[tuple[str, ...]] = ("majority",)
+    data_files: ClassVar[list[str]] = []  # file names looked for under --data dir / $FIREASSAY_DATA/<task>
+    hub: ClassVar[tuple[str, str | None, str] | None] = None  # (path, config, split)
+
+    def __init__(self, data: str | Path | None = None, **options: Any) -> None:
+        self.data = data
+        self.options = options
+
+    # -- data -------------------------------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        path = resolve_data_file(self.name, self.data, self.data_files)
+        if path is not None:
+            return read_records(path)
+        if self.hub is None:
+            raise DataError(f"task {self.name!r} needs --data PATH (or $FIREASSAY_DATA/{self.name}/)")
+        hub_path, config, split = self.hub
+        return load_from_hub(hub_path, split, config)
+
+    def load(self, limit: int | None = None) -> list[Problem]:
+        rows = self.records()
+        problems = [self.to_problem(i, r) for i, r in enumerate(rows)]
+        return problems[:limit] if limit is not None else problems
+
+    @abstractmethod
+    def to_problem(self, index: int, record: dict[str, Any]) -> Problem: ...
+
+    @abstractmethod
+    def reference_text(self, problem: Problem) -> str:
+        """The dataset's own solution, as a candidate would write it (for ``--reference``)."""
+
+    # -- verifiers --------------------------------------------------------------------------
+    def verifier_options(self) -> dict[str, Any]:
+        return {"answer_format": self.answer_format, **self.options}
+
+    def oracle(self) -> Verifier:
+        return create_verifier(self.oracle_name, **self.verifier_options())
+
+    def feedback_verifier(self) -> Verifier | None:
+        return create_verifier(self.feedback_name, **self.verifier_options()) if self.feedback_name else None
+
+    def selectors(self, names: Sequence[str] | None = None) -> dict[str, Verifier]:
+        names = self.default_selectors if names is None else names
+        return {n: create_verifier(n, **self.verifier_options()) for n in names}

@@ -1,0 +1,41 @@
+"""The one interface every checker and selector implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal, Sequence
+
+from .types import Candidate, Problem, Verdict
+
+SubsetRule = Literal["argmax", "vote", "weighted_vote"]
+
+
+class Verifier(ABC):
+    """Judges one problem's candidates.
+
+    ``uses_reference`` True marks an oracle (judges against gold); False marks a selector.
+    Selectors also say how the report re-selects inside a k-subset (``subset_rule``):
+    ``argmax`` picks the highest stored score, ``vote`` the largest answer class,
+    ``weighted_vote`` the answer class with the largest summed score.
+    """
+
+    name: ClassVar[str]
+    uses_reference: ClassVar[bool]
+    subset_rule: ClassVar[SubsetRule] = "argmax"
+
+    @abstractmethod
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]: ...
+
+    def verify_many(
+        self, items: Sequence[tuple[Problem, Sequence[Candidate]]]
+    ) -> list[list[Verdict]]:
+        """Judge several problems; batched verifiers override this to share a pool or batch."""
+        return [self.verify(p, cs) for p, cs in items]
+
+    def close(self) -> None:
+        """Release pools or containers. Safe to call twice."""
+
+    def __enter__(self) -> "Verifier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
