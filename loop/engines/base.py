@@ -164,6 +164,11 @@ class Engine(ABC):
     @abstractmethod
     def detokenize(self, token_ids: Sequence[int]) -> str: ...
 
+    def stop_token_ids(self) -> frozenset[int]:
+        """Token ids that end a generation (EOS/EOT). Samplers that pick a token themselves
+        (FIRE) do not continue after one of these. Override it; the default knows none."""
+        return frozenset()
+
     def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt_token_ids is not None:
             return list(request.prompt_token_ids)
