@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench clean
+.PHONY: venv test test-fast demo bench clean sandbox
 
 venv: $(STAMP)
 
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-test: venv
+# Docker daemon (installed/started if missing; idempotent) and the sandbox image (built offline
+# with debootstrap when no registry answers; reused when the tag exists).
+sandbox: venv
+	sandbox/ensure_docker.sh
+	$(BIN)/fireassay sandbox build
+
+test: venv sandbox
 	$(BIN)/python -m pytest -q
 
 test-fast: venv

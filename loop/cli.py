@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "loop.commands.report",
     "loop.commands.export",
     "loop.commands.doctor",
+    "loop.commands.sandbox",
 ]
 
 

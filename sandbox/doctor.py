@@ -1,0 +1,77 @@
+"""Checks that the docker sandbox works, each failure with the command that fixes it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox.config import SandboxConfig
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(config: SandboxConfig | None = None) -> list[Check]:
+    """daemon -> image -> hello run -> leftovers; later checks are skipped when one fails."""
+    cfg = config or SandboxConfig()
+    checks: list[Check] = []
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        return [Check("docker SDK", False, "the `docker` Python package is missing",
+                      "pip install 'docker>=7' (it is a fireassay dependency: reinstall fireassay)")]
+    from sandbox.docker_client import NO_DAEMON_FIX, make_client
+    from sandbox.errors import SandboxError
+
+    try:
+        client = make_client(timeout=10)
+        ver = client.version().get("Version", "?")
+        checks.append(Check("docker daemon", True, f"answers (server {ver})"))
+    except Exception as exc:  # noqa: BLE001 - every failure here means the same fix
+        checks.append(Check("docker daemon", False, str(exc).split(". ")[0], NO_DAEMON_FIX))
+        return checks
+
+    from sandbox.image import image_exists
+
+    image_id = image_exists(client, cfg.image)
+    if image_id:
+        checks.append(Check("image", True, f"{cfg.image} ({image_id[7:19]})"))
+    else:
+        checks.append(Check("image", False, f"{cfg.image} does not exist",
+                            "fireassay sandbox build   (or: sudo make sandbox)"))
+        return checks
+
+    from sandbox.docker_backend import DockerSandbox
+
+    try:
+        with DockerSandbox(cfg, client=client, kind="doctor") as sb:
+            r = sb.exec(["python3", "-c", "import os, sys; print('hello', os.getuid(), "
+                         "sys.version.split()[0])"], timeout=30)
+            net = sb.container.attrs["HostConfig"].get("NetworkMode")
+        if r.ok and r.stdout.startswith(b"hello"):
+            _, uid, pyver = r.stdout.decode().split()
+            checks.append(Check("hello run", True,
+                                f"python {pyver} as uid {uid}, network {net}, exec "
+                                f"{r.duration_s * 1000:.0f} ms"))
+        else:
+            checks.append(Check("hello run", False, f"exit {r.returncode}: "
+                                f"{r.text('stderr').strip()[:300]}",
+                                "rebuild the image: fireassay sandbox build --force"))
+    except SandboxError as exc:
+        checks.append(Check("hello run", False, str(exc)[:300],
+                            "check `docker info` and the daemon log; then fireassay sandbox doctor"))
+        return checks
+
+    from sandbox.labels import owner_alive
+    from sandbox.reap import fireassay_containers
+
+    dead = [c.name for c in fireassay_containers(client) if owner_alive(c.labels or {}) is False]
+    if dead:
+        checks.append(Check("leftover containers", False,
+                            f"{len(dead)} containers of dead runs", "fireassay sandbox reap"))
+    else:
+        checks.append(Check("leftover containers", True, "none"))
+    return checks
