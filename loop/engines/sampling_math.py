@@ -1,0 +1,89 @@
+"""Exact token sampling from logits or log-probabilities, in numpy (no engine needed).
+
+Order (vLLM's): divide by temperature, then keep the top-k, then top-p (smallest set of most
+likely tokens whose probability reaches p), then min-p (tokens with at least min_p times the
+top probability), renormalise, draw. Temperature 0 is greedy (argmax).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import SamplingParams
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max()
+    return x - np.log(np.exp(x).sum())
+
+
+def sampling_distribution(logits: np.ndarray, params: SamplingParams) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids, probabilities) of the distribution ``params`` draws from (sorted by
+    descending probability unless the set is large and top-p is off). ``logits`` may be raw
+    logits or raw log-probabilities: the softmax is the same."""
+    z = np.asarray(logits, dtype=np.float64)
+    if params.greedy:
+        i = int(np.argmax(z))
+        return np.array([i]), np.array([1.0])
+    z = z / params.temperature
+    k = params.top_k
+    if 0 < k < z.size:
+        ids = np.argpartition(-z, k - 1)[:k]
+    else:
+        ids = np.arange(z.size)
+    zs = z[ids]
+    need_sorted = params.top_p < 1.0 or ids.size <= 4096
+    if need_sorted:
+        order = np.argsort(-zs, kind="stable")
+        ids, zs = ids[order], zs[order]
+    p = np.exp(zs - zs.max())
+    p /= p.sum()
+    keep = np.ones(p.size, dtype=bool)
+    if params.top_p < 1.0:
+        before = np.cumsum(p) - p  # mass strictly before each token (sorted)
+        keep &= before < params.top_p
+    if params.min_p > 0.0:
+        keep &= p >= params.min_p * p.max()
+    if not keep.all():
+        ids, p = ids[keep], p[keep]
+        p = p / p.sum()
+    return ids, p
+
+
+def draw(ids: np.ndarray, probs: np.ndarray, rng: np.random.Generator) -> int:
+    """One draw by inverse CDF (exact up to float rounding)."""
+    if ids.size == 1:
+        return int(ids[0])
+    c = np.cumsum(probs)
+    j = int(np.searchsorted(c, rng.random() * c[-1], side="right"))
+    return int(ids[min(j, ids.size - 1)])
+
+
+def sample_token(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
+    if params.greedy:
+        return int(np.argmax(logits))
+    ids, p = sampling_distribution(logits, params)
+    return draw(ids, p, rng)
+
+
+def top_logprobs(logprobs: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k most likely (token id, logprob) pairs, descending."""
+    lp = np.asarray(logprobs)
+    k = min(k, lp.size)
+    ids = np.argpartition(-lp, k - 1)[:k]
+    ids = ids[np.argsort(-lp[ids], kind="stable")]
+    return [(int(i), float(lp[i])) for i in ids]
+
+
+def seed_rng(*parts: int | str | None) -> np.random.Generator:
+    """A generator that depends only on ``parts`` (stable across runs and machines); a fresh
+    unseeded one when any part is None (no seed given)."""
+    if any(part is None for part in parts):
+        return np.random.default_rng()
+    words: list[int] = []
+    for part in parts:
+        if isinstance(part, str):
+            words.extend(part.encode())
+        else:
+            words.append(int(part) & 0xFFFFFFFFFFFFFFFF)
+    return np.random.default_rng(np.random.SeedSequence(words))
