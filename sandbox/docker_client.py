@@ -11,7 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from sandbox.errors import SandboxUnavailable
+from sandbox.errors import SandboxBroken, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +52,8 @@ def retrying(fn: Callable[[], T], *, seconds: float, what: str) -> T:
     :class:`SandboxUnavailable`. Other errors propagate at once."""
     try:
         for attempt in tenacity.Retrying(
-            retry=tenacity.retry_if_exception(is_infra_error),
+            retry=tenacity.retry_if_exception(
+                lambda e: is_infra_error(e) and not isinstance(e, SandboxBroken)),
             stop=tenacity.stop_after_delay(seconds),
             wait=tenacity.wait_exponential(multiplier=0.2, max=3.0),
             reraise=True,
@@ -63,7 +64,8 @@ def retrying(fn: Callable[[], T], *, seconds: float, what: str) -> T:
             with attempt:
                 return fn()
     except SandboxUnavailable as exc:
-        if NO_DAEMON_FIX in str(exc) or not isinstance(exc.__cause__, Exception):
+        if isinstance(exc, SandboxBroken) or NO_DAEMON_FIX in str(exc) \
+                or not isinstance(exc.__cause__, Exception):
             raise
         raise SandboxUnavailable(f"{what}: {exc}. {NO_DAEMON_FIX}") from exc
     except Exception as exc:
