@@ -15,6 +15,8 @@ VERIFIERS: Registry[type[Verifier]] = Registry(
         # oracles
         "gsm8k": "verifiers.gsm8k:GSM8KOracle",
         "math": "verifiers.math_oracle:MathOracle",
+        "swe": "verifiers.swe.verifier:SWEOracle",
+        "swe_feedback": "verifiers.swe.verifier:SWEFeedback",
         # selectors
         "majority": "verifiers.selectors:MajorityVote",
         "best_of_n": "verifiers.selectors:BestOfN",

@@ -15,6 +15,7 @@ TASKS: Registry[type[Task]] = Registry(
     {
         "gsm8k": "loop.tasks.gsm8k:GSM8KTask",
         "math500": "loop.tasks.math500:Math500Task",
+        "swe": "loop.tasks.swe:SWETask",
     },
 )
 
