@@ -220,7 +220,7 @@ class DockerSandbox(Sandbox):
                 return fn()
             except docker.errors.NotFound as exc:
                 self.broken = True
-                raise SandboxBroken(f"{what}: container {self.name} is gone ({exc})") from exc
+                raise SandboxBroken(f"{what}: {self.name} or its exec is gone ({exc})") from exc
             except docker.errors.APIError as exc:
                 if exc.status_code == 409 and "not running" in str(exc):
                     self.broken = True
