@@ -1,0 +1,248 @@
+"""Metrics over a run's verdicts: the input structure, unbiased pass@k, coverage@k, effective
+answers, unjudged counts and the bootstrap over problems.
+
+Selection accuracy@k lives in ``loop.selection``, the power-law fit in ``loop.powerlaw``; the
+report (``loop.report``) puts them together.
+
+Per-problem candidate counts may differ. Each problem is judged on its own candidates (its own n):
+the k grid of a run goes up to the smallest count, ``n = min`` over problems, so that every
+problem has an unbiased estimate at every reported k.
+
+Unjudged candidates (oracle ``passed is None``) count as not correct in every metric; they are
+counted and reported (``unjudged_counts``), never hidden.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+SelectionRule = Literal["argmax", "vote", "weighted_vote"]
+RULES: tuple[str, ...] = ("argmax", "vote", "weighted_vote")
+
+
+class MetricsError(ValueError):
+    """Input the metrics cannot work with; the message names the run/problem and the fix."""
+
+
+@dataclass(frozen=True)
+class SelectorData:
+    """One selector's stored output for a run, as the report re-selects inside k-subsets.
+
+    ``rule`` is the selector's ``subset_rule``:
+      - ``"argmax"``: pick the highest ``scores`` value (nan ranks lowest); ``classes`` unused.
+      - ``"vote"``: pick the largest answer class (``classes``); ``scores`` unused.
+      - ``"weighted_vote"``: pick the class with the largest sum of ``scores``. ``scores`` must be
+        the per-candidate WEIGHT (e.g. ``Verdict.details["weight"]`` or ``Candidate.score``), not
+        the selector's class-level verdict score. nan weights count as 0; if any weight of a
+        problem is negative, that problem's weights are shifted by its minimum so the lowest is 0.
+    ``classes``: per problem, int64 answer-class id per candidate, -1 = no answer.
+    ``scores``: per problem, float per candidate (nan = unjudged / no score).
+    """
+
+    rule: str
+    classes: list[np.ndarray]
+    scores: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything the report needs from one run (the run store fills it)."""
+
+    name: str
+    task: str
+    problem_ids: list[str]
+    correct: list[np.ndarray]  # per problem: bool per candidate (oracle passed is True)
+    unjudged: list[np.ndarray]  # per problem: bool (oracle passed is None)
+    answers: list[np.ndarray]  # per problem: int64 oracle-canonical answer class, -1 none
+    selectors: dict[str, SelectorData] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # sampler, model, feedback, tokens, ...
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Candidates per problem."""
+        return np.fromiter((len(c) for c in self.correct), dtype=np.int64, count=len(self.correct))
+
+    def validate(self) -> None:
+        """Raise ``MetricsError`` naming the first inconsistency."""
+        p = len(self.problem_ids)
+        if p == 0:
+            raise MetricsError(f"run {self.name!r} has no problems; verify some samples first")
+        for label, seq in (("correct", self.correct), ("unjudged", self.unjudged), ("answers", self.answers)):
+            if len(seq) != p:
+                raise MetricsError(f"run {self.name!r}: {label} has {len(seq)} entries for {p} problems")
+        for i, pid in enumerate(self.problem_ids):
+            n = len(self.correct[i])
+            if n == 0:
+                raise MetricsError(
+                    f"run {self.name!r}: problem {pid!r} has no candidates; "
+                    "finish the run (--resume) or drop the problem before reporting"
+                )
+            if len(self.unjudged[i]) != n or len(self.answers[i]) != n:
+                raise MetricsError(f"run {self.name!r}: problem {pid!r} has mismatched per-candidate arrays")
+        for sname, sel in self.selectors.items():
+            if sel.rule not in RULES:
+                raise MetricsError(
+                    f"run {self.name!r}: selector {sname!r} has rule {sel.rule!r}; expected one of {', '.join(RULES)}"
+                )
+            need_classes = sel.rule != "argmax"
+            need_scores = sel.rule != "vote"
+            if need_classes and len(sel.classes) != p:
+                raise MetricsError(f"run {self.name!r}: selector {sname!r} has classes for {len(sel.classes)} of {p} problems")
+            if need_scores and len(sel.scores) != p:
+                raise MetricsError(f"run {self.name!r}: selector {sname!r} has scores for {len(sel.scores)} of {p} problems")
+            for i, pid in enumerate(self.problem_ids):
+                n = len(self.correct[i])
+                if (need_classes and len(sel.classes[i]) != n) or (need_scores and len(sel.scores[i]) != n):
+                    raise MetricsError(
+                        f"run {self.name!r}: selector {sname!r} judged a different number of candidates than "
+                        f"the oracle on problem {pid!r}; re-run the selector on this run"
+                    )
+
+
+# --------------------------------------------------------------------------- pass@k
+
+
+def log_comb_ratio(n: int, k: int, c: np.ndarray) -> np.ndarray:
+    """``log(C(n-c, k) / C(n, k))`` for an int array ``c`` (fixed n, k); -inf where ``n - c < k``.
+
+    Uses ``C(n-c,k)/C(n,k) = prod_{j<c} (1 - k/(n-j))``: one cumulative sum of ``log1p`` terms up
+    to ``max(c)`` serves every c. Each term is exact to rounding and all have the same sign, so
+    the result has a small *relative* error (about c * 1e-16) even for n = 100,000, and
+    ``-expm1`` of it keeps tiny pass@k values accurate.
+    """
+    c = np.asarray(c, dtype=np.int64)
+    out = np.full(c.shape, -np.inf)
+    ok = c <= n - k
+    if not ok.any():
+        return out
+    cmax = int(c[ok].max())
+    j = np.arange(cmax, dtype=np.float64)
+    table = np.empty(cmax + 1)
+    table[0] = 0.0
+    if cmax:
+        np.cumsum(np.log1p(-k / (n - j)), out=table[1:])
+    out[ok] = table[c[ok]]
+    return out
+
+
+def pass_at_k(n: Any, c: Any, k: Any) -> Any:
+    """Unbiased pass@k ``1 - C(n-c, k) / C(n, k)`` (Chen et al. 2021), vectorized.
+
+    ``n`` candidates of which ``c`` are correct; ``k`` drawn without replacement. Arguments
+    broadcast against each other; returns a float for scalar input, else an array.
+    Requires ``0 <= c <= n`` and ``0 <= k <= n``.
+    """
+    scalar = np.ndim(n) == 0 and np.ndim(c) == 0 and np.ndim(k) == 0
+    n_a, c_a, k_a = np.broadcast_arrays(
+        np.asarray(n, dtype=np.int64), np.asarray(c, dtype=np.int64), np.asarray(k, dtype=np.int64)
+    )
+    if (c_a < 0).any() or (c_a > n_a).any():
+        raise MetricsError("pass_at_k needs 0 <= c <= n (correct candidates cannot exceed candidates)")
+    if (k_a < 0).any() or (k_a > n_a).any():
+        raise MetricsError("pass_at_k needs 0 <= k <= n (cannot draw more candidates than there are)")
+    out = np.empty(n_a.shape, dtype=np.float64)
+    flat_n, flat_k, flat_c = n_a.ravel(), k_a.ravel(), c_a.ravel()
+    flat_out = out.reshape(-1)
+    # group entries by (n, k): one cumulative table per group serves all of its c values
+    order = np.lexsort((flat_k, flat_n))
+    sn, sk = flat_n[order], flat_k[order]
+    cuts = np.flatnonzero((np.diff(sn) != 0) | (np.diff(sk) != 0)) + 1
+    for idx in np.split(order, cuts) if order.size else []:
+        nn, kk = int(flat_n[idx[0]]), int(flat_k[idx[0]])
+        flat_out[idx] = 0.0 - np.expm1(log_comb_ratio(nn, kk, flat_c[idx]))  # 0.0 - : no -0.0
+    return float(out) if scalar else out
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def k_grid(n: int) -> np.ndarray:
+    """Every power of two up to ``n``, and ``n`` itself."""
+    if n < 1:
+        raise MetricsError("k grid needs at least one candidate per problem")
+    ks = [1 << i for i in range(int(n).bit_length()) if (1 << i) <= n]
+    if ks[-1] != n:
+        ks.append(int(n))
+    return np.asarray(ks, dtype=np.int64)
+
+
+def fit_grid(n: int, points: int = 40) -> np.ndarray:
+    """About ``points`` integers spaced evenly in log k over [1, n] (for the power-law fit)."""
+    return np.unique(np.round(np.geomspace(1, n, num=max(2, points))).astype(np.int64))
+
+
+def coverage_per_problem(run: RunData, ks: np.ndarray) -> np.ndarray:
+    """(problems, len(ks)) pass@k of each problem at each k (each with its own n)."""
+    n = run.sizes
+    c = np.fromiter((int(np.count_nonzero(x)) for x in run.correct), dtype=np.int64, count=len(run.correct))
+    ks = np.asarray(ks, dtype=np.int64)
+    return pass_at_k(n[:, None], c[:, None], ks[None, :])
+
+
+def effective_answers(run: RunData) -> float:
+    """#EA: distinct oracle-canonical answers per problem (no-answer -1 ignored), mean over problems."""
+    counts = [np.unique(a[a >= 0]).size for a in run.answers]
+    return float(np.mean(counts)) if counts else 0.0
+
+
+@dataclass(frozen=True)
+class UnjudgedCounts:
+    candidates: int  # candidates the oracle could not judge (counted as not correct)
+    problems: int  # problems with at least one such candidate
+    share: float  # candidates / all candidates
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidates": self.candidates, "problems": self.problems, "share": self.share}
+
+
+def unjudged_counts(run: RunData) -> UnjudgedCounts:
+    per = np.fromiter((int(np.count_nonzero(u)) for u in run.unjudged), dtype=np.int64, count=len(run.unjudged))
+    total = int(run.sizes.sum())
+    return UnjudgedCounts(int(per.sum()), int(np.count_nonzero(per)), float(per.sum() / total) if total else 0.0)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    lo: float
+    hi: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "lo": self.lo, "hi": self.hi}
+
+
+def bootstrap_weights(problems: int, resamples: int, seed: int | Sequence[int]) -> np.ndarray:
+    """(resamples, problems) multiplicities of a problem-level bootstrap, each row summing to
+    ``problems``. Sharing one matrix across metrics of a run keeps their intervals paired."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(problems, np.full(problems, 1.0 / problems), size=resamples).astype(np.float64)
+
+
+def bootstrap_intervals(per_problem: np.ndarray, weights: np.ndarray, confidence: float = 0.95) -> list[Interval]:
+    """Mean over problems of each column of ``per_problem`` (problems, K) with a percentile
+    bootstrap interval over problems."""
+    per_problem = np.asarray(per_problem, dtype=np.float64)
+    mean = per_problem.mean(axis=0)
+    boot = weights @ per_problem / per_problem.shape[0]  # (resamples, K)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
+    return [Interval(float(m), float(min(l, m)), float(max(h, m))) for m, l, h in zip(mean, lo, hi)]
+
+
+# --------------------------------------------------------------------------- compute-matched
+
+
+def compute_matched(run: RunData, ks: np.ndarray) -> dict[str, Any] | None:
+    """Hook for compute-matched views (coverage per generated token, per turn). NOT BUILT YET.
+
+    When the run store passes per-candidate token counts (planned: ``run.meta["tokens"]``, a list
+    of int arrays aligned with ``run.correct``), this is the place to compute coverage against
+    the expected tokens spent for k samples, and the report will put the returned dict under the
+    run's ``compute_matched`` key. Until then it returns None and the report leaves the key out.
+    """
+    return None

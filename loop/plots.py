@@ -1,0 +1,137 @@
+"""PNG plots of a report (matplotlib, Agg backend): coverage and selection accuracy against k on
+a log-2 axis, with bootstrap bands.
+
+- ``coverage.png``: coverage of every run on one plot (e.g. FIRE beside regular).
+- ``selection_<selector>.png``: one selector's accuracy for every run that has it, with each
+  run's coverage dotted in the same colour for reference.
+- ``study_<run>.png``: one run, coverage beside every selector.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+
+if TYPE_CHECKING:
+    from .metrics import Interval
+    from .report import Report, RunReport
+
+_STYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (6, 2))]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _k_label(k: float) -> str:
+    return str(int(round(k)))
+
+
+def _setup_axes(ax: plt.Axes, ks: Sequence[int], title: str, ylabel: str) -> None:
+    ax.set_xscale("log", base=2)
+    ticks = [k for k in ks if k & (k - 1) == 0]  # powers of two
+    last = max(ks)
+    if not ticks or last / ticks[-1] >= 1.4:
+        ticks.append(last)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _k_label(v)))
+    ax.set_xlim(0.85, last * 1.15)
+    ax.set_ylim(-0.02, 1.02)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    ax.set_xlabel("k (samples per problem, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=12)
+    ax.grid(True, which="major", alpha=0.3)
+    if len(ticks) > 12:
+        for lab in ax.get_xticklabels():
+            lab.set_rotation(45)
+
+
+def _curve(ax: plt.Axes, ks: Sequence[int], ivs: Sequence["Interval"], label: str, color: str,
+           style: object = "-", marker: str = "o", band: bool = True, lw: float = 2.0, alpha: float = 1.0) -> None:
+    mean = [iv.mean for iv in ivs]
+    ax.plot(ks, mean, linestyle=style, marker=marker, markersize=4, color=color, label=label, lw=lw, alpha=alpha)
+    if band:
+        ax.fill_between(ks, [iv.lo for iv in ivs], [iv.hi for iv in ivs], color=color, alpha=0.15, lw=0)
+
+
+def _all_ks(runs: Sequence["RunReport"]) -> list[int]:
+    return sorted({k for r in runs for k in r.ks})
+
+
+def _colors(n: int) -> list[str]:
+    cmap = plt.get_cmap("tab10")
+    return [matplotlib.colors.to_hex(cmap(i % 10)) for i in range(n)]
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_coverage(runs: Sequence["RunReport"], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r, color in zip(runs, _colors(len(runs))):
+        _curve(ax, r.ks, r.coverage, f"{r.name} ({r.problems} problems)", color)
+    _setup_axes(ax, _all_ks(runs), "Coverage (pass@k)", "problems solved by any of k samples")
+    ax.legend(loc="lower right", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_selector(runs: Sequence["RunReport"], selector: str, path: Path) -> Path:
+    have = [r for r in runs if selector in r.selection]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = _colors(len(runs))
+    for r in have:
+        color = colors[runs.index(r)]
+        _curve(ax, r.ks, r.coverage, f"{r.name}: coverage", color, style=":", marker="", band=False, lw=1.5, alpha=0.8)
+        _curve(ax, r.ks, r.selection[selector].accuracy, f"{r.name}: {selector}", color)
+    rule = have[0].selection[selector].rule if have else ""
+    _setup_axes(ax, _all_ks(have or runs), f"Selection accuracy: {selector} ({rule})", "problems where the pick is correct")
+    ax.legend(loc="best", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_study(run: "RunReport", path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = _colors(len(run.selection) + 1)
+    _curve(ax, run.ks, run.coverage, "coverage (pass@k)", colors[0], lw=2.5)
+    for i, (name, sr) in enumerate(run.selection.items()):
+        _curve(ax, run.ks, sr.accuracy, f"{name} ({sr.rule})", colors[i + 1],
+               style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
+    _setup_axes(ax, list(run.ks), f"{run.name}: coverage vs selectors ({run.problems} problems, {run.task})",
+                "share of problems")
+    ax.legend(loc="best", fontsize=9)
+    return _save(fig, path)
+
+
+def _unique_slugs(names: Sequence[str]) -> list[str]:
+    from .report import slug
+
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        base = s = slug(name)
+        i = 2
+        while s in seen:
+            s, i = f"{base}_{i}", i + 1
+        seen.add(s)
+        out.append(s)
+    return out
+
+
+def write_plots(report: "Report", out_dir: Path) -> list[Path]:
+    runs = list(report.runs)
+    paths = [plot_coverage(runs, out_dir / "coverage.png")]
+    sel_names = report.selector_names
+    for name, s in zip(sel_names, _unique_slugs(sel_names)):
+        paths.append(plot_selector(runs, name, out_dir / f"selection_{s}.png"))
+    for r, s in zip(runs, _unique_slugs([r.name for r in runs])):
+        if r.selection:
+            paths.append(plot_study(r, out_dir / f"study_{s}.png"))
+    return paths

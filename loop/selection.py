@@ -1,0 +1,286 @@
+"""Selection accuracy@k: how often a gold-free selector, given a random k-subset of a problem's
+candidates, picks a correct one. Votes are recomputed inside each subset; scores are the stored
+per-candidate scores (computed once on the full run, reused by every subset).
+
+Semantics (shared by all rules and checked against brute force in tests/test_metrics.py):
+- A k-subset is uniform among all k-subsets of the problem's candidates.
+- ``argmax``: the candidate with the highest score; nan scores rank lowest (all-nan subsets pick
+  uniformly among them). Computed EXACTLY (no sampling): sort by score, and the chance that a
+  score group is the subset's top group is ``[C(n-above,k) - C(n-above-size,k)] / C(n,k)``.
+- ``vote``: the answer class with the most members in the subset. ``weighted_vote``: the class
+  with the largest sum of weights in the subset (weights: nan -> 0; a problem whose weights go
+  below zero is shifted by its minimum, once, on the full set, so every subset sees the same
+  per-candidate weights). Sums equal within 1e-9 x the problem's total weight are ties.
+- Class -1 (no answer) never wins unless every candidate in the subset has no answer; then the
+  pick is a uniformly random candidate of the subset and counts as whatever the oracle said about
+  it (usually wrong).
+- Ties break uniformly at random among the tied CANDIDATES (as ``verifiers.selectors.pick`` does
+  on the full set); for a plain vote that is also uniform among tied classes.
+- The outcome of a pick is the oracle's ``correct`` value of the picked candidate (unjudged
+  counts as not correct).
+
+Sampling (vote rules): each draw is a random permutation; its first k elements are a uniform
+k-subset, so one permutation answers every k of the grid. For each position we get the running
+vote (or weight sum) of that element's own class by a stable sort on class ids; the pick for
+prefix k is the LAST position j < k whose running value reaches the running maximum: that is the
+last-arriving member among the tied top classes, i.e. a uniformly random tied candidate. The
+permutations are shared by all problems with the same n, each problem relabels its candidates
+by its own random permutation first (so draws stay independent across problems). k = 1 and
+k = n (the full set) are computed exactly. Draws per problem: ``SelectionConfig.draws_for``.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .metrics import MetricsError, SelectorData, log_comb_ratio
+
+_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """How many random permutations each problem gets (vote rules; argmax is exact):
+    ``budget // (problems x k_max)`` clamped to [min_draws, max_draws], where k_max is the
+    largest k of the grid (the run's n). ``budget`` is the number of candidate positions one
+    selector processes for the whole run, so its time is about budget x 50-100 ns whatever
+    the size; the default, 2^26, gives 16 draws for 500 x 10,000 and the maximum for small runs.
+    Draw noise enters each problem's estimate, so the bootstrap interval over problems covers it.
+    """
+
+    budget: int = 1 << 26
+    min_draws: int = 16
+    max_draws: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.budget < 1 or self.min_draws < 1 or self.max_draws < self.min_draws:
+            raise MetricsError(
+                "selection draws: need budget >= 1 and 1 <= min_draws <= max_draws "
+                f"(got budget={self.budget}, min_draws={self.min_draws}, max_draws={self.max_draws})"
+            )
+
+    def draws_for(self, problems: int, k_max: int) -> int:
+        per = self.budget // max(1, problems * k_max)
+        return int(min(self.max_draws, max(self.min_draws, per)))
+
+
+@dataclass(frozen=True, eq=False)
+class SelectionResult:
+    rule: str
+    per_problem: np.ndarray  # (problems, len(ks)): expected accuracy of each problem at each k
+    draws: int  # random permutations per problem; 0 = exact everywhere
+    ties: int  # problems whose full-set pick is a tie (>= 2 classes, or >= 2 candidates for argmax)
+    ties_mixed: int  # ... where the tied candidates disagree on correctness (the coin decides)
+    no_basis: int  # problems with no answer class at all (vote) / no score at all (argmax)
+    unscored: int  # candidates with a nan score (argmax / weighted_vote)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed from names and numbers that does not change between processes."""
+    return zlib.crc32("\x1f".join(map(str, parts)).encode())
+
+
+def _compact(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Class ids -> dense codes 0..C-1 (uint16 where possible: numpy radix-sorts those)."""
+    classes = np.asarray(classes, dtype=np.int64)
+    uniq, codes = np.unique(classes, return_inverse=True)
+    dtype = np.uint16 if uniq.size <= np.iinfo(np.uint16).max else np.int32
+    return codes.reshape(-1).astype(dtype), classes < 0, int(uniq.size)
+
+
+def vote_weights(scores: np.ndarray) -> np.ndarray:
+    """Per-candidate weights for ``weighted_vote``: nan -> 0, shifted so the lowest is >= 0."""
+    s = np.asarray(scores, dtype=np.float64)
+    finite = ~np.isnan(s)
+    w = np.where(finite, s, 0.0)
+    if finite.any():
+        low = float(s[finite].min())
+        if low < 0:
+            w = np.where(finite, s - low, 0.0)
+    return w
+
+
+def _tie_tol(weights: np.ndarray | None) -> float:
+    return 0.0 if weights is None else _REL_TOL * max(1.0, float(weights.sum()))
+
+
+# --------------------------------------------------------------------------- exact pieces
+
+
+def argmax_kernel(n: int, ks: np.ndarray) -> np.ndarray:
+    """(len(ks), n) matrix: entry [j, r] = P(the candidate ranked r-th of n (0-based) is the best of a
+    uniform ks[j]-subset) = C(n-1-r, k-1) / C(n, k). Shared by every problem with n candidates."""
+    ks = np.asarray(ks, dtype=np.int64)
+    r = np.arange(n, dtype=np.int64)
+    out = np.empty((len(ks), n))
+    for j, k in enumerate(ks):
+        out[j] = (k / n) * np.exp(log_comb_ratio(n - 1, int(k) - 1, r))
+    return out
+
+
+def argmax_accuracy(scores: np.ndarray, correct: np.ndarray, ks: np.ndarray,
+                    kernel: np.ndarray | None = None) -> np.ndarray:
+    """Exact expected accuracy of picking the highest score in a uniform k-subset, per k.
+
+    Sort best first (nan last); within a group of equal scores the pick is uniform, so each
+    member carries its group's share of correct candidates; then one product with the kernel.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    n = s.size
+    nan = np.isnan(s)
+    order = np.lexsort((-np.where(nan, 0.0, s), nan))  # best first, nan last
+    v = np.asarray(correct, dtype=np.float64)[order]
+    ss, nn = s[order], nan[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (nn[1:] != nn[:-1]) | (~nn[1:] & (ss[1:] != ss[:-1]))
+    if not new.all():  # ties: every member gets the group mean
+        starts = np.flatnonzero(new)
+        sizes = np.diff(np.append(starts, n))
+        v = np.repeat(np.add.reduceat(v, starts) / sizes, sizes)
+    if kernel is None:
+        kernel = argmax_kernel(n, ks)
+    return kernel @ v
+
+
+def _full_set_vote(codes: np.ndarray, none: np.ndarray, weights: np.ndarray | None,
+                   correct: np.ndarray, ncls: int) -> tuple[float, bool, bool, bool]:
+    """Exact accuracy on the whole candidate set, and (tie, tie_mixed, no_answer)."""
+    real = ~none
+    if not real.any():
+        return float(correct.mean()), False, False, True
+    present = np.bincount(codes[real], minlength=ncls) > 0
+    totals = np.bincount(codes[real], weights=None if weights is None else weights[real], minlength=ncls)
+    tol = _tie_tol(weights)
+    top = totals[present].max()
+    tied_cls = present & (totals >= top - tol)
+    members = real & tied_cls[codes]
+    picked = correct[members]
+    tie = int(tied_cls.sum()) >= 2
+    return float(picked.mean()), tie, bool(tie and picked.any() and not picked.all()), False
+
+
+def _full_set_argmax(scores: np.ndarray, correct: np.ndarray) -> tuple[bool, bool, bool]:
+    """(tie, tie_mixed, no_score) of the full-set argmax pick."""
+    finite = ~np.isnan(scores)
+    if not finite.any():
+        return False, False, True
+    members = finite & (scores == scores[finite].max())
+    picked = correct[members]
+    tie = int(members.sum()) >= 2
+    return tie, bool(tie and picked.any() and not picked.all()), False
+
+
+# --------------------------------------------------------------------------- sampled votes
+
+
+def _sampled_vote(codes: np.ndarray, none: np.ndarray, weights: np.ndarray | None, correct: np.ndarray,
+                  ks: np.ndarray, base: np.ndarray, relabel: np.ndarray) -> np.ndarray:
+    """Mean accuracy over the permutations ``relabel[base[d]]`` of each prefix length in ks."""
+    kmax = int(ks[-1])
+    d = base.shape[0]
+    b = np.ascontiguousarray(base[:, :kmax])
+    x = codes[relabel][b]
+    # flat indices that sort each row by class, positions ascending within a class (stable)
+    order = np.argsort(x, axis=1, kind="stable")
+    row0 = (np.arange(d, dtype=np.int64) * kmax)[:, None]
+    order += row0
+    order = order.ravel()
+    xs = x.ravel()[order].reshape(d, kmax)
+    pos = np.arange(kmax, dtype=np.int32)
+    first = np.empty((d, kmax), dtype=bool)
+    first[:, 0] = True
+    np.not_equal(xs[:, 1:], xs[:, :-1], out=first[:, 1:])
+    start = np.where(first, pos, np.int32(0))
+    np.maximum.accumulate(start, axis=1, out=start)  # where each class run starts (sorted space)
+    if weights is None:
+        run_sorted = pos - start
+        run_sorted += 1  # running count of own class
+    else:
+        ws = weights[relabel][b].ravel()[order].reshape(d, kmax)
+        cs = np.cumsum(ws, axis=1)
+        before = (cs - ws).ravel()[(start + row0).ravel()].reshape(d, kmax)
+        run_sorted = cs - before  # running weight of own class
+    val = np.empty(d * kmax, dtype=run_sorted.dtype)
+    val[order] = run_sorted.ravel()  # back to permutation order
+    val = val.reshape(d, kmax)
+    if none.any():
+        val[none[relabel][b]] = -1  # no answer: below every real class
+    best = np.maximum.accumulate(val, axis=1)
+    reach = np.empty((d, kmax), dtype=bool)
+    reach[:, 0] = True
+    tol = _tie_tol(weights)
+    np.greater_equal(val[:, 1:], best[:, :-1] - tol if tol else best[:, :-1], out=reach[:, 1:])
+    last = np.where(reach, pos, np.int32(0))
+    np.maximum.accumulate(last, axis=1, out=last)  # last position that reached the running max
+    picked_pos = last[:, np.asarray(ks, dtype=np.int64) - 1]
+    picked = relabel[np.take_along_axis(b, picked_pos, axis=1)]
+    return correct[picked].mean(axis=0)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def selection_per_problem(
+    selector: SelectorData,
+    correct: list[np.ndarray],
+    ks: np.ndarray,
+    config: SelectionConfig | None = None,
+    seed: int = 0,
+    advance: Callable[[int], None] | None = None,
+) -> SelectionResult:
+    """Selection accuracy of one selector for every problem (rows) and k (columns).
+
+    ``ks`` must be sorted and not exceed any problem's candidate count. ``advance(1)`` is called
+    after each problem (progress bars).
+    """
+    config = config or SelectionConfig()
+    ks = np.asarray(ks, dtype=np.int64)
+    rule = selector.rule
+    out = np.empty((len(correct), len(ks)))
+    ties = mixed = no_basis = unscored = 0
+    used_draws = 0
+    bases: dict[tuple[int, int], np.ndarray] = {}
+    kernels: dict[int, np.ndarray] = {}
+    draws = config.draws_for(len(correct), int(ks[-1]))
+    for i, corr in enumerate(correct):
+        corr = np.asarray(corr, dtype=bool)
+        n = corr.size
+        if rule == "argmax":
+            scores = np.asarray(selector.scores[i], dtype=np.float64)
+            unscored += int(np.isnan(scores).sum())
+            if n not in kernels:
+                kernels[n] = argmax_kernel(n, ks)
+            out[i] = argmax_accuracy(scores, corr, ks, kernels[n])
+            tie, mix, nob = _full_set_argmax(scores, corr)
+        else:
+            codes, none, ncls = _compact(selector.classes[i])
+            weights = None
+            if rule == "weighted_vote":
+                raw = np.asarray(selector.scores[i], dtype=np.float64)
+                unscored += int(np.isnan(raw).sum())
+                weights = vote_weights(raw)
+            full_acc, tie, mix, nob = _full_set_vote(codes, none, weights, corr, ncls)
+            exact = (ks == 1) | (ks == n)
+            row = np.where(ks == 1, corr.mean(), full_acc)
+            if not exact.all():
+                key = (n, draws)
+                if key not in bases:
+                    brng = np.random.default_rng([seed, n, draws, 0xBA5E])
+                    bases[key] = brng.permuted(np.tile(np.arange(n, dtype=np.int32), (draws, 1)), axis=1)
+                relabel = np.random.default_rng([seed, i]).permutation(n)
+                need = ks[~exact]
+                row[~exact] = _sampled_vote(codes, none, weights, corr, need, bases[key], relabel)
+                used_draws = draws
+            out[i] = row
+        ties += tie
+        mixed += mix
+        no_basis += nob
+        if advance is not None:
+            advance(1)
+    return SelectionResult(rule, out, used_draws, ties, mixed, no_basis, unscored)

@@ -1,0 +1,165 @@
+"""Pure-logic tests of loop.report and loop.plots on small fake runs (no docker, no model)."""
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from loop.metrics import MetricsError, RunData, SelectorData, pass_at_k
+from loop.report import ReportConfig, build_report, render_markdown, write_report
+from loop.selection import SelectionConfig
+
+
+def fake_run(name: str, problems: int, n: int, seed: int, skill: float = 0.3) -> RunData:
+    """A fake run: answer class 0 is right, a few wrong classes, some no-answers, noisy rewards."""
+    rng = np.random.default_rng(seed)
+    correct, unjudged, answers, rewards = [], [], [], []
+    for _ in range(problems):
+        p = rng.beta(skill * 2, 2)
+        ok = rng.random(n) < p
+        cls = np.where(ok, 0, rng.integers(1, 6, n)).astype(np.int64)
+        cls[(~ok) & (rng.random(n) < 0.1)] = -1
+        unj = (~ok) & (rng.random(n) < 0.02)
+        correct.append(ok)
+        unjudged.append(unj)
+        answers.append(cls)
+        rewards.append(rng.normal(0, 1, n) + ok)
+    sels = {
+        "majority": SelectorData("vote", answers, [np.full(n, np.nan)] * problems),
+        "best_of_n": SelectorData("argmax", answers, rewards),
+        "weighted_majority": SelectorData("weighted_vote", answers, rewards),
+    }
+    return RunData(name, "fake", [f"p{i}" for i in range(problems)], correct, unjudged, answers, sels,
+                   {"sampler": name, "temperature": np.float64(0.7), "tokens": np.arange(3)})
+
+
+FAST = ReportConfig(selection=SelectionConfig(budget=1 << 16), bootstrap=200, progress=False)
+
+
+def test_report_json_structure_and_values(tmp_path):
+    runs = [fake_run("regular", 30, 40, 0), fake_run("fire", 30, 40, 1, skill=0.4)]
+    report = build_report(runs, FAST)
+    paths = write_report(report, tmp_path)
+    names = {p.name for p in paths}
+    assert {"report.json", "report.md", "coverage.png", "selection_majority.png", "selection_best_of_n.png",
+            "selection_weighted_majority.png", "study_regular.png", "study_fire.png"} <= names
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["schema"] == "fireassay.report/1"
+    assert set(data["plots"]) == names - {"report.json", "report.md"}
+    for run, r in zip(runs, data["runs"]):
+        assert r["name"] == run.name and r["task"] == "fake" and r["n"] == 40 and r["problems"] == 30
+        assert list(r["coverage"]) == ["1", "2", "4", "8", "16", "32", "40"]
+        cov = [r["coverage"][k] for k in r["coverage"]]
+        assert all(0 <= a <= b <= 1 for a, b in zip(cov, cov[1:]))  # coverage grows with k
+        c = np.array([x.sum() for x in run.correct])
+        assert r["coverage"]["8"] == pytest.approx(float(np.mean(pass_at_k(40, c, 8))))
+        assert set(r["selection"]) == {"majority", "best_of_n", "weighted_majority"}
+        for sel in r["selection"].values():
+            assert list(sel) == list(r["coverage"])
+            for k, iv in sel.items():
+                assert 0 <= iv["lo"] <= iv["mean"] <= iv["hi"] <= 1
+                assert iv["mean"] <= r["coverage"][k] + 1e-9  # a pick is right only if some candidate is
+        assert r["selection"]["majority"]["1"]["mean"] == pytest.approx(r["coverage"]["1"])
+        assert set(r["power_law"]) >= {"a", "b", "r2", "k90", "k99"}
+        assert r["effective_answers"] == pytest.approx(np.mean([np.unique(a[a >= 0]).size for a in run.answers]))
+        assert r["unjudged"]["candidates"] == sum(int(u.sum()) for u in run.unjudged) > 0
+        assert r["meta"]["temperature"] == 0.7 and r["meta"]["tokens"] == [0, 1, 2]
+        assert r["selectors"]["best_of_n"]["draws"] == 0 and r["selectors"]["majority"]["draws"] > 0
+        assert "compute_matched" not in r
+    md = (tmp_path / "report.md").read_text()
+    for heading in ("## Coverage", "## Selection accuracy: majority", "## Power-law fit", "## Runs", "ties"):
+        assert heading in md
+    assert "![coverage.png](coverage.png)" in md
+
+
+def test_pngs_are_real_images(tmp_path):
+    paths = write_report(build_report([fake_run("only", 10, 16, 4)], FAST), tmp_path)
+    for p in paths:
+        if p.suffix == ".png":
+            head = p.read_bytes()[:24]
+            assert head[:8] == b"\x89PNG\r\n\x1a\n"
+            width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+            assert width >= 800 and height >= 500
+            assert p.stat().st_size > 20_000  # curves, labels and legend drawn, not an empty canvas
+
+
+def test_report_numbers_agree_with_brute_force_on_a_small_case():
+    """The study numbers on a case small enough to enumerate every subset."""
+    classes = [np.array([0, 0, 1, 1, 2]), np.array([3, 3, 3, -1, 4]), np.array([-1, -1, 5, 5, 6])]
+    correct = [np.array([1, 1, 0, 0, 0], bool), np.array([0, 0, 0, 0, 1], bool), np.array([0, 0, 1, 1, 0], bool)]
+    scores = [np.array([0.1, 0.9, 0.5, 0.5, 0.2]), np.array([1, 1, 1, 1, 2.0]), np.array([3, 0, -1, 2, 2.0])]
+    run = RunData("tiny", "fake", ["a", "b", "c"], correct, [np.zeros(5, bool)] * 3, classes,
+                  {"vote": SelectorData("vote", classes, scores), "argmax": SelectorData("argmax", classes, scores)})
+    report = build_report([run], ReportConfig(selection=SelectionConfig(budget=1, min_draws=20_000, max_draws=20_000),
+                                              progress=False))
+    r = report.runs[0]
+    assert r.ks == (1, 2, 4, 5)
+
+    def brute(rule: str, i: int, k: int) -> float:
+        vals = []
+        for sub in itertools.combinations(range(5), k):
+            if rule == "argmax":
+                top = max(scores[i][j] for j in sub)
+                members = [j for j in sub if scores[i][j] == top]
+            else:
+                real = [j for j in sub if classes[i][j] >= 0]
+                if not real:
+                    members = list(sub)
+                else:
+                    cnt = {c: sum(classes[i][j] == c for j in real) for c in {classes[i][j] for j in real}}
+                    members = [j for j in real if cnt[classes[i][j]] == max(cnt.values())]
+            vals.append(np.mean([correct[i][j] for j in members]))
+        return float(np.mean(vals))
+
+    for rule, tol in (("argmax", 1e-12), ("vote", 0.01)):
+        for col, k in enumerate(r.ks):
+            want = np.mean([brute(rule, i, k) for i in range(3)])
+            assert r.selection[rule].accuracy[col].mean == pytest.approx(want, abs=tol), (rule, k)
+    for col, k in enumerate(r.ks):
+        want = np.mean([np.mean([any(correct[i][j] for j in s) for s in itertools.combinations(range(5), k)])
+                        for i in range(3)])
+        assert r.coverage[col].mean == pytest.approx(want, abs=1e-12)
+    # full set: vote ties in problem a (classes 0 and 1, 2 each) -> 0.5; b -> class 3 (wrong); c -> class 5;
+    # argmax has a unique top score everywhere
+    assert [sr.result.ties for sr in r.selection.values()] == [1, 0]
+    assert r.selection["vote"].missed == pytest.approx(np.mean([1 - 0.5, 1 - 0.0, 1 - 1.0]))
+
+
+def test_unequal_candidate_counts_use_the_smallest_n():
+    run = fake_run("ragged", 6, 20, 2)
+    cut = RunData(run.name, run.task, run.problem_ids,
+                  [c[:12] if i == 0 else c for i, c in enumerate(run.correct)],
+                  [u[:12] if i == 0 else u for i, u in enumerate(run.unjudged)],
+                  [a[:12] if i == 0 else a for i, a in enumerate(run.answers)],
+                  {s: SelectorData(d.rule, [c[:12] if i == 0 else c for i, c in enumerate(d.classes)],
+                                   [x[:12] if i == 0 else x for i, x in enumerate(d.scores)])
+                   for s, d in run.selectors.items()})
+    r = build_report([cut], FAST).runs[0]
+    assert (r.n, r.n_max, r.ks[-1]) == (12, 20, 12)
+    assert "12 (max 20)" in render_markdown(build_report([cut], FAST))
+
+
+def test_duplicate_names_and_errors(tmp_path):
+    report = build_report([fake_run("same", 5, 8, 0), fake_run("same", 5, 8, 1)], FAST)
+    assert [r.name for r in report.runs] == ["same", "same #2"]
+    paths = write_report(report, tmp_path)
+    assert len({p.name for p in paths if p.name.startswith("study_")}) == 2
+    with pytest.raises(MetricsError, match="no runs"):
+        build_report([], FAST)
+    with pytest.raises(MetricsError, match="bootstrap"):
+        ReportConfig(bootstrap=0)
+
+
+def test_run_without_selectors_and_all_solved(tmp_path):
+    run = RunData("easy", "fake", ["a", "b"], [np.ones(4, bool), np.ones(4, bool)], [np.zeros(4, bool)] * 2,
+                  [np.zeros(4, np.int64)] * 2)
+    report = build_report([run], FAST)
+    r = report.runs[0]
+    assert [iv.mean for iv in r.coverage] == [1.0, 1.0, 1.0]
+    assert r.power_law.a is None  # nothing to fit when everything is solved
+    paths = write_report(report, tmp_path)
+    assert {p.name for p in paths} == {"report.json", "report.md", "coverage.png"}
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["runs"][0]["power_law"]["a"] is None and data["runs"][0]["selection"] == {}
