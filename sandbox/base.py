@@ -67,6 +67,16 @@ class Sandbox(ABC):
         """Kill every process of the sandbox user and wipe the work dir (and /tmp).
         Raises :class:`sandbox.errors.SandboxBroken` when that cannot be done."""
 
+    def schedule_reset(self) -> None:
+        """Ask for a reset before the next command. Backends may defer it and fold it into the
+        next :meth:`exec` (the docker backend does: one exec per job instead of two); the
+        default resets now. Either way nothing of the previous job survives into the next
+        command."""
+        self.reset()
+
+    def flush_reset(self) -> None:
+        """Carry out a scheduled reset now (no-op when none is pending or resets are eager)."""
+
     @abstractmethod
     def close(self) -> None:
         """Release everything (remove the container). Idempotent."""

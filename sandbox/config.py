@@ -71,6 +71,8 @@ class SandboxConfig:
     docker_timeout: float = 30.0  # seconds for one Docker API call
     infra_retry_s: float = 90.0  # how long to retry Docker API errors before giving up
     reset_timeout: float = 15.0  # a reset slower than this marks the sandbox broken
+    kill_timeout: float = 3.0  # in-container kill after a timeout; slower: the container is
+    #                            killed from outside and replaced (fork bombs starve the killer)
     init_cmd: tuple[str, ...] = ()  # PID 1 of the container; () = the built-in python reaper
 
     def __post_init__(self) -> None:
@@ -110,7 +112,8 @@ class SandboxConfig:
         set_("cap_drop", tuple(str(c).upper() for c in self.cap_drop))
         if not isinstance(self.output_limit, int) or self.output_limit < 1024:
             raise SandboxConfigError(f"output_limit={self.output_limit!r}: give bytes >= 1024")
-        for name in ("exec_timeout", "docker_timeout", "infra_retry_s", "reset_timeout"):
+        for name in ("exec_timeout", "docker_timeout", "infra_retry_s", "reset_timeout",
+                     "kill_timeout"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v <= 0:
                 raise SandboxConfigError(f"{name}={v!r}: give a positive number of seconds")

@@ -64,6 +64,21 @@ left=$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 3)
 exit 0
 """
 
+# The same reset folded into the next command (one `docker exec` instead of two): on success it
+# writes a per-exec nonce to stderr and execs the command; the code under test starts only
+# after the nonce is out, so it cannot fake a successful reset, only a failed one.
+RESET_PREFIX = r"""
+i=0
+while kill -9 -1 2>/dev/null; do
+  i=$((i+1)); [ "$i" -gt 5000 ] && exit 3
+done
+chmod -R u+rwX {dirs} 2>/dev/null
+find {dirs} -mindepth 1 -delete 2>/dev/null
+[ -z "$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 1)" ] || exit 4
+printf '%s' "$FIREASSAY_RESET_NONCE" >&2
+exec "$@"
+"""
+
 KILL_SCRIPT = r"""
 i=0
 while kill -9 -1 2>/dev/null; do i=$((i+1)); [ "$i" -gt 5000 ] && exit 3; done
@@ -86,8 +101,8 @@ class _Demux:
     """Incremental parser of Docker's multiplexed stream (8-byte header: stream, 0,0,0, size)
     that keeps at most ``cap`` bytes per stream."""
 
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
+    def __init__(self, cap: int, extra_err: int = 0) -> None:
+        self.caps = {1: cap, 2: cap + extra_err}
         self.out = {1: bytearray(), 2: bytearray()}
         self.truncated = False
         self._hdr = bytearray()
@@ -110,7 +125,7 @@ class _Demux:
             take = min(self._left, n - pos)
             buf = self.out.get(self._stream)
             if buf is not None:
-                room = self.cap - len(buf)
+                room = self.caps[self._stream] - len(buf)
                 if room > 0:
                     buf += view[pos : pos + min(room, take)]
                 if take > room:
@@ -128,6 +143,7 @@ class DockerSandbox(Sandbox):
         self.workdir = cfg.workdir
         self.run_id = run_id or ""
         self.broken = False
+        self.reset_pending = False
         self._closed = False
         self._client = client or make_client(timeout=cfg.docker_timeout, retry_s=cfg.infra_retry_s)
         self.name = f"fireassay-{os.getpid()}-{uuid.uuid4().hex[:10]}"
@@ -238,23 +254,34 @@ class DockerSandbox(Sandbox):
               kill_on_timeout: bool) -> ExecResult:
         if self._closed:
             raise SandboxError("exec on a closed sandbox")
+        if self.broken:
+            raise SandboxBroken(f"sandbox {self.name} is broken (a limit or the daemon); "
+                                "close it and open a new one")
         if isinstance(cmd, str) or not cmd:
             raise TypeError("cmd must be a non-empty list of arguments, e.g. ['python3', 'x.py']")
         if isinstance(stdin, str):
             stdin = stdin.encode()
         timeout = self.config.exec_timeout if timeout is None else float(timeout)
         api = self._client.api
+        argv = [str(a) for a in cmd]
+        env = self._env
+        nonce = b""
+        if self.reset_pending:
+            nonce = f"<fireassay-reset-ok-{uuid.uuid4().hex}>".encode()
+            argv = ["sh", "-c", RESET_PREFIX.replace("{dirs}", self._wipe_dirs), "sh", *argv]
+            env = {**env, "FIREASSAY_RESET_NONCE": nonce.decode()}
+            self.reset_pending = False  # whatever happens now, no second attempt on this exec
         exec_id = self._api(
-            lambda: api.exec_create(self.id, [str(a) for a in cmd], stdin=stdin is not None,
+            lambda: api.exec_create(self.id, argv, stdin=stdin is not None,
                                     stdout=True, stderr=True, user=self.config.user,
-                                    workdir=self.workdir, environment=self._env)["Id"],
+                                    workdir=self.workdir, environment=env)["Id"],
             "exec create",
         )
         sock = self._api(lambda: api.exec_start(exec_id, socket=True), "exec start")
         raw: socket.socket = getattr(sock, "_sock", sock)
         t0 = time.monotonic()
         deadline = t0 + timeout
-        demux = _Demux(cap)
+        demux = _Demux(cap, extra_err=len(nonce))
         timed_out = False
         if stdin is not None:
             threading.Thread(target=_feed_stdin, args=(raw, stdin), daemon=True).start()
@@ -279,11 +306,17 @@ class DockerSandbox(Sandbox):
             self._kill_all()
         _close_quietly(sock, raw)
         duration = time.monotonic() - t0
-        code = self._exit_code(exec_id, timed_out)
-        if timed_out:
-            code = -9
-        return ExecResult(code, bytes(demux.out[1]), bytes(demux.out[2]), timed_out,
-                          demux.truncated, duration)
+        code = -9 if timed_out else self._exit_code(exec_id, False)
+        stderr, truncated = bytes(demux.out[2]), demux.truncated
+        if nonce:
+            if not stderr.startswith(nonce):  # the reset part failed: the command never ran
+                self.broken = True
+                raise SandboxBroken(f"reset before the command failed in {self.name} "
+                                    f"(exit {code}, timed out {timed_out}): {stderr[:300]!r}")
+            stderr = stderr[len(nonce):]
+            if len(stderr) > cap:
+                stderr, truncated = stderr[:cap], True
+        return ExecResult(code, bytes(demux.out[1]), stderr, timed_out, truncated, duration)
 
     def _exit_code(self, exec_id: str, timed_out: bool) -> int:
         """The exit code after the stream closed. EOF can also mean the daemon died, so a
@@ -308,13 +341,18 @@ class DockerSandbox(Sandbox):
     def _kill_all(self) -> None:
         """Hard kill of everything the sandbox user runs (the timed-out tree included)."""
         try:
-            r = self._exec(["sh", "-c", KILL_SCRIPT], None, self.config.reset_timeout, 4096,
+            r = self._exec(["sh", "-c", KILL_SCRIPT], None, self.config.kill_timeout, 4096,
                            kill_on_timeout=False)
-            if r.returncode != 0:
-                log.warning("kill in %s failed: %r", self.name, r)
-                self.broken = True
-        except SandboxUnavailable:
-            self.broken = True
+            if r.returncode == 0:
+                return
+            log.info("in-container kill in %s failed (%r); killing the container", self.name, r)
+        except SandboxUnavailable as exc:
+            log.info("in-container kill in %s failed (%s); killing the container", self.name, exc)
+        self.broken = True  # the pool replaces it
+        try:
+            self.container.kill()
+        except Exception as exc:  # noqa: BLE001 - gone already, or the daemon is; close() retries
+            log.info("killing container %s: %s", self.name, exc)
 
     # -- files ----------------------------------------------------------------------------
     def _path(self, path: str) -> str:
@@ -351,7 +389,19 @@ class DockerSandbox(Sandbox):
         return r.stdout
 
     # -- reset ----------------------------------------------------------------------------
+    def schedule_reset(self) -> None:
+        """Reset lazily: the kill-and-wipe runs at the start of the next command, in the same
+        `docker exec` (saves one exec per job). :meth:`reset` or :meth:`flush_reset` force it."""
+        if self.broken:
+            raise SandboxBroken(f"sandbox {self.name} is broken")
+        self.reset_pending = True
+
+    def flush_reset(self) -> None:
+        if self.reset_pending:
+            self.reset()
+
     def reset(self) -> None:
+        self.reset_pending = False
         if self.broken:
             raise SandboxBroken(f"sandbox {self.name} is broken")
         script = RESET_SCRIPT.replace("{dirs}", self._wipe_dirs)

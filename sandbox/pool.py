@@ -45,7 +45,8 @@ class SandboxPool:
 
     def __init__(self, size: int | None = None, backend: str = "docker",
                  config: SandboxConfig | None = None, run_id: str | None = None, *,
-                 reap_on_start: bool = True, infra_attempts: int = 4, **backend_kw: Any) -> None:
+                 reap_on_start: bool = True, infra_attempts: int = 4, eager_reset: bool = False,
+                 **backend_kw: Any) -> None:
         self.config = config or SandboxConfig()
         self.size = int(size or self.config.resolved_pool_size)
         if self.size < 1:
@@ -53,6 +54,7 @@ class SandboxPool:
         self.backend = backend
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.infra_attempts = infra_attempts
+        self.eager_reset = eager_reset
         self.stats = PoolStats()
         self._backend_kw = backend_kw
         self._idle: queue.LifoQueue[Sandbox | None] = queue.LifoQueue()
@@ -132,7 +134,10 @@ class SandboxPool:
             sb.close()
             return
         try:
-            sb.reset()
+            if self.eager_reset:
+                sb.reset()
+            else:  # folded into the next job's first command: one exec per job, not two
+                sb.schedule_reset()
         except SandboxUnavailable as exc:  # SandboxBroken included
             log.info("replacing sandbox: %s", exc)
             self._discard(sb)
@@ -198,7 +203,34 @@ class SandboxPool:
             finally:
                 if bar is not None:
                     bar[0].stop()
+        self.flush_resets()
         return results
+
+    def flush_resets(self) -> None:
+        """Carry out pending resets of idle sandboxes now, so that nothing a job left running
+        keeps burning CPU while the pool waits (``map`` calls this at its end)."""
+        idle: list[Sandbox | None] = []
+        while True:
+            try:
+                idle.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+
+        def flush(sb: Sandbox | None) -> Sandbox | None:
+            if sb is None:
+                return None
+            try:
+                sb.flush_reset()
+                return sb
+            except SandboxUnavailable as exc:
+                log.info("replacing sandbox: %s", exc)
+                self._discard(sb)
+                return None
+
+        if idle:
+            with ThreadPoolExecutor(max_workers=min(len(idle), 8)) as ex:
+                for sb in ex.map(flush, idle):
+                    self._idle.put(sb)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
