@@ -9,8 +9,13 @@ _FENCE = re.compile(r"^```[ \t]*([\w+-]*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 _GIT_HEADER = re.compile(r"^diff --git a/(\S+) b/(\S+)", re.M)
 _FILE_HEADER = re.compile(r"^(?:---|\+\+\+) (\S+)", re.M)
 
-# Files that steer pytest itself: a patch that edits them could rewrite outcomes.
-PYTEST_CONTROL_FILES = frozenset({"conftest.py", "pytest.ini"})
+# Files that steer pytest or the interpreter: a patch that edits them could rewrite outcomes.
+PYTEST_CONTROL_FILES = frozenset({"conftest.py", "pytest.ini", "tox.ini", "sitecustomize.py",
+                                  "usercustomize.py"})
+# In these files only the lines that configure pytest are off limits.
+SHARED_CONFIG_FILES = frozenset({"setup.cfg", "pyproject.toml"})
+_PYTEST_CONFIG_LINE = re.compile(r"pytest|addopts|python_files|python_classes|python_functions|"
+                                 r"testpaths|\bplugins\b|-p\s", re.I)
 
 
 def _strip_prefix(path: str) -> str | None:
@@ -67,9 +72,31 @@ def protected_files_touched(diff: str, test_files: tuple[str, ...] | list[str]) 
     owned = set(test_files)
     bad = []
     for path in files_in_diff(diff):
-        if path in owned or PurePosixPath(path).name in PYTEST_CONTROL_FILES:
+        name = PurePosixPath(path).name
+        if path in owned or name in PYTEST_CONTROL_FILES or name.endswith(".pth"):
             bad.append(path)
+    for path, lines in changed_lines(diff).items():
+        if PurePosixPath(path).name in SHARED_CONFIG_FILES and any(_PYTEST_CONFIG_LINE.search(ln) for ln in lines):
+            bad.append(f"{path} (pytest settings)")
     return bad
+
+
+def changed_lines(diff: str) -> dict[str, list[str]]:
+    """Added and removed lines per file (without their +/- marks)."""
+    out: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            current = _strip_prefix(line[4:].split("\t")[0].strip())
+            continue
+        if line.startswith("--- ") or line.startswith("diff --git "):
+            if line.startswith("diff --git "):
+                m = _GIT_HEADER.match(line)
+                current = m.group(2) if m else None
+            continue
+        if current and line[:1] in "+-":
+            out.setdefault(current, []).append(line[1:])
+    return out
 
 
 def unsafe_paths(diff: str) -> list[str]:

@@ -13,6 +13,10 @@ from typing import Any, Mapping
 from .diffs import files_in_diff
 
 
+NON_TEST_EXTS = (".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml",
+                 ".toml", ".cfg", ".ini", ".rst")
+
+
 class InstanceError(ValueError):
     """A record that is not a usable SWE-bench instance; the message names the field."""
 
@@ -101,6 +105,12 @@ class SWEInstance:
     def test_files(self) -> tuple[str, ...]:
         """Files the test patch touches: the grader resets and owns them."""
         return files_in_diff(self.test_patch)
+
+    @property
+    def test_targets(self) -> tuple[str, ...]:
+        """What the test command runs: the test patch's files minus data files (SWE-bench's
+        convention)."""
+        return tuple(f for f in self.test_files if not f.lower().endswith(NON_TEST_EXTS))
 
     @property
     def repo_slug(self) -> str:

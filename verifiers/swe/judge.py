@@ -75,7 +75,7 @@ class SWEJudge:
     by default the built-in task set is asked.
     """
 
-    def __init__(self, *, timeout: float = 300.0, pool_size: int = 1, max_pools: int = 6,
+    def __init__(self, *, timeout: float = 300.0, pool_size: int = 1, max_pools: int = 16,
                  workers: int | None = None, builder: ImageBuilder | None = None,
                  config: SandboxConfig | None = None,
                  own_repo_dir: Callable[[SWEInstance], Path | None] | None = None,
@@ -269,9 +269,9 @@ class SWEJudge:
             sb.exec(["rm", "-f", "--", *deletes], timeout=30)
 
         if mode == "oracle":
-            files = inst.test_files
+            files = inst.test_targets
         else:  # feedback: only the test files the model can see (their base versions)
-            files = tuple(f for f in inst.test_files if f in base_files)
+            files = tuple(f for f in inst.test_targets if f in base_files)
             if not files:
                 return JudgeResult(iid, "resolved", "the patch applies; there are no visible tests to run",
                                    apply_method=applied.method, apply_log=applied.log, image=img.tag)

@@ -61,8 +61,8 @@ def check_patch(diff: str, test_files: tuple[str, ...]) -> None:
     owned = protected_files_touched(diff, test_files)
     if owned:
         raise PatchRefused(
-            "patch edits test files that the grader owns and resets: " + ", ".join(owned)
-            + " (fix the code, not the tests)"
+            "patch edits test files or pytest configuration that the grader owns: "
+            + ", ".join(owned) + " (fix the code, not the tests)"
         )
 
 

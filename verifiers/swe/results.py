@@ -20,6 +20,8 @@ PASSING = frozenset({"passed", "xfail", "xpass"})
 class TestRun:
     """What one run of the test command produced, as the host sees it."""
 
+    __test__ = False  # not a pytest test class
+
     outcomes: Mapping[str, str]  # test id -> status
     collected: tuple[str, ...] | None  # ids the runner collected (None: runner cannot tell)
     finished: bool  # the runner reached its end (pytest_sessionfinish seen)

@@ -43,6 +43,7 @@ def verdict_from(result: JudgeResult, patch: str) -> Verdict:
         details["tests_collected"] = len(result.run.collected or ())
         details["returncode"] = result.run.returncode
     if result.resolved is None:
+        details.pop("reason")
         return Verdict.unjudged(result.reason, **details)
     passed = bool(result.resolved)
     return Verdict(score=1.0 if passed else 0.0, passed=passed, answer=_answer_key(patch), details=details)

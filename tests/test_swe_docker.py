@@ -1,0 +1,175 @@
+"""SWE judging against real Docker, on fireassay's own task set: gold patches resolve, the
+empty patch and cheating patches resolve nothing, the flaky instance is caught, feedback never
+shows hidden tests, and instances without an environment are reported as unjudgeable."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sandbox_helpers import docker_client
+from verifiers.swe.instance import SWEInstance
+from verifiers.swe.judge import SWEJudge
+from verifiers.swe.taskset import repo_dir, taskset_records
+from verifiers.swe.verifier import SWEFeedback, SWEOracle
+from verifiers.types import Candidate, Problem
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def judge():
+    docker_client()  # fails with the fix when there is no daemon / base image
+    with SWEJudge(timeout=120, pool_size=1, workers=2) as j:
+        yield j
+
+
+@pytest.fixture(scope="module")
+def instances() -> list[SWEInstance]:
+    return [SWEInstance.from_record(r) for r in taskset_records()]
+
+
+def steady(instances):
+    return [i for i in instances if not i.meta.get("flaky")]
+
+
+def make_patch(inst: SWEInstance, edits: dict[str, str]) -> str:
+    """A real git diff of ``edits`` (path -> new text) against the instance's base commit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "r"
+        shutil.copytree(repo_dir(inst.instance_id), work)
+        for rel, text in edits.items():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            (work / rel).write_text(text)
+        subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+        return subprocess.run(["git", "diff", "--cached"], cwd=work, check=True,
+                              capture_output=True, text=True).stdout
+
+
+def first_code_file(inst: SWEInstance) -> str:
+    from verifiers.swe.diffs import files_in_diff
+
+    return files_in_diff(inst.patch)[0]
+
+
+def base_text(inst: SWEInstance, rel: str) -> str:
+    return (repo_dir(inst.instance_id) / rel).read_text()
+
+
+def problems_and_candidates(insts, patches):
+    return [(Problem(id=i.instance_id, prompt=(), reference=i.to_record()),
+             [Candidate(problem_id=i.instance_id, sample_index=0, text=f"```diff\n{p}```" if p else "")])
+            for i, p in zip(insts, patches)]
+
+
+def test_every_gold_patch_resolves_through_the_task_api(judge):
+    from loop.tasks import get_task
+
+    task = get_task("swe")
+    problems = [p for p in task.load() if not p.meta["flaky"]]
+    assert len(problems) >= 13
+    oracle = SWEOracle(judge=judge)
+    items = [(p, [Candidate(problem_id=p.id, sample_index=0, text=task.reference_text(p))]) for p in problems]
+    verdicts = oracle.verify_many(items)
+    failed = {p.id: v[0].details for p, v in zip(problems, verdicts) if v[0].passed is not True}
+    assert not failed
+    assert all(v[0].details["tests_collected"] > 0 for v in verdicts)
+
+
+def test_empty_patch_resolves_none(judge, instances):
+    results = judge.judge_many([(i, "") for i in instances])
+    assert [r.status for r in results] == ["unresolved"] * len(instances), [r.reason for r in results]
+    assert all(r.grade is not None and r.grade.f2p_failed for r in results)
+
+
+def test_patches_that_edit_tests_instead_of_code_resolve_none(judge, instances):
+    jobs = []
+    for inst in steady(instances):
+        tf = inst.test_targets[0]
+        if (repo_dir(inst.instance_id) / tf).exists():  # gut the existing test file
+            jobs.append((inst, make_patch(inst, {tf: "def test_nothing():\n    pass\n"})))
+        # a conftest.py that turns every failure into a pass
+        jobs.append((inst, make_patch(inst, {"conftest.py": (
+            "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+            "    out = yield\n    rep = out.get_result()\n    rep.outcome = 'passed'\n")})))
+    results = judge.judge_many(jobs)
+    assert all(r.resolved is False for r in results), [(r.instance_id, r.status) for r in results if r.resolved]
+    assert {r.status for r in results} == {"refused"}
+
+
+def test_printed_fake_pass_lines_resolve_none(judge, instances):
+    jobs = []
+    seen_repos: set[str] = set()
+    for inst in steady(instances):
+        ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
+        fake = ("import os as _os, sys as _sys\n"
+                f"for _t in {ids!r}:\n    print('PASSED ' + _t)\n    print(_t + ' PASSED')\n"
+                f"print('=' * 20 + ' {len(ids)} passed in 0.01s ' + '=' * 20)\n_sys.stdout.flush()\n")
+        rel = first_code_file(inst)
+        body = base_text(inst, rel)
+        jobs.append((inst, make_patch(inst, {rel: fake + "_os._exit(0)\n" + body})))  # print and vanish
+        if inst.repo not in seen_repos:  # print, then run the (still buggy) code normally
+            seen_repos.add(inst.repo)
+            jobs.append((inst, make_patch(inst, {rel: fake + body})))
+    # a pytest.py at the repository root that prints passes and tries to forge reporter events
+    inst = steady(instances)[0]
+    ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
+    shadow = ("import json, os, sys\n"
+              f"IDS = {ids!r}\n"
+              "for t in IDS:\n    print('PASSED', t)\n"
+              "fd = os.environ.get('FIREASSAY_REPORT_FD')\n"
+              "if fd:\n    f = os.fdopen(int(fd), 'w')\n"
+              "    f.write(json.dumps({'ev': 'collected', 'ids': IDS}) + '\\n')\n"
+              "    for t in IDS:\n        f.write(json.dumps({'ev': 'report', 'nodeid': t, 'when': 'call', 'outcome': 'passed'}) + '\\n')\n"
+              "    f.write(json.dumps({'ev': 'finish', 'exitstatus': 0}) + '\\n')\n    f.flush()\n"
+              "sys.exit(0)\n")
+    jobs.append((inst, make_patch(inst, {"pytest.py": shadow})))
+    results = judge.judge_many(jobs)
+    assert all(r.resolved is False for r in results), [(r.instance_id, r.reason) for r in results if r.resolved]
+    vanished = [r for (i, p), r in zip(jobs, results) if "_os._exit(0)" in p]
+    assert len(vanished) == len(steady(instances))
+    assert all("never reached its end" in r.reason or "no result" in r.reason for r in vanished), \
+        [r.reason for r in vanished]
+
+
+def test_flaky_instance_is_caught_by_repeats(judge, instances):
+    flaky = [i for i in instances if i.meta.get("flaky")]
+    steady_one = steady(instances)[0]
+    assert len(flaky) == 1
+    items = problems_and_candidates([flaky[0], steady_one], [flaky[0].patch, steady_one.patch])
+    oracle = SWEOracle(judge=judge, repeat=10)  # P(miss) = 2 * 0.5**10 = 0.2%
+    (vf,), (vs,) = oracle.verify_many(items)
+    assert vf.details["flaky"] is True and vf.passed is False and 0 < vf.details["passed_runs"] < 10
+    assert vs.details["flaky"] is False and vs.passed is True
+
+
+def test_feedback_reports_apply_errors_and_visible_failures_never_hidden_tests(judge, instances):
+    inst = next(i for i in instances if i.instance_id == "tinycalc-1")
+    fb = SWEFeedback(judge=judge)
+    broken = make_patch(inst, {"tinycalc/evaluator.py": base_text(inst, "tinycalc/evaluator.py").replace(
+        'if op == "+":\n        return left + right', 'if op == "+":\n        return left - right')})
+    garbage = "diff --git a/tinycalc/parser.py b/tinycalc/parser.py\n--- a/tinycalc/parser.py\n+++ b/tinycalc/parser.py\n@@ -1,3 +1,3 @@\n-no such line\n+x\n ctx\n"
+    items = problems_and_candidates([inst] * 4, [garbage, broken, inst.patch, ""])
+    (v_garbage,), (v_broken,), (v_gold,), (v_empty,) = fb.verify_many(items)
+    assert v_garbage.passed is False and "does not apply" in v_garbage.feedback
+    assert v_broken.passed is False and "test_precedence" in v_broken.feedback
+    assert "assert" in v_broken.feedback  # the assertion message is shown
+    assert v_gold.passed is True and v_empty.passed is True
+    assert "No unified diff" in v_empty.feedback
+    for v in (v_garbage, v_broken, v_gold, v_empty):
+        for hidden in inst.fail_to_pass:
+            assert hidden.split("::")[-1] not in v.feedback
+
+
+def test_instances_without_an_environment_are_unjudged(judge, shared_data):
+    from loop.tasks import get_task
+
+    problems = get_task("swe", data=shared_data / "swe" / "swe-bench-lite-test.json").load(limit=2)
+    items = [(p, [Candidate(problem_id=p.id, sample_index=0, text=f"```diff\n{p.reference['patch']}```")])
+             for p in problems]
+    verdicts = SWEOracle(judge=judge).verify_many(items)
+    for (v,) in verdicts:
+        assert v.passed is None and "environment unavailable" in v.details["error"]
