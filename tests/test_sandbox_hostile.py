@@ -200,3 +200,16 @@ def test_background_process_is_dead_before_the_next_job(pool):
     assert "tampered" not in out and "left.txt" not in out, out
     assert "time.sleep" not in out and "fork" not in out, out
     still_works(pool)
+
+
+def test_nothing_keeps_running_after_a_map(pool, client):
+    """Resets are folded into the next job's exec; map() flushes them, so a hog left by the
+    last jobs does not keep burning CPU in an idle pool (seen from the host with `docker top`)."""
+    def job(sb, i):
+        return sb.exec(["sh", "-c", "setsid sh -c 'while :; do :; done' >/dev/null 2>&1 & echo"]).ok
+
+    assert pool.map(job, range(4)) == [True] * 4
+    for c in containers_of_run(client, RUN_ID):
+        procs = c.top()["Processes"]
+        assert len(procs) == 1 and "python3" in " ".join(procs[0]), procs
+    still_works(pool)
