@@ -26,7 +26,9 @@ if [ "${#need[@]}" -gt 0 ]; then
     say "installing ${need[*]} with apt"
     # flock: other jobs on this machine may be running apt at the same time
     flock /tmp/apt.fireassay.lock apt-get update -qq
-    flock /tmp/apt.fireassay.lock apt-get install -y -qq --no-install-recommends \
+    # with recommends: apparmor (dockerd needs its parser where the kernel enables AppArmor)
+    # and cgroupfs-mount, as on the machines this was tested on
+    flock /tmp/apt.fireassay.lock apt-get install -y -qq \
         docker.io debootstrap iptables ca-certificates >/dev/null
 fi
 
@@ -48,6 +50,10 @@ if ! answers; then
     if pgrep -x dockerd >/dev/null 2>&1; then
         say "dockerd runs but does not answer yet; waiting"
     else
+        # no systemd: cgroups may be unmounted on a bare machine
+        if ! grep -q cgroup /proc/mounts && command -v cgroupfs-mount >/dev/null 2>&1; then
+            cgroupfs-mount || true
+        fi
         rm -f /var/run/docker.pid /var/run/docker.sock
         say "starting dockerd in the background (log: $LOG)"
         # setsid + nohup: the daemon must outlive this script and make(1).

@@ -95,3 +95,18 @@ def test_add_user_is_idempotent(tmp_path):
     add_user(tmp_path, 10001)
     lines = (etc / "passwd").read_text().splitlines()
     assert lines.count("sandbox:x:10001:10001:fireassay sandbox:/work:/usr/sbin/nologin") == 1
+
+
+@pytest.mark.filterwarnings("ignore:fireassay local sandbox")
+def test_pool_over_the_local_backend_needs_the_opt_in_too(monkeypatch):
+    from sandbox.pool import SandboxPool
+
+    monkeypatch.delenv(OPT_IN_ENV, raising=False)
+    with pytest.raises(UnsafeBackendRefused):
+        SandboxPool(2, backend="local")
+    with SandboxPool(2, backend="local", allow_unsafe=True) as pool:
+        def job(sb, i):
+            sb.write_files({"x.txt": str(i)})
+            return sb.exec(["sh", "-c", "cat x.txt; ls | wc -l"]).stdout
+
+        assert pool.map(job, range(6)) == [f"{i}1\n".encode() for i in range(6)]
