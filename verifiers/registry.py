@@ -17,6 +17,8 @@ VERIFIERS: Registry[type[Verifier]] = Registry(
         "math": "verifiers.math_oracle:MathOracle",
         "swe": "verifiers.swe.verifier:SWEOracle",
         "swe_feedback": "verifiers.swe.verifier:SWEFeedback",
+        "evalplus": "verifiers.code.evalplus:EvalPlusOracle",
+        "public_tests": "verifiers.code.public_tests:PublicTests",
         # selectors
         "majority": "verifiers.selectors:MajorityVote",
         "best_of_n": "verifiers.selectors:BestOfN",

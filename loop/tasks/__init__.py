@@ -16,6 +16,8 @@ TASKS: Registry[type[Task]] = Registry(
         "gsm8k": "loop.tasks.gsm8k:GSM8KTask",
         "math500": "loop.tasks.math500:Math500Task",
         "swe": "loop.tasks.swe:SWETask",
+        "mbppplus": "loop.tasks.evalplus:MbppPlusTask",
+        "humanevalplus": "loop.tasks.evalplus:HumanEvalPlusTask",
     },
 )
 

@@ -1,0 +1,441 @@
+"""The in-sandbox runner: calls untrusted code on inputs and reports outputs unforgeably.
+
+Run as ``python3 -I -c <runner_source()>`` with one job as JSON on stdin (stdlib only; the
+source of :mod:`sandbox.plain` is inlined). The job::
+
+    {"nonce": "<hex>",                      # only this process ever holds it
+     "limits": {"memory_mb": 1024, "recursion_limit": null, "import_s": 10.0,
+                "max_output_bytes": 8388608},
+     "kill_strays": false,                  # sweep every other process of our uid (docker only)
+     "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
+                 "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
+                 "programs": [{"id": "p0", "code": "def f(x): ..."}]}]}
+
+For every program the trusted parent (this process) starts a FRESH child interpreter
+(``subprocess``, i.e. fork+exec: the child never holds the nonce), sends it the code over a
+private pipe, then each input in turn; the child answers every call with the tagged output (or
+the error) on a second private pipe. The child's stdin/stdout/stderr are ``/dev/null``. A call
+that overruns its time limit, or a child that dies or garbles the channel, is killed (its whole
+process group) and a new child takes the remaining inputs. When a program is done the parent
+prints exactly one line ``FIREASSAY-RESULT <nonce> <json>`` with::
+
+    {"id": "p0", "load": null | {"kind", "message", "traceback"},
+     "outputs": [{"s": "ok", "v": <tagged>, "t": secs}
+                 | {"s": "error", "kind": "ValueError", "message": ..., "traceback": ...}
+                 | {"s": "timeout", "t": secs} | {"s": "crash", "message": ...}
+                 | {"s": "skipped", "message": ...}, ...]}
+
+The host reads only lines carrying its nonce; a program without one (the runner was killed,
+the line was garbled) counts as failed on every input. Expected outputs never come here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+if "encode" not in globals():  # imported as a module on the host; inlined in the sandbox
+    from sandbox.plain import decode, encode  # noqa: F401
+
+RESULT_PREFIX = "FIREASSAY-RESULT"
+_HDR = struct.Struct(">I")
+_TB_CHARS = 2000
+
+
+# ---------------------------------------------------------------------------------------------
+# child side: runs the untrusted code
+
+
+def _child_main(cmd_fd: int, res_fd: int) -> None:
+    def send(obj: object) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        buf = _HDR.pack(len(data)) + data
+        while buf:
+            n = os.write(res_fd, buf)
+            buf = buf[n:]
+
+    def recv() -> object:
+        head = _read_exact(cmd_fd, _HDR.size)
+        (n,) = _HDR.unpack(head)
+        return json.loads(_read_exact(cmd_fd, n))
+
+    def describe(exc: BaseException) -> dict:
+        import traceback
+
+        try:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except BaseException:
+            tb = ""
+        try:
+            msg = str(exc)[:500]
+        except BaseException:
+            msg = ""
+        return {"kind": _type_name(exc), "message": msg, "traceback": tb[-_TB_CHARS:]}
+
+    setup = recv()
+    limits = setup.get("limits") or {}
+    mem = limits.get("memory_mb")
+    if mem:
+        try:
+            import resource
+
+            lim = int(mem) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+        except (ValueError, OSError, ImportError):
+            pass
+    if limits.get("recursion_limit"):
+        sys.setrecursionlimit(int(limits["recursion_limit"]))
+
+    namespace: dict = {"__name__": "__candidate__", "__builtins__": __builtins__}
+    try:
+        code = compile(setup["code"], "<candidate>", "exec")
+        exec(code, namespace)
+        fn = namespace[setup["entry_point"]] if setup["entry_point"] in namespace else None
+        if fn is None:
+            raise NameError(f"name {setup['entry_point']!r} is not defined by the code")
+        if not callable(fn):
+            raise TypeError(f"{setup['entry_point']!r} is not callable")
+    except BaseException as e:  # SystemExit and KeyboardInterrupt included
+        send({"load": describe(e)})
+        return
+    send({"load": None})
+    while True:
+        try:
+            req = recv()
+        except (EOFError, OSError, ValueError):
+            return
+        if req is None:
+            return
+        try:
+            args = decode(req["args"])
+        except BaseException as e:
+            send({"s": "error", **describe(e)})
+            continue
+        t0 = time.perf_counter()
+        try:
+            out = fn(*args)
+            dt = time.perf_counter() - t0
+            try:
+                send({"s": "ok", "v": encode(out), "t": dt})
+            except (TypeError, ValueError) as e:  # e.g. a surrogate in a str
+                send({"s": "ok", "v": {"unserializable": _type_name(out)}, "t": dt})
+        except BaseException as e:
+            dt = time.perf_counter() - t0
+            send({"s": "error", **describe(e), "t": dt})
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        b = os.read(fd, min(n, 1 << 20))
+        if not b:
+            raise EOFError("pipe closed")
+        chunks.append(b)
+        n -= len(b)
+    return b"".join(chunks)
+
+
+def _type_name(value: object) -> str:
+    try:
+        return str(type(value).__name__)[:100]
+    except BaseException:
+        return "object"
+
+
+def _child_entry(argv: list[str]) -> None:
+    cmd_fd, res_fd = int(argv[1]), int(argv[2])
+    try:
+        _child_main(cmd_fd, res_fd)
+    finally:
+        os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# parent side: trusted, holds the nonce
+
+
+class _ChildGone(Exception):
+    """The child closed the channel, died, or sent garbage."""
+
+
+class _Deadline(Exception):
+    """The child did not answer in time."""
+
+
+class _TooLarge(Exception):
+    """The child tried to send more than the output cap."""
+
+
+class _Child:
+    def __init__(self, source: str, python: str) -> None:
+        cmd_r, self.cmd_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-I", "-c", source, "--fireassay-child", str(cmd_r), str(res_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(cmd_r, res_w),
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            os.close(cmd_r)
+            os.close(res_w)
+        os.set_blocking(self.cmd_w, False)
+        self.buf = b""
+
+    def send(self, obj: object, deadline: float) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        view = memoryview(_HDR.pack(len(data)) + data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline()
+            _, w, _ = select.select([], [self.cmd_w], [], left)
+            if not w:
+                continue
+            try:
+                n = os.write(self.cmd_w, view)
+            except BlockingIOError:
+                continue
+            except OSError as e:  # EPIPE: the child is gone
+                raise _ChildGone(f"child closed its input ({e.strerror})") from None
+            view = view[n:]
+
+    def recv(self, deadline: float, max_bytes: int) -> dict:
+        need = _HDR.size
+        size = None
+        while True:
+            if size is None and len(self.buf) >= _HDR.size:
+                (size,) = _HDR.unpack(self.buf[: _HDR.size])
+                if size > max_bytes:
+                    raise _TooLarge(size)
+                need = _HDR.size + size
+            if size is not None and len(self.buf) >= need:
+                data, self.buf = self.buf[_HDR.size:need], self.buf[need:]
+                try:
+                    msg = json.loads(data)
+                except (ValueError, RecursionError):
+                    raise _ChildGone("garbled message on the result channel") from None
+                if type(msg) is not dict:
+                    raise _ChildGone("garbled message on the result channel")
+                return msg
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Deadline()
+            r, _, _ = select.select([self.res_r], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(self.res_r, 1 << 20)
+            if not chunk:
+                raise _ChildGone(self._exit_text())
+            self.buf += chunk
+
+    def _exit_text(self) -> str:
+        try:
+            rc = self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            return "the child closed the result channel"
+        if rc < 0:
+            try:
+                return f"the child was killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                return f"the child was killed by signal {-rc}"
+        return f"the child exited with code {rc}"
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.cmd_w, self.res_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _sweep_strays() -> None:
+    """Kill every process of our uid except us and our ancestors (inside a container only)."""
+    me = os.getpid()
+    keep = {me}
+    pid = me
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read().decode("ascii", "replace")
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if pid <= 1:
+            break
+        keep.add(pid)
+    uid = os.getuid()
+    for _round in range(3):
+        found = False
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in keep or int(name) == 1:
+                continue
+            try:
+                if os.stat(f"/proc/{name}").st_uid != uid:
+                    continue
+                os.kill(int(name), signal.SIGKILL)
+                found = True
+            except (OSError, ValueError):
+                continue
+        if not found:
+            break
+        time.sleep(0.01)
+
+
+def _run_program(source: str, python: str, group: dict, program: dict, limits: dict) -> dict:
+    inputs = group["inputs"]
+    time_limits = group["time_limits"]
+    n = len(inputs)
+    stop_on_error = bool(group.get("stop_on_error", True))
+    budget_end = time.monotonic() + float(group.get("budget_s") or 1e9)
+    import_s = float(limits.get("import_s") or 10.0)
+    max_bytes = int(limits.get("max_output_bytes") or (8 << 20))
+    outputs: list = [None] * n
+    load = None
+    stopped = None
+    i = 0
+    first = True
+    while i < n and stopped is None:
+        child = _Child(source, python)
+        try:
+            try:
+                deadline = min(time.monotonic() + import_s, budget_end)
+                child.send({"code": program["code"], "entry_point": group["entry_point"],
+                            "limits": limits}, deadline)
+                msg = child.recv(deadline, max_bytes)
+                if msg.get("load") is not None:
+                    got = msg["load"]
+                    load = got if isinstance(got, dict) else {"kind": "Error", "message": str(got)}
+            except _Deadline:
+                load = {"kind": "Timeout", "message": f"loading the code took over {import_s:g}s"}
+            except (_ChildGone, _TooLarge) as e:
+                load = {"kind": "Crash", "message": str(e) or "the child died while loading"}
+            if load is not None:
+                if not first:  # a restart failed to load: the rest cannot run
+                    stopped = f"restart failed: {load.get('kind')}: {load.get('message', '')}"
+                    load = None
+                break
+            first = False
+            lost = False
+            while i < n:
+                now = time.monotonic()
+                if now >= budget_end:
+                    stopped = "the program's total time budget ran out"
+                    break
+                deadline = min(now + float(time_limits[i]), budget_end)
+                try:
+                    child.send({"args": inputs[i]}, deadline)
+                    msg = child.recv(deadline, max_bytes)
+                except _Deadline:
+                    msg = {"s": "timeout"}
+                    lost = True
+                except _TooLarge as e:
+                    msg = {"s": "error", "kind": "OutputTooLarge",
+                           "message": f"the output is {e.args[0]} bytes, over the cap"}
+                    lost = True
+                except _ChildGone as e:
+                    msg = {"s": "crash", "message": str(e)}
+                    lost = True
+                msg["wall"] = time.monotonic() - now
+                outputs[i] = msg
+                i += 1
+                if msg.get("s") != "ok" and stop_on_error:
+                    stopped = "not run: stopped after the first failing input"
+                    break
+                if lost:
+                    break  # kill this child, start a fresh one for the rest
+        finally:
+            child.kill()
+    if load is not None:
+        load.setdefault("traceback", "")
+        return {"id": program["id"], "load": load, "outputs": []}
+    for k in range(n):
+        if outputs[k] is None:
+            outputs[k] = {"s": "skipped", "message": stopped or "not run"}
+    return {"id": program["id"], "load": None, "outputs": outputs}
+
+
+def _harden() -> None:
+    """Make this process non-dumpable: same-uid code can then neither ptrace it nor read
+    /proc/<pid>/mem, environ or fd/ (where the nonce or our stdout would be)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except Exception:
+        pass
+
+
+def _parent_main() -> int:
+    _harden()
+    try:
+        job = json.loads(sys.stdin.buffer.read())
+    except ValueError as e:
+        sys.stderr.write(f"runner: the job is not valid JSON ({e})\n")
+        return 2
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)  # keep fd 0 taken: a pipe landing on it would be clobbered by Popen
+    os.close(devnull)
+    nonce = str(job["nonce"])
+    source = sys.orig_argv[sys.orig_argv.index("-c") + 1]
+    python = job.get("python") or sys.executable or "python3"
+    limits = job.get("limits") or {}
+    out = sys.stdout
+    for group in job["groups"]:
+        for program in group["programs"]:
+            res = _run_program(source, python, group, program, limits)
+            if job.get("kill_strays"):
+                _sweep_strays()
+            line = json.dumps(res, separators=(",", ":"))
+            out.write(f"{RESULT_PREFIX} {nonce} {line}\n")
+            out.flush()
+    return 0
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) >= 3 and argv[0] == "--fireassay-child":
+        _child_entry(argv)
+    sys.exit(_parent_main())
+
+
+def runner_source() -> str:
+    """The self-contained runner program (this file with :mod:`sandbox.plain` inlined)."""
+    global _SOURCE
+    if _SOURCE is None:
+        from pathlib import Path
+
+        here = Path(__file__).resolve().parent
+        plain = (here / "plain.py").read_text(encoding="utf-8")
+        runner = (here / "runner.py").read_text(encoding="utf-8")
+        plain = plain.replace("from __future__ import annotations\n", "")
+        runner = runner.replace("from __future__ import annotations\n", "")
+        _SOURCE = (
+            "from __future__ import annotations\n" + plain + "\n" + runner
+            + "\nif __name__ == '__main__':\n    main(sys.argv[1:])\n"
+        )
+    return _SOURCE
+
+
+_SOURCE: str | None = None

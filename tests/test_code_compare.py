@@ -1,0 +1,70 @@
+"""EvalPlus comparison semantics on plain data (verifiers.code.compare)."""
+from __future__ import annotations
+
+from sandbox.plain import Unserializable
+from verifiers.code.compare import check_output, expected_transform, is_floats
+
+
+def chk(out, exp, atol=0.0, dataset="mbpp", entry="f", inp=()):
+    return check_output(dataset, entry, list(inp), out, exp, atol)
+
+
+def test_exact_equality_follows_python():
+    assert chk([1, 2], [1, 2])
+    assert not chk((1, 2), [1, 2])  # tuple is not list
+    assert chk(True, 1)  # as in EvalPlus (out == exp)
+    assert not chk("1", 1)
+    assert not chk(Unserializable("X"), 1)
+
+
+def test_floats_get_default_tolerance_and_type_check():
+    assert chk(0.1 + 0.2, 0.3)
+    assert chk([1.0, 2.0000000001], [1.0, 2.0])
+    assert not chk([1.0, 2.1], [1.0, 2.0])
+    assert not chk((1.0, 2.0000001), [1.0, 2.0])  # type differs
+    assert not chk([1.0], [1.0, 2.0])  # length differs
+    assert chk(1.00005, 1.0, atol=1e-4)
+    assert not chk(1.001, 1.0, atol=1e-4)
+    assert not chk("x", 1.0)
+
+
+def test_is_floats():
+    assert is_floats(1.0) and is_floats([1.0, 2.0]) and is_floats((1.0,))
+    assert not is_floats([]) and not is_floats([1.0, 1]) and not is_floats(1)
+
+
+def test_set_equality_tasks():
+    assert chk((5, 4), (4, 5), entry="similar_elements")
+    assert chk([4, 5, 5], (5, 4), entry="similar_elements")
+    assert not chk((4,), (4, 5), entry="similar_elements")
+    assert not chk((4, 5), (4, 5, 6), entry="Diff")
+    assert not chk((4, 5), (5, 4), entry="f")
+
+
+def test_output_not_none_tasks():
+    exp = expected_transform("mbpp", "text_match_three", Unserializable("Match"))
+    assert exp is True
+    assert chk(Unserializable("Match"), exp, entry="text_match_three")
+    assert chk(True, exp, entry="text_match_three")
+    assert not chk(None, exp, entry="text_match_three")
+    assert not chk(False, exp, entry="text_match_three")
+    assert chk(None, expected_transform("mbpp", "check_str", None), entry="check_str")
+
+
+def test_special_oracles():
+    assert chk(12345, 0, entry="are_equivalent")
+    assert chk(0, 7, entry="sum_div")
+    assert not chk(1, 7, entry="sum_div")
+    # base 3, height 4: 9 + 2 * 3 * sqrt(1.5**2 + 16) = 34.6 -> 35
+    assert chk(35, 99, entry="surface_Area", inp=(3, 4))
+    assert not chk(34, 99, entry="surface_Area", inp=(3, 4))
+    assert chk(9, 999, entry="digit_distance_nums", inp=(123, 456))
+    assert not chk(8, 999, entry="digit_distance_nums", inp=(123, 456))
+
+
+def test_find_zero_checks_the_root():
+    xs = [-6, 11, -6, 1]  # roots 1, 2, 3
+    assert chk(2.0, 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
+    assert chk(3.0000001, 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
+    assert not chk(2.5, 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
+    assert not chk("2", 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)

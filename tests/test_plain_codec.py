@@ -1,0 +1,98 @@
+"""sandbox.plain: the tagged codec keeps exact types and never carries code."""
+from __future__ import annotations
+
+import collections
+import enum
+import json
+import math
+
+import pytest
+
+from sandbox.plain import PlainDecodeError, Unserializable, decode, encode
+
+
+def roundtrip(value):
+    wire = json.dumps(encode(value), allow_nan=False)  # standard JSON, no NaN literals
+    return decode(json.loads(wire))
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -7, 10**15, -(10**15), 2**200, -(3**500),
+    0.0, -0.0, 1.5, 1e300, 5e-324, "", "héllo\n\x00", "\ud800", b"", b"\x00\xff",
+    [], (), [1, (2, 3)], (1,), {1: "a", (2, 3): [4]}, set(), {1, 2}, frozenset({(1, 2)}),
+    {"k": {frozenset({1}): (True, None)}}, complex(1, -2), [[[[]]]],
+])
+def test_roundtrip_exact_type(value):
+    back = roundtrip(value)
+    assert back == value
+    assert type(back) is type(value)
+    if isinstance(value, float):
+        assert math.copysign(1, back) == math.copysign(1, value)
+
+
+def test_nested_types_are_preserved():
+    back = roundtrip([True, 1, 1.0, (1,), [1]])
+    assert [type(x) for x in back] == [bool, int, float, tuple, list]
+    assert roundtrip({True: 1})  # bool key stays bool
+    assert type(next(iter(roundtrip({True: 1})))) is bool
+
+
+def test_nan_and_inf():
+    assert math.isnan(roundtrip(float("nan")))
+    assert roundtrip(float("inf")) == float("inf")
+    assert roundtrip(float("-inf")) == float("-inf")
+
+
+def test_other_objects_are_unserializable():
+    class Forged:
+        def __eq__(self, other):
+            return True
+
+    for obj in (Forged(), object(), len, iter([1]), [Forged()]):
+        back = roundtrip(obj)
+        target = back[0] if isinstance(back, list) else back
+        assert isinstance(target, Unserializable)
+        assert target != 1 and target != target.__class__("x")
+
+
+def test_subclasses_become_their_plain_base():
+    class EvilInt(int):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = int.__hash__
+
+    Point = collections.namedtuple("Point", "x y")
+
+    class Color(enum.IntEnum):
+        RED = 3
+
+    back = roundtrip(EvilInt(5))
+    assert type(back) is int and back == 5 and back != 6
+    assert type(roundtrip(Point(1, 2))) is tuple
+    assert roundtrip(collections.Counter("aab")) == {"a": 2, "b": 1}
+    assert type(roundtrip(collections.OrderedDict(a=1))) is dict
+    assert type(roundtrip(Color.RED)) is int
+
+
+def test_cycles_and_depth_are_unserializable():
+    cyc: list = []
+    cyc.append(cyc)
+    assert roundtrip(cyc) is not None  # does not hang or raise
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    wire = encode(deep)
+    json.dumps(wire)
+
+
+@pytest.mark.parametrize("bad", [[1, 2], {"list": 1}, {"nope": []}, {"a": 1, "b": 2},
+                                 {"int": 5}, {"float": "1.0"}, {"dict": [[1]]}])
+def test_malformed_input_raises(bad):
+    with pytest.raises((PlainDecodeError, ValueError)):
+        decode(bad)
+
+
+def test_huge_int_beyond_str_digit_limit():
+    big = 7**20000  # > 4300 decimal digits: str() would refuse, hex does not
+    assert roundtrip(big) == big

@@ -1,0 +1,99 @@
+"""EvalPlus output comparison on plain data (the host side; expected outputs never leave it).
+
+Mirrors ``evalplus.eval.check_output`` (EvalPlus v0.3.x): exact equality; the special oracles
+of MBPP+ (set equality, output-not-None, Mbpp/164, 295, 558, 581) and HumanEval+ (HumanEval/32
+``find_zero``: the root is checked through the polynomial); for floats (or ``atol != 0``) the
+same type and length, then ``numpy.allclose(rtol=1e-7, atol=atol)`` with ``atol`` 1e-6 when
+the dataset gives 0. Both sides are plain data decoded by :mod:`sandbox.plain`, so ``==`` here
+is always the builtin one.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+MBPP_OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
+MBPP_OUTPUT_SET_EQ_TASKS = frozenset({
+    "similar_elements",  # Mbpp/2
+    "find_char_long",  # Mbpp/7
+    "common_in_nested_lists",  # Mbpp/111
+    "extract_singly",  # Mbpp/140
+    "larg_nnum",  # Mbpp/232
+    "intersection_array",  # Mbpp/249
+    "find_dissimilar",  # Mbpp/579
+    "Diff",  # Mbpp/769
+})
+
+
+def surface_area_oracle(base_edge: Any, height: Any) -> int:
+    """Mbpp/581: the height is the perpendicular distance from the base to the apex."""
+    slant = math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 4 * (base_edge * slant) / 2)
+
+
+def digit_distance_oracle(num1: Any, num2: Any) -> int:
+    """Mbpp/558: both numbers zero-padded to the same length."""
+    a, b = str(num1), str(num2)
+    width = max(len(a), len(b))
+    return sum(abs(int(x) - int(y)) for x, y in zip(a.zfill(width), b.zfill(width)))
+
+
+def poly(xs: Sequence[Any], x: float) -> float:
+    """HumanEval/32: the polynomial with coefficients ``xs`` at ``x``."""
+    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))
+
+
+def is_floats(x: Any) -> bool:
+    """A float, or a non-empty list/tuple of floats (evalplus ``is_floats``)."""
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)) and x:
+        return all(isinstance(i, float) for i in x)
+    return False
+
+
+def expected_transform(dataset: str, entry_point: str, value: Any) -> Any:
+    """What EvalPlus stores as the expected output for a reference output ``value``."""
+    if dataset == "mbpp" and entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
+        return value is not None
+    return value
+
+
+def check_output(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, exp: Any,
+                 atol: float) -> bool:
+    """True when ``out`` is accepted for expected ``exp`` on input ``inp`` (never raises)."""
+    try:
+        return bool(_check(dataset, entry_point, inp, out, exp, atol))
+    except Exception:
+        return False
+
+
+def _check(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, exp: Any,
+           atol: float) -> bool:
+    exact = out == exp
+    if dataset == "mbpp":
+        if entry_point == "are_equivalent":  # Mbpp/164
+            exact = True
+        elif entry_point == "sum_div":  # Mbpp/295
+            exact = exact or out == 0
+        elif entry_point == "surface_Area":  # Mbpp/581
+            exact = exact or abs(out - surface_area_oracle(*inp)) <= atol
+        elif entry_point == "digit_distance_nums":  # Mbpp/558
+            exact = exact or out == digit_distance_oracle(*inp)
+        elif entry_point in MBPP_OUTPUT_SET_EQ_TASKS:
+            exact = set(out) == set(exp)
+        elif entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
+            exact = out == exp if isinstance(out, bool) else exp == (out is not None)
+    if dataset == "humaneval" and entry_point == "find_zero":  # HumanEval/32
+        return abs(poly(*inp, out)) <= atol
+    if atol == 0 and is_floats(exp):
+        atol = 1e-6
+    if not exact and atol != 0:
+        if type(out) is not type(exp):
+            return False
+        if isinstance(exp, (list, tuple)) and len(out) != len(exp):
+            return False
+        return bool(np.allclose(out, exp, rtol=1e-07, atol=atol))
+    return bool(exact)

@@ -1,0 +1,185 @@
+"""The ``evalplus`` oracle: MBPP+ / HumanEval+ candidates judged on base and plus inputs.
+
+``Problem.reference`` (built by the tasks with :func:`make_reference`) holds the entry point,
+the tagged inputs, ``atol``, the reference code and the dataset's cache key. Candidates are
+sanitized, deduplicated per problem, run in batches over the sandbox pool, and their plain
+outputs compared on the host with :func:`verifiers.code.compare.check_output`.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping, Sequence
+
+from sandbox.plain import decode, encode
+
+from ..base import Verifier
+from ..types import Candidate, Problem, Verdict
+from .compare import check_output, expected_transform
+from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor, make_executor
+from .expected import Expected, ExpectedStore
+from .sanitize import sanitize
+
+Tests = Literal["all", "base"]
+
+
+def make_reference(*, dataset: str, entry_point: str, base_input: Sequence[Sequence[Any]],
+                   plus_input: Sequence[Sequence[Any]], atol: float, reference_code: str,
+                   cache_key: str) -> dict[str, Any]:
+    """The ``Problem.reference`` the code oracle reads. Inputs are Python values (tuples,
+    sets, complex restored); they are stored tagged, so the reference is JSON-safe."""
+    if dataset not in ("mbpp", "humaneval"):
+        raise ValueError(f"dataset must be 'mbpp' or 'humaneval', not {dataset!r}")
+    return {"dataset": dataset, "entry_point": entry_point, "atol": float(atol or 0),
+            "base_input": [encode(list(a)) for a in base_input],
+            "plus_input": [encode(list(a)) for a in plus_input],
+            "reference_code": reference_code, "cache_key": cache_key}
+
+
+class EvalPlusOracle(Verifier):
+    """passed = every base and plus input passes (``tests="base"``: base inputs only)."""
+
+    name = "evalplus"
+    uses_reference = True
+
+    def __init__(self, tests: Tests = "all", backend: str = "docker",
+                 pool_size: int | None = None, sandbox_config: Any = None,
+                 limits: CodeLimits | None = None, cache_dir: str | None = None,
+                 executor: RunnerExecutor | None = None, allow_unsafe: bool = False,
+                 progress: bool = True) -> None:
+        if tests not in ("all", "base"):
+            raise ValueError(f"tests={tests!r}: use 'all' (base + plus inputs) or 'base'")
+        self.tests = tests
+        self.limits = limits or CodeLimits()
+        self.store = ExpectedStore(cache_dir)
+        self.progress = progress
+        if executor is not None:
+            self._executor = LazyExecutor(lambda: executor, owned=False)
+        else:
+            self._executor = LazyExecutor(
+                lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
+
+    def close(self) -> None:
+        self._executor.close()
+
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
+        return self.verify_many([(problem, candidates)])[0]
+
+    def verify_many(self, items: Sequence[tuple[Problem, Sequence[Candidate]]]
+                    ) -> list[list[Verdict]]:
+        executor = self._executor.get()
+        refs: dict[str, Mapping[str, Any]] = {}
+        for p, _ in items:
+            _check_reference(p)
+            refs[p.id] = p.reference
+        expected = self.store.ensure(list(refs.items()), executor, self.limits, self.progress)
+
+        # one group per problem; identical programs run once
+        groups: list[CallGroup] = []
+        code_of: list[list[str]] = []
+        for p, cands in items:
+            ref = refs[p.id]
+            codes = [sanitize(c.text, ref["entry_point"]) for c in cands]
+            code_of.append(codes)
+            exp = expected[p.id]
+            if not exp.ok:
+                continue
+            n = exp.n_base if self.tests == "base" else len(exp.outputs)
+            inputs = (list(ref["base_input"]) + list(ref["plus_input"]))[:n]
+            tl = self.limits.time_limits(exp.times[:n])
+            unique = sorted({c for c in codes if c.strip()})
+            if unique and n:
+                groups.append(CallGroup(
+                    ref["entry_point"], tuple(inputs), tuple(tl),
+                    tuple((_pid(p.id, c), c) for c in unique), self.limits.budget(tl)))
+        results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
+
+        verdicts: list[list[Verdict]] = []
+        decoded: dict[str, tuple[list[Any], list[Any]]] = {}
+        for (p, cands), codes in zip(items, code_of):
+            exp = expected[p.id]
+            if exp.ok and p.id not in decoded and any(c.strip() for c in codes):
+                ref = refs[p.id]
+                decoded[p.id] = (
+                    [decode(a) for a in list(ref["base_input"]) + list(ref["plus_input"])],
+                    [expected_transform(ref["dataset"], ref["entry_point"], decode(v))
+                     for v in exp.outputs])
+            out = []
+            for code in codes:
+                if not exp.ok:
+                    out.append(Verdict.unjudged("the reference solution fails: "
+                                                + "; ".join(exp.errors[:3])))
+                elif not code.strip():
+                    out.append(_failed({"error_kind": "no_code", "base_passed": False,
+                                        "plus_passed": False if self.tests == "all" else None}))
+                else:
+                    out.append(self._judge(refs[p.id], exp, decoded[p.id],
+                                           results[_pid(p.id, code)]))
+            verdicts.append(out)
+        return verdicts
+
+    def _judge(self, ref: Mapping[str, Any], exp: Expected,
+               data: tuple[list[Any], list[Any]], res: ProgramResult) -> Verdict:
+        dataset, entry, atol = ref["dataset"], ref["entry_point"], float(ref["atol"])
+        n_base = exp.n_base
+        n = n_base if self.tests == "base" else len(exp.outputs)
+        plus_na = None if self.tests == "base" else False
+        if res.lost:
+            return _failed({"error_kind": "runner_lost", "base_passed": False,
+                            "plus_passed": plus_na,
+                            "message": "the code killed or corrupted the runner"})
+        if res.load_error is not None:
+            return _failed({"error_kind": f"load:{res.load_error['kind']}",
+                            "message": res.load_error["message"][:300],
+                            "base_passed": False, "plus_passed": plus_na})
+        inputs, wanted = data
+        first: dict[str, Any] | None = None
+        ok_base = ok_plus = True
+        n_passed = 0
+        for i in range(n):
+            o = res.outcomes[i] if i < len(res.outcomes) else None
+            if o is None:
+                good, kind = False, "missing"
+            elif not o.ok:
+                good, kind = False, o.status if o.status != "error" else f"error:{o.error_kind}"
+            else:
+                good = check_output(dataset, entry, inputs[i], o.value, wanted[i], atol)
+                kind = "wrong_answer"
+            if good:
+                n_passed += 1
+                continue
+            if i < n_base:
+                ok_base = False
+            else:
+                ok_plus = False
+            if first is None:
+                first = {"suite": "base" if i < n_base else "plus",
+                         "index": i if i < n_base else i - n_base, "kind": kind}
+                if o is not None and o.status == "error":
+                    first["message"] = f"{o.error_kind}: {o.message}"[:300]
+        passed = ok_base and (self.tests == "base" or ok_plus)
+        details: dict[str, Any] = {
+            "base_passed": ok_base, "plus_passed": ok_plus if self.tests == "all" else None,
+            "inputs_passed": n_passed, "inputs": n, "tests": self.tests}
+        if first is not None:
+            details["first_failure"] = first
+            details["error_kind"] = first["kind"]
+        return Verdict(score=1.0 if passed else 0.0, passed=passed, answer=None, feedback="",
+                       details=details)
+
+
+def _pid(problem_id: str, code: str) -> str:
+    import hashlib
+
+    return f"{problem_id}#{hashlib.sha256(code.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
+def _failed(details: dict[str, Any]) -> Verdict:
+    return Verdict(score=0.0, passed=False, answer=None, feedback="", details=details)
+
+
+def _check_reference(p: Problem) -> None:
+    ref = p.reference
+    need = ("dataset", "entry_point", "base_input", "plus_input", "reference_code", "cache_key")
+    if not isinstance(ref, Mapping) or any(k not in ref for k in need):
+        raise ValueError(
+            f"problem {p.id!r} has no EvalPlus reference (needs {', '.join(need)}); the "
+            "'evalplus' oracle works with the mbppplus and humanevalplus tasks")

@@ -1,0 +1,355 @@
+"""Running programs through the in-sandbox runner: jobs, batches, executors, results.
+
+The host builds a job (code + entry point + tagged inputs + per-input time limits + a fresh
+nonce), hands it to ``python3 -I -c <runner>`` inside a sandbox, and parses only the lines that
+carry its nonce. Expected outputs never leave the host. A program whose line is missing (its
+code killed the runner) is run again alone on a freshly reset sandbox; if its line is still
+missing it failed on every input (``ProgramResult.lost``). Infrastructure errors
+(:class:`sandbox.errors.SandboxUnavailable`) are not results: they propagate.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import secrets
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from sandbox.plain import PlainDecodeError, Unserializable, decode
+from sandbox.runner import RESULT_PREFIX, runner_source
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CodeLimits:
+    """Time and resource limits for running candidate code (EvalPlus defaults).
+
+    Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``;
+    a program's total budget: ``min(program_time_cap, sum(limits)) + 2`` (EvalPlus'
+    ``EVALPLUS_TIMEOUT_PER_TASK``).
+    """
+
+    min_time_limit: float = 1.0  # evalplus DEFAULT_MIN_TIME_LIMIT
+    gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
+    program_time_cap: float = 60.0  # evalplus EVALPLUS_TIMEOUT_PER_TASK
+    import_time_limit: float = 10.0  # loading (exec of) the code
+    memory_mb: int = 1024  # RLIMIT_AS of the child interpreter
+    recursion_limit: int | None = None  # None: Python's default
+    max_output_bytes: int = 8 * MIB  # one returned value, encoded
+    public_test_time_limit: float = 3.0  # per prompt-visible test (no reference time exists)
+    reference_time_limit: float = 60.0  # per input when running canonical solutions
+    batch_programs: int = 32  # most programs in one runner exec
+
+    def __post_init__(self) -> None:
+        for name in ("min_time_limit", "gt_time_limit_factor", "program_time_cap",
+                     "import_time_limit", "public_test_time_limit", "reference_time_limit"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not v > 0:
+                raise ValueError(f"CodeLimits.{name}={v!r}: give a positive number of seconds")
+        if not isinstance(self.memory_mb, int) or self.memory_mb < 64:
+            raise ValueError(f"CodeLimits.memory_mb={self.memory_mb!r}: give an integer >= 64")
+        if self.recursion_limit is not None and self.recursion_limit < 100:
+            raise ValueError("CodeLimits.recursion_limit must be None or >= 100")
+        if self.batch_programs < 1 or self.max_output_bytes < 1024:
+            raise ValueError("CodeLimits.batch_programs >= 1 and max_output_bytes >= 1024")
+
+    def time_limits(self, reference_times: Sequence[float]) -> list[float]:
+        return [max(self.min_time_limit, self.gt_time_limit_factor * float(t))
+                for t in reference_times]
+
+    def budget(self, time_limits: Sequence[float]) -> float:
+        return min(self.program_time_cap, float(sum(time_limits))) + 2.0
+
+    def runner_limits(self) -> dict[str, Any]:
+        return {"memory_mb": self.memory_mb, "recursion_limit": self.recursion_limit,
+                "import_s": self.import_time_limit, "max_output_bytes": self.max_output_bytes}
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallGroup:
+    """Programs that share one entry point, one input list and its time limits."""
+
+    entry_point: str
+    inputs: tuple[Any, ...]  # each: a tagged (sandbox.plain) list of positional arguments
+    time_limits: tuple[float, ...]
+    programs: tuple[tuple[str, str], ...]  # (program id, code)
+    budget_s: float
+    stop_on_error: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry_point": self.entry_point, "inputs": list(self.inputs),
+                "time_limits": list(self.time_limits), "budget_s": self.budget_s,
+                "stop_on_error": self.stop_on_error,
+                "programs": [{"id": pid, "code": code} for pid, code in self.programs]}
+
+    def with_programs(self, programs: Sequence[tuple[str, str]]) -> "CallGroup":
+        return CallGroup(self.entry_point, self.inputs, self.time_limits, tuple(programs),
+                         self.budget_s, self.stop_on_error)
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one call of the entry point did. ``value`` is plain data (decoded)."""
+
+    status: str  # "ok" | "error" | "timeout" | "crash" | "skipped"
+    value: Any = None
+    error_kind: str = ""
+    message: str = ""
+    traceback: str = ""
+    seconds: float = 0.0  # measured by the child around the call (ok/error) else wall time
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    id: str
+    outcomes: tuple[CallOutcome, ...] = ()
+    load_error: dict[str, str] | None = None  # {"kind", "message", "traceback"}
+    lost: bool = False  # no nonce-tagged line came back: every input failed
+
+    @property
+    def loaded(self) -> bool:
+        return self.load_error is None and not self.lost
+
+
+def _outcome(raw: Any) -> CallOutcome:
+    if not isinstance(raw, dict):
+        return CallOutcome("crash", message="garbled result")
+    status = raw.get("s")
+    secs = raw.get("t", raw.get("wall", 0.0))
+    secs = float(secs) if isinstance(secs, (int, float)) and math.isfinite(secs) else 0.0
+    if status == "ok":
+        try:
+            value = decode(raw.get("v"))
+        except (PlainDecodeError, ValueError, TypeError, RecursionError):
+            value = Unserializable("undecodable")
+        return CallOutcome("ok", value=value, seconds=secs)
+    if status in ("error", "timeout", "crash", "skipped"):
+        return CallOutcome(status, error_kind=str(raw.get("kind", status))[:100],
+                           message=str(raw.get("message", ""))[:1000],
+                           traceback=str(raw.get("traceback", ""))[-4000:], seconds=secs)
+    return CallOutcome("crash", message="garbled result")
+
+
+def parse_runner_output(stdout: bytes, nonce: str) -> dict[str, ProgramResult]:
+    """Results from the lines that carry ``nonce``; everything else is ignored."""
+    found: dict[str, ProgramResult] = {}
+    prefix = RESULT_PREFIX.encode()
+    for line in stdout.split(b"\n"):
+        if not line.startswith(prefix + b" "):
+            continue
+        parts = line.split(b" ", 2)
+        if len(parts) != 3 or not hmac.compare_digest(parts[1], nonce.encode()):
+            continue
+        try:
+            obj = json.loads(parts[2])
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+            continue
+        load = obj.get("load")
+        if load is not None:
+            load = {k: str(load.get(k, ""))[:4000] for k in ("kind", "message", "traceback")} \
+                if isinstance(load, dict) else {"kind": "Error", "message": "", "traceback": ""}
+            found[obj["id"]] = ProgramResult(obj["id"], (), load)
+            continue
+        outs = obj.get("outputs")
+        if not isinstance(outs, list):
+            continue
+        found[obj["id"]] = ProgramResult(obj["id"], tuple(_outcome(o) for o in outs))
+    return found
+
+
+def build_job(groups: Sequence[CallGroup], limits: CodeLimits, nonce: str,
+              kill_strays: bool) -> bytes:
+    return json.dumps({"nonce": nonce, "limits": limits.runner_limits(),
+                       "kill_strays": kill_strays,
+                       "groups": [g.to_json() for g in groups]},
+                      separators=(",", ":")).encode()
+
+
+def job_timeout(groups: Sequence[CallGroup], limits: CodeLimits) -> float:
+    per = sum(len(g.programs) * (limits.import_time_limit + g.budget_s + 1.0) for g in groups)
+    return per + 10.0
+
+
+# An exec function runs argv with stdin and a timeout and returns the runner's stdout.
+ExecFn = Callable[[list[str], bytes, float], bytes]
+
+
+def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLimits, *,
+                    python: str = "python3", kill_strays: bool = False,
+                    before_retry: Callable[[], None] | None = None) -> dict[str, ProgramResult]:
+    """Run ``groups`` in one runner exec; programs whose line is missing run again alone."""
+    argv = [python, "-I", "-c", runner_source()]
+    nonce = secrets.token_hex(16)
+    out = exec_fn(argv, build_job(groups, limits, nonce, kill_strays), job_timeout(groups, limits))
+    results = parse_runner_output(out, nonce)
+    for g in groups:
+        for pid, code in g.programs:
+            if pid in results:
+                continue
+            if before_retry is not None:
+                before_retry()
+            alone = [g.with_programs([(pid, code)])]
+            nonce = secrets.token_hex(16)
+            out = exec_fn(argv, build_job(alone, limits, nonce, kill_strays),
+                          job_timeout(alone, limits))
+            got = parse_runner_output(out, nonce).get(pid)
+            results[pid] = got if got is not None else ProgramResult(pid, (), None, lost=True)
+    return results
+
+
+def make_batches(groups: Sequence[CallGroup], workers: int, max_programs: int,
+                 ) -> list[list[CallGroup]]:
+    """Pack groups into batches of at most ``max_programs`` programs, aiming at about four
+    batches per worker so that the pool stays busy; a group may be split across batches."""
+    total = sum(len(g.programs) for g in groups)
+    if total == 0:
+        return []
+    per = max(1, min(max_programs, math.ceil(total / max(1, workers * 4))))
+    batches: list[list[CallGroup]] = []
+    cur: list[CallGroup] = []
+    room = per
+    for g in groups:
+        progs = list(g.programs)
+        while progs:
+            take, progs = progs[:room], progs[room:]
+            cur.append(g.with_programs(take))
+            room -= len(take)
+            if room == 0:
+                batches.append(cur)
+                cur, room = [], per
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+# -- executors ----------------------------------------------------------------------------------
+
+
+class RunnerExecutor(ABC):
+    """Runs batches of call groups, in parallel, and returns results by program id."""
+
+    workers: int = 1
+
+    @abstractmethod
+    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
+                    progress: bool = False) -> dict[str, ProgramResult]: ...
+
+    def run(self, groups: Sequence[CallGroup], limits: CodeLimits,
+            progress: bool = False) -> dict[str, ProgramResult]:
+        return self.run_batches(make_batches(groups, self.workers, limits.batch_programs),
+                                limits, progress)
+
+    def close(self) -> None:
+        """Release sandboxes. Safe to call twice."""
+
+
+class SandboxExecutor(RunnerExecutor):
+    """Runs the runner in a warm :class:`sandbox.pool.SandboxPool` (one batch per lease)."""
+
+    def __init__(self, backend: str = "docker", pool_size: int | None = None,
+                 config: Any = None, pool: Any = None, **backend_kw: Any) -> None:
+        from sandbox.config import SandboxConfig
+        from sandbox.pool import SandboxPool
+
+        if pool is None:
+            config = config or SandboxConfig(output_limit=64 * MIB)
+            pool = SandboxPool(pool_size, backend=backend, config=config, **backend_kw)
+            self._owns = True
+        else:
+            self._owns = False
+        self.pool = pool
+        self.workers = pool.size
+        self.kill_strays = pool.backend == "docker"
+
+    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
+                    progress: bool = False) -> dict[str, ProgramResult]:
+        def job(sb: Any, batch: Sequence[CallGroup]) -> dict[str, ProgramResult]:
+            def exec_fn(argv: list[str], stdin: bytes, timeout: float) -> bytes:
+                return sb.exec(argv, stdin=stdin, timeout=timeout).stdout
+
+            return run_groups_with(exec_fn, batch, limits, python="python3",
+                                   kill_strays=self.kill_strays, before_retry=sb.reset)
+
+        merged: dict[str, ProgramResult] = {}
+        for part in self.pool.map(job, list(batches), progress=progress and len(batches) > 4):
+            merged.update(part)
+        return merged
+
+    def close(self) -> None:
+        if self._owns and self.pool is not None:
+            self.pool.close()
+        self.pool = None
+
+
+class HostExecutor(RunnerExecutor):
+    """UNSAFE: runs the runner as a plain subprocess on this machine, no isolation at all.
+
+    For unit tests of trusted or deliberately hostile-but-harmless code, and as the
+    unsandboxed floor in ``bench/sandbox_throughput.py``. Never for model output in real runs.
+    """
+
+    def __init__(self, workers: int = 1, python: str | None = None) -> None:
+        self.workers = max(1, int(workers))
+        self.python = python or sys.executable
+
+    def exec_fn(self, argv: list[str], stdin: bytes, timeout: float) -> bytes:
+        try:
+            r = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            return e.stdout or b""
+        return r.stdout
+
+    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
+                    progress: bool = False) -> dict[str, ProgramResult]:
+        def one(batch: Sequence[CallGroup]) -> dict[str, ProgramResult]:
+            return run_groups_with(self.exec_fn, batch, limits, python=self.python)
+
+        merged: dict[str, ProgramResult] = {}
+        with ThreadPoolExecutor(max_workers=self.workers) as ex:
+            for part in ex.map(one, list(batches)):
+                merged.update(part)
+        return merged
+
+
+def make_executor(backend: str = "docker", pool_size: int | None = None,
+                  sandbox_config: Any = None, allow_unsafe: bool = False) -> RunnerExecutor:
+    """The executor verifiers use: a warm sandbox pool of ``backend`` (``docker``, the
+    default, or ``local``, which is not isolation and needs ``allow_unsafe``)."""
+    kw: dict[str, Any] = {}
+    if backend == "local" and allow_unsafe:
+        kw["allow_unsafe"] = True
+    return SandboxExecutor(backend=backend, pool_size=pool_size, config=sandbox_config, **kw)
+
+
+@dataclass
+class LazyExecutor:
+    """Creates the executor on first use (verifiers are often built but never run)."""
+
+    factory: Callable[[], RunnerExecutor]
+    _executor: RunnerExecutor | None = field(default=None, init=False)
+    owned: bool = True
+
+    def get(self) -> RunnerExecutor:
+        if self._executor is None:
+            self._executor = self.factory()
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None and self.owned:
+            self._executor.close()
+        self._executor = None
