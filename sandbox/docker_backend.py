@@ -294,7 +294,7 @@ class DockerSandbox(Sandbox):
                 ready, _, _ = select.select([raw], [], [], min(remaining, 1.0))
                 if not ready:
                     continue
-                chunk = raw.recv(1 << 16)
+                chunk = raw.recv(1 << 18)
                 if not chunk:
                     break
                 demux.feed(chunk)
