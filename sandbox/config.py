@@ -61,6 +61,7 @@ class SandboxConfig:
     workdir_size: str = "256m"
     tmp_size: str = "64m"  # /tmp is a tmpfs as well (root is read-only), also wiped
     user: str = "10001:10001"  # numeric uid:gid, never root
+    nofile: int = 4096  # open files per process (ulimit -n); core dumps are always off
     cap_drop: tuple[str, ...] = ("ALL",)
     no_new_privileges: bool = True
     output_limit: int = 1 * MIB  # bytes kept per stream; the rest is drained and dropped
@@ -91,6 +92,8 @@ class SandboxConfig:
         parse_size(self.tmp_size, "tmp_size")
         if not isinstance(self.pids, int) or self.pids < 8:
             raise SandboxConfigError(f"pids={self.pids!r}: give an integer >= 8 (default 256)")
+        if not isinstance(self.nofile, int) or self.nofile < 64:
+            raise SandboxConfigError(f"nofile={self.nofile!r}: give an integer >= 64")
         if not (isinstance(self.cpus, (int, float)) and 0 < float(self.cpus) <= 1024):
             raise SandboxConfigError(f"cpus={self.cpus!r}: give a positive number, e.g. 1 or 0.5")
         if not self.workdir.startswith("/") or self.workdir.rstrip("/") in ("", "/tmp", "/proc",

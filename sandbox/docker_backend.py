@@ -190,6 +190,8 @@ class DockerSandbox(Sandbox):
                 security_opt=["no-new-privileges:true"] if cfg.no_new_privileges else [],
                 labels=self._labels,
                 ipc_mode="private",
+                ulimits=[docker.types.Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
+                         docker.types.Ulimit(name="core", soft=0, hard=0)],
                 stop_signal="SIGKILL",
             )
         except docker.errors.ImageNotFound as exc:

@@ -42,6 +42,7 @@ def test_container_limits_are_applied(sb):
     assert hc["PidsLimit"] == 128 and hc["NanoCpus"] == 1_000_000_000
     assert "size=67108864" in hc["Tmpfs"]["/work"]
     assert cfg["User"] == "10001:10001"
+    assert {u["Name"]: u["Hard"] for u in hc["Ulimits"]} == {"nofile": 4096, "core": 0}
     assert cfg["Labels"][L_TOOL] == "fireassay" and cfg["Labels"][L_RUN] == "test-docker"
     # and as seen from inside
     r = sb.exec(["sh", "-c", "id -u; grep -c . /proc/net/dev; grep CapEff /proc/self/status;"
