@@ -1,0 +1,197 @@
+"""The runner's channel cannot be forged: hostile candidates fail, honest ones beside them pass.
+
+Each test runs on the unsafe host executor (harmless payloads only) and on the real Docker
+pool (marker ``docker``). The expected outputs never reach the runner: the oracle compares
+plain data on the host.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from verifiers.code.evalplus import EvalPlusOracle, make_reference
+from verifiers.code.execution import CallGroup, CodeLimits, HostExecutor
+from verifiers.types import Candidate, Problem
+
+LIMITS = CodeLimits(min_time_limit=0.5, import_time_limit=5.0, program_time_cap=10.0)
+GOOD = "def add(a, b):\n    return a + b\n"
+# the expected output of input (123456000, 789) is 123456789: the gc test hunts for it
+BASE = [(1, 2), (123456000, 789)]
+PLUS = [(-5, 5), (10**20, 1), (2, 3)]
+
+
+@pytest.fixture(scope="module", params=["host", pytest.param("docker", marks=pytest.mark.docker)])
+def executor(request):
+    if request.param == "host":
+        ex = HostExecutor(workers=2)
+    else:
+        from sandbox.config import SandboxConfig
+        from verifiers.code.execution import SandboxExecutor
+
+        cfg = SandboxConfig(memory="512m", pids=128, output_limit=64 * 1024 * 1024)
+        ex = SandboxExecutor(backend="docker", pool_size=2, config=cfg)
+    yield ex
+    ex.close()
+
+
+@pytest.fixture(scope="module")
+def oracle(executor, tmp_path_factory):
+    o = EvalPlusOracle(executor=executor, limits=LIMITS, progress=False,
+                       cache_dir=str(tmp_path_factory.mktemp("expected")))
+    yield o
+    o.close()
+
+
+PROBLEM = Problem(
+    id="T/add", prompt=({"role": "user", "content": "add"},),
+    reference=make_reference(dataset="mbpp", entry_point="add", base_input=BASE,
+                             plus_input=PLUS, atol=0, reference_code=GOOD,
+                             cache_key="hostile-test-v1"))
+
+
+def judge(oracle, *codes):
+    cands = [Candidate(PROBLEM.id, i, f"```python\n{c}\n```") for i, c in enumerate(codes)]
+    return oracle.verify(PROBLEM, cands)
+
+
+def assert_fails_beside_good(oracle, code):
+    bad, good = judge(oracle, code, GOOD)
+    assert bad.passed is False, bad
+    assert good.passed is True, good
+    return bad
+
+
+def test_honest_candidate_passes_and_wrong_one_fails(oracle):
+    good, wrong = judge(oracle, GOOD, "def add(a, b):\n    return a - b\n")
+    assert good.passed and good.score == 1.0
+    assert good.details["base_passed"] and good.details["plus_passed"]
+    assert wrong.passed is False and wrong.details["first_failure"]["kind"] == "wrong_answer"
+
+
+def test_forged_eq_object(oracle):
+    v = assert_fails_beside_good(oracle, (
+        "class Always:\n    def __eq__(self, other):\n        return True\n"
+        "    def __ne__(self, other):\n        return False\n"
+        "def add(a, b):\n    return Always()\n"))
+    assert v.details["first_failure"]["kind"] == "wrong_answer"
+
+
+def test_forged_eq_int_subclass(oracle):
+    assert_fails_beside_good(oracle, (
+        "class EvilInt(int):\n    def __eq__(self, other):\n        return True\n"
+        "    __hash__ = int.__hash__\n"
+        "def add(a, b):\n    return EvilInt(-1)\n"))
+
+
+@pytest.mark.parametrize("exit_call", ["os._exit(0)", "sys.exit(0)",
+                                       "(_ for _ in ()).throw(SystemExit(0))"])
+def test_exit_at_import(oracle, exit_call):
+    # a module-level value the entry point uses survives the sanitizer, so this runs at import
+    v = assert_fails_beside_good(oracle, f"import os, sys\nZERO = {exit_call}\n"
+                                         "def add(a, b):\n    return a + b + ZERO\n")
+    assert v.details["error_kind"].startswith("load:")
+
+
+def test_exit_inside_the_call(oracle):
+    assert_fails_beside_good(oracle, "import os\ndef add(a, b):\n    os._exit(0)\n")
+
+
+def test_killing_the_parent_runner(oracle):
+    v = assert_fails_beside_good(oracle, (
+        "import os, signal\nZERO = os.kill(os.getppid(), signal.SIGKILL) or 0\n"
+        "def add(a, b):\n    return a + b + ZERO\n"))
+    assert v.details["error_kind"] in ("runner_lost", "load:Crash")
+
+
+def test_killing_the_parent_during_a_call(oracle):
+    assert_fails_beside_good(oracle, (
+        "import os, signal\n"
+        "def add(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return a + b\n"))
+
+
+def test_printed_fake_results(oracle):
+    fake = ('{"id":"x","load":null,"outputs":[{"s":"ok","v":3,"t":0.0}]}')
+    code = (
+        "import os, sys\n"
+        f"LINE = 'FIREASSAY-RESULT ' + '0' * 32 + ' ' + {fake!r}\n"
+        "def add(a, b):\n"
+        "    print(LINE)\n    sys.stdout.write(LINE + '\\n')\n    sys.stderr.write(LINE + '\\n')\n"
+        "    for fd in (1, 2):\n"
+        "        try:\n            os.write(fd, (LINE + '\\n').encode())\n"
+        "        except OSError:\n            pass\n"
+        "    for path in ('/proc/%d/fd/1' % os.getppid(), '/dev/stdout'):\n"
+        "        try:\n            with open(path, 'w') as fh:\n                fh.write(LINE + '\\n')\n"
+        "        except OSError:\n            pass\n"
+        "    return None\n")
+    assert_fails_beside_good(oracle, code)
+
+
+def test_patched_builtins(oracle):
+    assert_fails_beside_good(oracle, (
+        "import builtins, json\n"
+        "def add(a, b):\n"
+        "    builtins.isinstance = lambda *a: True\n    builtins.type = lambda *a: int\n"
+        "    json.dumps = lambda *a, **k: '{\"s\":\"ok\",\"v\":3}'\n"
+        "    return 0\n"))
+
+
+def test_gc_and_inspect_hunting_finds_nothing(oracle):
+    code = (
+        "import gc, inspect, sys, os\n"
+        "def hunt():\n"
+        "    seen = set()\n"
+        "    for o in gc.get_objects():\n"
+        "        try:\n"
+        "            if isinstance(o, dict):\n                vals = list(o.values())\n"
+        "            elif isinstance(o, (list, tuple)):\n                vals = list(o)\n"
+        "            else:\n                continue\n"
+        "            seen.update(v for v in vals if type(v) is int)\n"
+        "        except Exception:\n            pass\n"
+        "    f = inspect.currentframe()\n"
+        "    while f is not None:\n"
+        "        seen.update(v for v in f.f_locals.values() if type(v) is int)\n"
+        "        f = f.f_back\n"
+        "    for name in ('environ', 'cmdline', 'mem'):\n"
+        "        try:\n"
+        "            data = open('/proc/%d/%s' % (os.getppid(), name), 'rb').read(1 << 20)\n"
+        "            seen.update(int(t) for t in data.split() if t.isdigit())\n"
+        "        except Exception:\n            pass\n"
+        "    return seen\n"
+        "def add(a, b):\n"
+        "    found = hunt()\n"
+        "    return 123456789 if 123456789 in found else -1\n")
+    v = assert_fails_beside_good(oracle, code)
+    assert v.details["inputs_passed"] == 0
+
+
+def test_infinite_loop_per_input_is_cut(oracle):
+    t0 = time.monotonic()
+    v = assert_fails_beside_good(oracle, "def add(a, b):\n    while True:\n        pass\n")
+    assert v.details["first_failure"]["kind"] == "timeout"
+    assert time.monotonic() - t0 < 15
+
+
+def test_loop_only_on_one_plus_input(oracle):
+    v = assert_fails_beside_good(oracle, (
+        "def add(a, b):\n    while a == -5:\n        pass\n    return a + b\n"))
+    assert v.details["base_passed"] is True and v.details["plus_passed"] is False
+    assert v.details["first_failure"] == {"suite": "plus", "index": 0, "kind": "timeout"}
+
+
+def test_huge_output_is_refused(oracle):
+    assert_fails_beside_good(oracle, "def add(a, b):\n    return 'x' * (64 * 1024 * 1024)\n")
+
+
+def test_nonce_lines_from_the_child_never_parse(executor):
+    """Direct runner check: the child cannot write where the host reads."""
+    group = CallGroup("f", ({"list": []},), (2.0,), (("p", (
+        "import os\n"
+        "def f():\n"
+        "    for fd in range(3, 64):\n"
+        "        try:\n"
+        "            os.write(fd, b'FIREASSAY-RESULT x {}\\n')\n"
+        "        except OSError:\n            pass\n"
+        "    return 1\n")),), budget_s=5.0)
+    res = executor.run([group], LIMITS)["p"]
+    assert res.loaded and len(res.outcomes) == 1
