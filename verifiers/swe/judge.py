@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
 from sandbox.config import MIB, SandboxConfig
-from sandbox.errors import SandboxError, SandboxUnavailable
+from sandbox.errors import SandboxBroken, SandboxError, SandboxUnavailable
 
 from .diffs import files_in_diff
 from .grading import Grade, grade
@@ -251,7 +251,12 @@ class SWEJudge:
         if paths:
             r = sb.exec(["tar", "-c", "-f", "-", "--ignore-failed-read", "-C", repo, "--", *paths],
                         timeout=60)
-            base_files = tar_members(r.stdout) if r.stdout else {}
+            if r.returncode not in (0, 2) or not r.stdout:  # 2: some path does not exist (a new file)
+                self._check_alive(sb)
+                if not r.stdout:
+                    return JudgeResult(iid, "error", f"reading the repository failed: {r.text('stderr')[:500]}",
+                                       image=img.tag)
+            base_files = tar_members(r.stdout)
         try:
             applied: ApplyOutcome = apply_patches(base_files, patch, test_patch, inst.test_files)
         except PatchRefused as exc:
@@ -292,6 +297,8 @@ class SWEJudge:
         r = sb.exec([img.python, "-I", f"{sb.workdir}/{tool_dir}/supervisor.py"],
                     stdin=(json.dumps(job) + "\n").encode(), timeout=self.timeout + 45)
         payload = find_result_line(r.text(), nonce)
+        if payload is None:
+            self._check_alive(sb)  # a container that died with the daemon is not the patch's fault
         common = dict(apply_method=applied.method, apply_log=applied.log, image=img.tag, tests_run=files)
         if payload is None:
             why = "the test command ran past its time limit" if r.timed_out else (
@@ -313,6 +320,13 @@ class SWEJudge:
                                run=run, **common)
         g = grade(run, inst.fail_to_pass, inst.pass_to_pass)
         return JudgeResult(iid, "resolved" if g.resolved else "unresolved", g.reason, grade=g, run=run, **common)
+
+
+    @staticmethod
+    def _check_alive(sb: Any) -> None:
+        if not sb.healthy():
+            sb.broken = True
+            raise SandboxBroken("the container stopped during the job")
 
 
 def _default_own_repo_dir(inst: SWEInstance) -> Path | None:

@@ -1,0 +1,227 @@
+"""A pool of worker processes with a hard per-call timeout and a memory cap.
+
+For checks that may hang or explode on hostile input (sympy on ``10^{10^{10^{10}}}``):
+a call that overruns is answered with a timeout and its worker is killed and replaced; a worker
+that dies (memory limit, segfault) is replaced too. Neither stalls the rest of the batch.
+
+Workers are fresh interpreters (``python -m sandbox.procpool``: no inherited threads or locks,
+and no re-import of the caller's ``__main__``) that call a function named
+``"module:function"``; arguments and results must pickle.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, Sequence
+
+
+@dataclass(frozen=True)
+class CallResult:
+    ok: bool
+    value: Any = None
+    error: str | None = None  # "timeout after 5.0s", "worker died (exit -9)", "ValueError: ..."
+
+
+def _worker_main(conn: Connection, fn_path: str, memory_mb: int | None) -> None:
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    module, _, name = fn_path.partition(":")
+    fn = getattr(importlib.import_module(module), name)
+    conn.send(("ready", None, None))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        for idx, args in msg:
+            try:
+                conn.send((idx, True, fn(*args)))
+            except MemoryError:
+                conn.send((idx, False, "MemoryError: memory limit reached"))
+            except Exception as e:  # the check's own failure, reported per call
+                conn.send((idx, False, f"{type(e).__name__}: {e}"[:500]))
+
+
+class _Worker:
+    def __init__(self, fn_path: str, memory_mb: int | None) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        cmd = [sys.executable, "-m", "sandbox.procpool", fn_path, str(memory_mb or 0),
+               str(to_child_r), str(from_child_w)]
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(cmd, pass_fds=(to_child_r, from_child_w), env=env,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.conn = _Duplex(Connection(from_child_r), Connection(to_child_w))
+        self.ready = False
+        self.pending: deque[int] = deque()  # indices sent, not yet answered, in order
+        self.deadline = 0.0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            self.conn.close()
+
+
+class _Duplex:
+    """A reading and a writing Connection used as one (``wait`` sees the reading side)."""
+
+    def __init__(self, rd: Connection, wr: Connection) -> None:
+        self.rd, self.wr = rd, wr
+
+    def fileno(self) -> int:
+        return self.rd.fileno()
+
+    def recv(self) -> Any:
+        return self.rd.recv()
+
+    def send(self, obj: Any) -> None:
+        self.wr.send(obj)
+
+    def close(self) -> None:
+        for c in (self.rd, self.wr):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+class ProcessPool:
+    """``map(args_list)`` -> one :class:`CallResult` per args tuple, in order."""
+
+    def __init__(
+        self,
+        fn_path: str,
+        workers: int | None = None,
+        timeout: float = 10.0,
+        memory_mb: int | None = 2048,
+        chunk_size: int = 16,
+        start_timeout: float = 120.0,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        self.fn_path = fn_path
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.chunk_size = max(1, chunk_size)
+        self.start_timeout = start_timeout
+        self._workers: list[_Worker] = []
+
+    def _spawn(self) -> _Worker:
+        w = _Worker(self.fn_path, self.memory_mb)
+        w.deadline = time.monotonic() + self.start_timeout
+        return w
+
+    def _ensure_workers(self) -> None:
+        self._workers = [w for w in self._workers if w.alive()]
+        while len(self._workers) < self.n_workers:
+            self._workers.append(self._spawn())
+
+    def map(self, args_list: Sequence[tuple[Any, ...]]) -> list[CallResult]:
+        results: list[CallResult | None] = [None] * len(args_list)
+        todo: deque[int] = deque(range(len(args_list)))
+        self._ensure_workers()
+
+        def dispatch(w: _Worker) -> None:
+            chunk = []
+            while todo and len(chunk) < self.chunk_size:
+                chunk.append(todo.popleft())
+            if chunk:
+                w.pending.extend(chunk)
+                w.conn.send([(i, args_list[i]) for i in chunk])
+                w.deadline = time.monotonic() + self.timeout
+
+        def replace(w: _Worker, reason: str) -> None:
+            # the call in flight gets the reason; the rest of its chunk goes back to the queue
+            if w.pending:
+                results[w.pending.popleft()] = CallResult(False, error=reason)
+                todo.extendleft(reversed(w.pending))
+                w.pending.clear()
+            w.kill()
+            self._workers[self._workers.index(w)] = self._spawn()
+
+        for w in self._workers:
+            if w.ready:
+                dispatch(w)
+        while any(r is None for r in results):
+            busy = [w for w in self._workers if w.pending or not w.ready]
+            if not busy:
+                for w in self._workers:
+                    dispatch(w)
+                continue
+            now = time.monotonic()
+            ready_conns = wait([w.conn for w in busy], timeout=max(0.0, min(w.deadline for w in busy) - now))
+            for w in list(busy):
+                if w.conn in ready_conns:
+                    try:
+                        idx, ok, value = w.conn.recv()
+                    except (EOFError, OSError):
+                        try:
+                            code = w.proc.wait(timeout=1)
+                        except subprocess.TimeoutExpired:
+                            code = None
+                        replace(w, f"worker died (exit {code}); memory limit or crash")
+                        continue
+                    if idx == "ready":
+                        w.ready = True
+                        dispatch(w)
+                        continue
+                    w.pending.remove(idx)
+                    results[idx] = CallResult(True, value) if ok else CallResult(False, error=value)
+                    w.deadline = time.monotonic() + self.timeout
+                    if not w.pending:
+                        dispatch(w)
+                elif time.monotonic() >= w.deadline:
+                    if not w.ready:
+                        raise RuntimeError(f"worker for {self.fn_path} did not start in {self.start_timeout:.0f}s")
+                    replace(w, f"timeout after {self.timeout:g}s")
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except (OSError, ValueError):
+                pass
+            w.kill()
+        self._workers = []
+
+    def __enter__(self) -> "ProcessPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # best effort; close() is the contract
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+if __name__ == "__main__":
+    _fn, _mem, _rd, _wr = sys.argv[1:5]
+    _conn = _Duplex(Connection(int(_rd)), Connection(int(_wr)))
+    _worker_main(_conn, _fn, int(_mem) or None)  # type: ignore[arg-type]

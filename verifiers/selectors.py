@@ -1,0 +1,114 @@
+"""Gold-free selectors: majority vote, best-of-N, reward-weighted majority.
+
+Each scores every candidate; selection = the highest score, ties broken at random with a seed
+(``passed`` marks the one selected). Vote selectors put the candidate's class representative in
+``Verdict.answer`` so that the report can recompute votes inside any k-subset.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from typing import Any, ClassVar, Sequence
+
+from .answers import ANSWER_FORMATS, AnswerFormat
+from .base import SubsetRule, Verifier
+from .types import Candidate, Problem, Verdict
+
+
+def pick(scores: Sequence[float], seed: int | str) -> int | None:
+    """Index of the highest score (nan lowest); ties broken at random, reproducibly per seed."""
+    valid = [(s, i) for i, s in enumerate(scores) if not math.isnan(s)]
+    if not valid:
+        return None
+    best = max(s for s, _ in valid)
+    tied = [i for s, i in valid if s == best]
+    return random.Random(str(seed)).choice(tied)
+
+
+def _finish(name: str, problem: Problem, scores: list[float], answers: list[str | None],
+            details: list[dict[str, Any]], seed: int) -> list[Verdict]:
+    chosen = pick(scores, f"{seed}:{name}:{problem.id}")
+    return [
+        Verdict(s, i == chosen, a, "", {**d, "selected": i == chosen})
+        for i, (s, a, d) in enumerate(zip(scores, answers, details))
+    ]
+
+
+class _VoteBase(Verifier):
+    uses_reference: ClassVar[bool] = False
+
+    def __init__(self, answer_format: str | AnswerFormat | None = None, seed: int = 0, **_: Any) -> None:
+        if answer_format is None:
+            raise ValueError(f"{self.name} needs an answer format (numeric, math); this task defines none")
+        self.format = ANSWER_FORMATS.create(answer_format) if isinstance(answer_format, str) else answer_format
+        self.seed = seed
+
+    def _classes(self, candidates: Sequence[Candidate]) -> list[str | None]:
+        keys = self.format.keys([c.text for c in candidates])
+        rep = self.format.classes(keys)
+        return [rep[k] if k is not None else None for k in keys]
+
+    def close(self) -> None:
+        self.format.close()
+
+
+class MajorityVote(_VoteBase):
+    """Self-consistency: score = share of all candidates in the candidate's answer class."""
+
+    name: ClassVar[str] = "majority"
+    subset_rule: ClassVar[SubsetRule] = "vote"
+
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
+        classes = self._classes(candidates)
+        counts: dict[str, int] = defaultdict(int)
+        for c in classes:
+            if c is not None:
+                counts[c] += 1
+        n = max(1, len(candidates))
+        scores = [counts[c] / n if c is not None else 0.0 for c in classes]
+        details = [{"votes": counts[c] if c is not None else 0, "weight": 1.0} for c in classes]
+        return _finish(self.name, problem, scores, classes, details, self.seed)
+
+
+class WeightedMajority(_VoteBase):
+    """Sum of the candidates' scores per answer class (e.g. reward-weighted voting).
+
+    Weights are ``Candidate.score`` (a samples-file column, or a stored selector's scores that the
+    pipeline copies in). Missing weights count as 0. Scores below zero are shifted so that the
+    lowest is 0, since a vote cannot be negative.
+    """
+
+    name: ClassVar[str] = "weighted_majority"
+    subset_rule: ClassVar[SubsetRule] = "weighted_vote"
+
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
+        classes = self._classes(candidates)
+        raw = [c.score if c.score is not None and not math.isnan(c.score) else None for c in candidates]
+        present = [w for w in raw if w is not None]
+        shift = -min(present) if present and min(present) < 0 else 0.0
+        weights = [(w + shift) if w is not None else 0.0 for w in raw]
+        total_w: dict[str, float] = defaultdict(float)
+        for cls, w in zip(classes, weights):
+            if cls is not None:
+                total_w[cls] += w
+        norm = sum(weights) or 1.0
+        scores = [total_w[c] / norm if c is not None else 0.0 for c in classes]
+        details = [{"weight": w} for w in weights]
+        return _finish(self.name, problem, scores, classes, details, self.seed)
+
+
+class BestOfN(Verifier):
+    """The candidate with the highest given score (``Candidate.score``); missing scores rank last."""
+
+    name: ClassVar[str] = "best_of_n"
+    uses_reference: ClassVar[bool] = False
+    subset_rule: ClassVar[SubsetRule] = "argmax"
+
+    def __init__(self, seed: int = 0, **_: Any) -> None:
+        self.seed = seed
+
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
+        scores = [float(c.score) if c.score is not None else math.nan for c in candidates]
+        details = [{"weight": s} for s in scores]
+        return _finish(self.name, problem, scores, [None] * len(scores), details, self.seed)
