@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sandbox_helpers import docker_client
+try:  # tests/ is a package in some checkouts and a plain folder in others
+    from tests.sandbox_helpers import docker_client
+except ImportError:
+    from sandbox_helpers import docker_client
 from verifiers.swe.instance import SWEInstance
 from verifiers.swe.judge import SWEJudge
 from verifiers.swe.taskset import repo_dir, taskset_records
@@ -173,3 +176,34 @@ def test_instances_without_an_environment_are_unjudged(judge, shared_data):
     verdicts = SWEOracle(judge=judge).verify_many(items)
     for (v,) in verdicts:
         assert v.passed is None and "environment unavailable" in v.details["error"]
+
+
+def test_official_style_image_is_used_when_present(judge, instances):
+    """An image named like SWE-bench's (``sweb.eval.x86_64.<id>``, repository in /testbed,
+    python at /opt/miniconda3/envs/testbed/bin/python), built here from our own files."""
+    import io
+    import tarfile
+
+    client = docker_client()
+    env = judge.builder.environment()
+    src = next(i for i in instances if i.instance_id == "invstore-2")
+    fake_id = "fireassay-test__official-1"
+    tag = f"sweb.eval.x86_64.{fake_id}:latest"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(repo_dir(src.instance_id), arcname="repo")
+        df = (f"FROM {env}\nCOPY repo /testbed\nRUN mkdir -p /opt/miniconda3/envs/testbed/bin && "
+              "ln -s /usr/bin/python3 /opt/miniconda3/envs/testbed/bin/python\n").encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(df)
+        tar.addfile(info, io.BytesIO(df))
+    buf.seek(0)
+    client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True, network_mode="none")
+    try:
+        inst = SWEInstance.from_record({**src.to_record(), "instance_id": fake_id, "repo": "someone/else"})
+        gold, empty = judge.judge_many([(inst, inst.patch), (inst, "")])
+        assert gold.image == tag and gold.status == "resolved", gold.reason
+        assert empty.status == "unresolved"
+    finally:
+        judge.close()  # drop the pool that uses the image before removing it
+        client.images.remove(tag, force=True)
