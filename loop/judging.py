@@ -1,0 +1,89 @@
+"""Judging what a run store holds: each verifier runs on the candidates it has not judged yet.
+
+Verdicts are written per batch of problems as they are produced, so an interrupted run keeps
+everything judged so far and a rerun judges only what is missing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from typing import Sequence
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from verifiers import Candidate, Problem, Verifier
+
+from .store import RunStore
+
+
+def progress_bar(transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), transient=transient,
+    )
+
+
+def with_scores_from(candidates: Sequence[Candidate], scores: dict[tuple[str, int, int], float]) -> list[Candidate]:
+    """Candidates whose ``score`` is taken from another verifier's stored scores (weighted votes)."""
+    return [dataclasses.replace(c, score=scores.get(c.key, math.nan)) for c in candidates]
+
+
+def judge_missing(
+    store: RunStore,
+    name: str,
+    verifier: Verifier,
+    role: str,
+    batch_problems: int = 32,
+    score_source: str | None = None,
+    show_progress: bool = True,
+) -> int:
+    """Run ``verifier`` over every problem with unjudged candidates; returns candidates judged.
+
+    Selectors judge a problem's candidates as a whole (votes), so a problem with any candidate
+    missing is judged again in full.
+    """
+    store.register_verifier(name, role, verifier.uses_reference, verifier.subset_rule)
+    missing = store.problems_missing(name)
+    if not missing:
+        return 0
+    problems = {p.id: p for p in store.problems()}
+    by_problem: dict[str, list[Candidate]] = defaultdict(list)
+    for c in store.candidates():
+        by_problem[c.problem_id].append(c)
+    outside = None
+    if score_source:
+        outside = {k: v.score for k, v in store.verdicts(score_source).items()}
+    done = 0
+    with progress_bar() if show_progress else _NoProgress() as bar:
+        task = bar.add_task(f"{name}", total=sum(len(by_problem[p]) for p in missing))
+        for start in range(0, len(missing), batch_problems):
+            chunk = missing[start:start + batch_problems]
+            items: list[tuple[Problem, Sequence[Candidate]]] = []
+            for pid in chunk:
+                cands = by_problem[pid]
+                if outside is not None:
+                    cands = with_scores_from(cands, outside)
+                items.append((problems[pid], cands))
+            results = verifier.verify_many(items)
+            for (problem, cands), verdicts in zip(items, results):
+                if len(verdicts) != len(cands):
+                    raise RuntimeError(f"verifier {name!r} returned {len(verdicts)} verdicts for {len(cands)} candidates")
+                store.add_verdicts(name, list(zip(cands, verdicts)))
+                done += len(cands)
+                bar.advance(task, len(cands))
+    return done
+
+
+class _NoProgress:
+    def __enter__(self) -> "_NoProgress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def add_task(self, *a: object, **k: object) -> int:
+        return 0
+
+    def advance(self, *a: object) -> None:
+        pass

@@ -1,0 +1,89 @@
+"""From a run store to the arrays the metrics take (:class:`loop.metrics.RunData`)."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import RunData, SelectorData
+from .store import RunStore, StoreError
+
+
+def _class_ids(keys: list[str | None], table: dict[str, int]) -> np.ndarray:
+    return np.fromiter((table.setdefault(k, len(table)) if k is not None else -1 for k in keys), dtype=np.int64, count=len(keys))
+
+
+def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only: bool = False) -> RunData:
+    """Read one run. Each problem's candidates are its trajectories' samples in store order;
+    the oracle decides ``correct``; every stored selector becomes a :class:`SelectorData`.
+
+    With several turns, a trajectory (problem, sample_index) counts as correct when any of its
+    turns passed the oracle, and selectors see its last turn.
+    """
+    with RunStore.open(run_dir) as store:
+        config = store.config()
+        verifiers = store.verifiers()
+        oracles = [n for n, v in verifiers.items() if v["role"] == "oracle"]
+        if not oracles:
+            raise StoreError(f"{run_dir}: no oracle verdicts stored; run `fireassay verify` or `fireassay run` first")
+        oracle = oracles[0]
+        ov = store.verdicts(oracle)
+        cands = store.candidates()
+        last_turn: dict[tuple[str, int], int] = {}
+        for c in cands:
+            last_turn[(c.problem_id, c.sample_index)] = max(last_turn.get((c.problem_id, c.sample_index), 0), c.turn)
+        # a trajectory passed if any turn passed; else unjudged if any turn was; else failed
+        turns_passed: dict[tuple[str, int], list[bool | None]] = defaultdict(list)
+        for c in cands:
+            if c.key in ov:
+                turns_passed[(c.problem_id, c.sample_index)].append(ov[c.key].passed)
+        traj_pass = {t: True if True in ps else (None if None in ps else False) for t, ps in turns_passed.items()}
+        finals = [c for c in cands if c.turn == last_turn[(c.problem_id, c.sample_index)] and c.key in ov]
+        by_problem: dict[str, list] = defaultdict(list)
+        for c in finals:
+            by_problem[c.problem_id].append(c)
+        pids = [p.id for p in store.problems() if by_problem.get(p.id)]
+        correct, unjudged, answers = [], [], []
+        for pid in pids:
+            cs = by_problem[pid]
+            passed = [traj_pass.get((c.problem_id, c.sample_index)) for c in cs]
+            correct.append(np.array([p is True for p in passed], dtype=bool))
+            unjudged.append(np.array([p is None for p in passed], dtype=bool))
+            table: dict[str, int] = {}
+            answers.append(_class_ids([ov[c.key].answer for c in cs], table))
+        selectors: dict[str, SelectorData] = {}
+        for sname, info in verifiers.items():
+            if info["role"] != "selector":
+                continue
+            sv = store.verdicts(sname)
+            classes, scores = [], []
+            for pid in pids:
+                cs = by_problem[pid]
+                vs = [sv.get(c.key) for c in cs]
+                table = {}
+                classes.append(_class_ids([v.answer if v is not None else None for v in vs], table))
+                scores.append(np.array([_weight(v) for v in vs], dtype=float))
+            selectors[sname] = SelectorData(info["subset_rule"], classes, scores)
+        tokens = [int(c.meta.get("tokens", 0) or 0) for c in cands]
+        meta = {
+            "run_dir": str(run_dir), "oracle": oracle, "config": config,
+            "turns": max((c.turn for c in cands), default=0) + 1,
+            "generated_tokens": sum(tokens),
+            "sampler": config.get("sampler"), "model": config.get("model"), "engine": config.get("engine"),
+        }
+        return RunData(
+            name=name or config.get("name") or Path(run_dir).name, task=str(config.get("task", "?")),
+            problem_ids=pids, correct=correct, unjudged=unjudged, answers=answers, selectors=selectors, meta=meta,
+        )
+
+
+def _weight(v) -> float:
+    if v is None:
+        return math.nan
+    w = v.details.get("weight", v.score) if isinstance(v.details, dict) else v.score
+    try:
+        return float(w) if w is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan

@@ -1,0 +1,135 @@
+"""`fireassay verify/export/report` end to end on real GSM8K data; bad input; resume."""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loop.store import RunStore
+
+FIREASSAY = [sys.executable, "-m", "loop.cli"]
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    p = subprocess.run([*FIREASSAY, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\nstdout:{p.stdout}\nstderr:{p.stderr}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def gsm8k_file(shared_data) -> Path:
+    return shared_data / "gsm8k" / "test.jsonl"
+
+
+def make_samples(path: Path, gsm8k_file: Path, problems: int = 12, n: int = 8, seed: int = 3) -> Path:
+    rng = random.Random(seed)
+    rows = [json.loads(line) for line in gsm8k_file.open()][:problems]
+    with path.open("w") as fh:
+        for i, r in enumerate(rows):
+            gold = int(float(r["answer"].split("####")[-1].strip().replace(",", "")))
+            for j in range(n):
+                ans = gold if rng.random() < 0.4 else gold + rng.randint(1, 3)
+                fh.write(json.dumps({"problem_id": str(i), "text": f"so... The answer is {ans}.", "score": rng.random()}) + "\n")
+    return path
+
+
+def test_verify_export_report(tmp_path, gsm8k_file):
+    samples = make_samples(tmp_path / "s.jsonl", gsm8k_file)
+    out = tmp_path / "run"
+    p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out", out,
+                "--selectors", "majority,best_of_n,weighted_majority")
+    line = [l for l in p.stdout.splitlines() if l.startswith("verified")][0]
+    assert line.startswith("verified 96 candidates: ")
+    passed = int(line.split(": ")[1].split()[0])
+    # export: one row per candidate, oracle verdict at top level, every verifier under "verdicts"
+    run_cli("export", out, "--out", tmp_path / "e.jsonl")
+    rows = [json.loads(l) for l in (tmp_path / "e.jsonl").open()]
+    assert len(rows) == 96 and sum(r["passed"] is True for r in rows) == passed
+    assert set(rows[0]["verdicts"]) == {"gsm8k", "majority", "best_of_n", "weighted_majority"}
+    for r in rows:  # the oracle agrees with the text we wrote
+        gold = json.loads(gsm8k_file.open().readlines()[int(r["problem_id"])])["answer"].split("####")[-1].strip()
+        assert r["passed"] == (r["text"].split("is ")[-1].rstrip(".") == gold.replace(",", ""))
+    # majority picks one candidate per problem, of the largest class
+    by_pid: dict[str, list] = {}
+    for r in rows:
+        by_pid.setdefault(r["problem_id"], []).append(r)
+    for rs in by_pid.values():
+        picked = [r for r in rs if r["verdicts"]["majority"]["passed"]]
+        assert len(picked) == 1
+        assert picked[0]["verdicts"]["majority"]["score"] == max(r["verdicts"]["majority"]["score"] for r in rs)
+    run_cli("report", out, "--out", tmp_path / "rep")
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    r0 = rep["runs"][0]
+    assert r0["task"] == "gsm8k" and r0["n"] == 8 and r0["problems"] == 12
+    assert set(r0["selection"]) == {"majority", "best_of_n", "weighted_majority"}
+    assert abs(r0["coverage"]["1"] - passed / 96) < 1e-9
+    assert (tmp_path / "rep" / "coverage.png").stat().st_size > 1000
+
+
+def test_reference_mode(tmp_path, gsm8k_file):
+    p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--reference", "--limit", "30", "--out", tmp_path / "r")
+    assert "verified 30 candidates: 30 passed, 0 failed, 0 unjudged" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ('{"problem_id": "0", "text": "x"}\n{not json}\n', "s.jsonl:2: invalid JSON"),
+        ('{"problem_id": "99999", "text": "x"}\n', "unknown problem_id '99999'"),
+        ('{"text": "x"}\n', "s.jsonl:1: missing \"problem_id\""),
+        ('{"problem_id": "0", "text": 5}\n', "\"text\" must be a string"),
+        ('{"problem_id": "0", "text": "a", "sample_index": 0}\n{"problem_id": "0", "text": "b", "sample_index": 0}\n',
+         "s.jsonl:2: duplicate sample"),
+    ],
+)
+def test_bad_input_gets_one_clear_error(tmp_path, gsm8k_file, line, message):
+    (tmp_path / "s.jsonl").write_text(line)
+    p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", tmp_path / "s.jsonl",
+                "--out", tmp_path / "r", check=False)
+    assert p.returncode == 2
+    assert message in " ".join(p.stderr.split()), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_unknown_task_and_missing_data(tmp_path):
+    p = run_cli("verify", "--task", "nope", "--reference", "--out", tmp_path / "r", check=False)
+    assert p.returncode == 2 and "unknown task 'nope'" in p.stderr and "gsm8k" in p.stderr
+    p = run_cli("verify", "--task", "gsm8k", "--data", tmp_path / "missing.jsonl", "--reference", "--out", tmp_path / "r", check=False)
+    assert p.returncode == 2 and "no such file" in p.stderr
+
+
+def test_empty_text_is_a_failed_candidate(tmp_path, gsm8k_file):
+    (tmp_path / "s.jsonl").write_text('{"problem_id": "0", "text": ""}\n{"problem_id": "0", "text": null}\n')
+    p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", tmp_path / "s.jsonl", "--out", tmp_path / "r")
+    assert "verified 2 candidates: 0 passed, 2 failed, 0 unjudged" in p.stdout
+
+
+def test_resume_verifies_only_what_is_missing(tmp_path, gsm8k_file):
+    samples = make_samples(tmp_path / "s.jsonl", gsm8k_file, problems=10, n=4)
+    out = tmp_path / "run"
+    args = ["verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out", out]
+    run_cli(*args)
+    with RunStore.open(out) as s:
+        full = {k: (v.passed, v.answer) for k, v in s.verdicts("gsm8k").items()}
+    # simulate a crash mid-verify: half of the verdicts never got written
+    db = sqlite3.connect(out / "run.sqlite")
+    db.execute("DELETE FROM verdicts WHERE verifier='gsm8k' AND CAST(problem_id AS INTEGER) >= 5")
+    db.commit()
+    db.close()
+    with RunStore.open(out) as s:
+        assert sorted(s.problems_missing("gsm8k"), key=int) == ["5", "6", "7", "8", "9"]
+    p = run_cli(*args, check=False)  # without --resume the run is protected
+    assert p.returncode == 2 and "--resume" in p.stderr
+    p = run_cli(*args, "--resume")
+    assert "verified 40 candidates" in p.stdout
+    with RunStore.open(out) as s:
+        assert {k: (v.passed, v.answer) for k, v in s.verdicts("gsm8k").items()} == full
+    # resuming with other settings is refused, naming the setting
+    p = run_cli(*args[:-2], "--out", out, "--selectors", "best_of_n", "--resume", check=False)
+    assert p.returncode == 2 and "selectors" in p.stderr

@@ -1,0 +1,66 @@
+"""The run store keeps every write; judge_missing only judges what is missing."""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from loop.judging import judge_missing
+from loop.store import RunStore, StoreError
+from verifiers import Candidate, Problem, Verdict, Verifier
+
+
+class FakeCountingVerifier(Verifier):
+    """A fake oracle for store logic: passes even sample indices, can crash after N problems."""
+
+    name: ClassVar[str] = "fake"
+    uses_reference: ClassVar[bool] = True
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        self.seen: list[str] = []
+        self.crash_after = crash_after
+
+    def verify(self, problem, candidates):
+        if self.crash_after is not None and len(self.seen) >= self.crash_after:
+            raise KeyboardInterrupt
+        self.seen.append(problem.id)
+        return [Verdict(1.0, c.sample_index % 2 == 0, str(c.sample_index)) for c in candidates]
+
+
+def _fill(store: RunStore, problems: int = 6, n: int = 3) -> None:
+    store.add_problems([Problem(str(i), ({"role": "user", "content": f"q{i}"},), reference={"a": i}) for i in range(problems)])
+    store.add_candidates([Candidate(str(i), j, f"t{i}{j}", token_ids=(1, 2), meta={"tokens": 2}) for i in range(problems) for j in range(n)])
+
+
+def test_roundtrip_and_crash_resume(tmp_path):
+    store = RunStore.create(tmp_path / "r", {"task": "x"})
+    _fill(store)
+    assert store.problems()[2].reference == {"a": 2}
+    assert store.candidates("1")[2].token_ids == (1, 2)
+    v = FakeCountingVerifier(crash_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        judge_missing(store, "fake", v, "oracle", batch_problems=1, show_progress=False)
+    store.close()
+    store = RunStore.open(tmp_path / "r")  # what was judged before the crash is kept
+    assert len(store.verdicts("fake")) == 6
+    v2 = FakeCountingVerifier()
+    assert judge_missing(store, "fake", v2, "oracle", show_progress=False) == 12
+    assert v2.seen == ["2", "3", "4", "5"]
+    assert judge_missing(store, "fake", FakeCountingVerifier(), "oracle", show_progress=False) == 0
+    assert store.verifiers()["fake"]["role"] == "oracle"
+    store.close()
+
+
+def test_create_refuses_existing_and_open_refuses_missing(tmp_path):
+    RunStore.create(tmp_path / "r", {"task": "x"}).close()
+    with pytest.raises(StoreError, match="--resume"):
+        RunStore.create(tmp_path / "r", {"task": "x"})
+    with pytest.raises(StoreError, match="not a run directory"):
+        RunStore.open(tmp_path / "nothing")
+
+
+def test_config_mismatch_names_the_setting(tmp_path):
+    s = RunStore.create(tmp_path / "r", {"task": "x", "n": 4})
+    assert s.config_mismatch({"task": "x", "n": 4}) == []
+    assert s.config_mismatch({"task": "x", "n": 8})[0].startswith("n: stored 4")
+    s.close()
