@@ -282,14 +282,25 @@ class DockerSandbox(Sandbox):
         sock = self._api(lambda: api.exec_start(exec_id, socket=True), "exec start")
         raw: socket.socket = getattr(sock, "_sock", sock)
         t0 = time.monotonic()
-        deadline = t0 + timeout
+        # With a folded reset, the command's clock starts when the reset's nonce arrives: the
+        # previous job's leftovers must not eat into this job's time limit.
+        reset_deadline = t0 + self.config.reset_timeout
+        deadline: float | None = None if nonce else t0 + timeout
+        t_start = t0
         demux = _Demux(cap, extra_err=len(nonce))
-        timed_out = False
+        timed_out = reset_failed = False
         if stdin is not None:
             threading.Thread(target=_feed_stdin, args=(raw, stdin), daemon=True).start()
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if deadline is None:
+                    if len(demux.out[2]) >= len(nonce):
+                        t_start, deadline = now, now + timeout
+                    elif now >= reset_deadline:
+                        reset_failed = True
+                        break
+                remaining = (reset_deadline if deadline is None else deadline) - now
                 if remaining <= 0:
                     timed_out = True
                     break
@@ -304,10 +315,15 @@ class DockerSandbox(Sandbox):
             self.broken = True
             _close_quietly(sock, raw)
             raise SandboxUnavailable(f"exec stream broke: {exc}") from exc
+        if reset_failed:
+            _close_quietly(sock, raw)
+            self._kill_container()
+            raise SandboxBroken(f"reset before the command did not finish within "
+                                f"{self.config.reset_timeout:g}s in {self.name}")
         if timed_out and kill_on_timeout:
             self._kill_all()
         _close_quietly(sock, raw)
-        duration = time.monotonic() - t0
+        duration = time.monotonic() - t_start
         code = -9 if timed_out else self._exit_code(exec_id, False)
         stderr, truncated = bytes(demux.out[2]), demux.truncated
         if nonce:
@@ -350,7 +366,11 @@ class DockerSandbox(Sandbox):
             log.info("in-container kill in %s failed (%r); killing the container", self.name, r)
         except SandboxUnavailable as exc:
             log.info("in-container kill in %s failed (%s); killing the container", self.name, exc)
-        self.broken = True  # the pool replaces it
+        self._kill_container()
+
+    def _kill_container(self) -> None:
+        """Stop everything from outside and mark the sandbox broken (the pool replaces it)."""
+        self.broken = True
         try:
             self.container.kill()
         except Exception as exc:  # noqa: BLE001 - gone already, or the daemon is; close() retries

@@ -7,7 +7,7 @@ import typer
 from typer.testing import CliRunner
 
 from loop.commands.sandbox import register
-from sandbox_helpers import TEST_CONFIG, docker_client
+from tests.sandbox_helpers import TEST_CONFIG, docker_client
 
 pytestmark = pytest.mark.docker
 

@@ -13,7 +13,7 @@ from sandbox.base import open_sandbox
 from sandbox.errors import SandboxBroken
 from sandbox.labels import L_PID, L_RUN, L_TOOL
 from sandbox.reap import reap
-from sandbox_helpers import REPO, TEST_CONFIG, containers_of_run, docker_client
+from tests.sandbox_helpers import REPO, TEST_CONFIG, containers_of_run, docker_client
 
 pytestmark = pytest.mark.docker
 

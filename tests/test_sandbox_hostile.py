@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from sandbox.pool import SandboxPool
-from sandbox_helpers import TEST_CONFIG, containers_of_run, docker_client
+from tests.sandbox_helpers import TEST_CONFIG, containers_of_run, docker_client
 
 pytestmark = pytest.mark.docker
 
@@ -212,4 +212,20 @@ def test_nothing_keeps_running_after_a_map(pool, client):
     for c in containers_of_run(client, RUN_ID):
         procs = c.top()["Processes"]
         assert len(procs) == 1 and "python3" in " ".join(procs[0]), procs
+    still_works(pool)
+
+
+def test_a_fork_bomb_left_running_does_not_eat_the_next_jobs_time(pool):
+    bomb = "import os\nwhile True:\n    try: os.fork()\n    except OSError: pass"
+    with pool.lease() as sb:
+        first = sb.id
+        r = sb.exec(["sh", "-c", f"setsid python3 -c '{bomb}' >/dev/null 2>&1 & echo left"])
+        assert r.ok
+    with pool.lease() as sb:
+        # the kill-and-wipe before this command fights the bomb; its time is not the job's
+        r = sb.exec(["python3", "-c", "print('clean start')"], timeout=2)
+        replaced = sb.id != first
+    assert r.ok and r.stdout == b"clean start\n", r
+    assert r.duration_s < 2
+    del replaced  # either outcome is fine: reset won, or the sandbox was replaced
     still_works(pool)
