@@ -4,8 +4,8 @@ Run as ``python3 -I -c <runner_source()>`` with one job as JSON on stdin (stdlib
 source of :mod:`sandbox.plain` is inlined). The job::
 
     {"nonce": "<hex>",                      # only this process ever holds it
-     "limits": {"memory_mb": 1024, "recursion_limit": null, "import_s": 10.0,
-                "max_output_bytes": 8388608},
+     "limits": {"memory_mb": 4096, "recursion_limit": null, "import_s": 10.0,
+                "max_output_bytes": 134217728, "wall_factor": 10},
      "kill_strays": false,                  # sweep every other process of our uid (docker only)
      "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
                  "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
@@ -15,12 +15,13 @@ For every program the trusted parent (this process) starts a FRESH child interpr
 (``subprocess``, i.e. fork+exec: the child never holds the nonce), sends it the code over a
 private pipe, then each input in turn; the child answers every call with the tagged output (or
 the error) on a second private pipe. The child's stdin/stdout/stderr are ``/dev/null``. A call
-that overruns its time limit, or a child that dies or garbles the channel, is killed (its whole
+that overruns its time limit (CPU seconds of the child; wall time may stretch to
+``wall_factor`` times the limit on a busy machine, never further), or a child that dies or garbles the channel, is killed (its whole
 process group) and a new child takes the remaining inputs. When a program is done the parent
 prints exactly one line ``FIREASSAY-RESULT <nonce> <json>`` with::
 
     {"id": "p0", "load": null | {"kind", "message", "traceback"},
-     "outputs": [{"s": "ok", "v": <tagged>, "t": secs}
+     "outputs": [{"s": "ok", "v": <tagged>, "t": wall secs, "cpu": cpu secs}
                  | {"s": "error", "kind": "ValueError", "message": ..., "traceback": ...}
                  | {"s": "timeout", "t": secs} | {"s": "crash", "message": ...}
                  | {"s": "skipped", "message": ...}, ...]}
@@ -45,6 +46,10 @@ if "encode" not in globals():  # imported as a module on the host; inlined in th
 RESULT_PREFIX = "FIREASSAY-RESULT"
 _HDR = struct.Struct(">I")
 _TB_CHARS = 2000
+try:
+    _CLK_TCK = float(os.sysconf("SC_CLK_TCK"))
+except (ValueError, OSError, AttributeError):
+    _CLK_TCK = 100.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,8 +57,10 @@ _TB_CHARS = 2000
 
 
 def _child_main(cmd_fd: int, res_fd: int) -> None:
-    def send(obj: object) -> None:
+    def send(obj: object, value: object = None, with_value: bool = False) -> None:
         data = json.dumps(obj, separators=(",", ":")).encode()
+        if with_value:  # the (possibly huge) value travels raw after the header line
+            data += b"\n" + json.dumps(value, separators=(",", ":")).encode()
         buf = _HDR.pack(len(data)) + data
         while buf:
             n = os.write(res_fd, buf)
@@ -117,13 +124,15 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
             send({"s": "error", **describe(e)})
             continue
         t0 = time.perf_counter()
+        c0 = time.process_time()
         try:
             out = fn(*args)
             dt = time.perf_counter() - t0
+            cpu = time.process_time() - c0
             try:
-                send({"s": "ok", "v": encode(out), "t": dt})
-            except (TypeError, ValueError) as e:  # e.g. a surrogate in a str
-                send({"s": "ok", "v": {"unserializable": _type_name(out)}, "t": dt})
+                send({"s": "ok", "t": dt, "cpu": cpu}, encode(out), True)
+            except (TypeError, ValueError):  # e.g. a surrogate in a str
+                send({"s": "ok", "t": dt, "cpu": cpu}, {"unserializable": _type_name(out)}, True)
         except BaseException as e:
             dt = time.perf_counter() - t0
             send({"s": "error", **describe(e), "t": dt})
@@ -169,6 +178,40 @@ class _Deadline(Exception):
 
 class _TooLarge(Exception):
     """The child tried to send more than the output cap."""
+
+
+class _Raw:
+    """JSON text from the child, passed through to the host without being parsed here."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _dump_line(res: dict) -> bytes:
+    """``res`` as one line of JSON; ``_Raw`` values are spliced in as they are (the host
+    parses the line and rejects it whole if a child sent bad JSON)."""
+    parts: list[bytes] = []
+    raws: list[bytes] = []
+
+    def default(o: object) -> object:
+        if isinstance(o, _Raw):
+            raws.append(o.data)
+            return f"\x00RAW{len(raws) - 1}\x00"
+        raise TypeError(type(o).__name__)
+
+    text = json.dumps(res, separators=(",", ":"), default=default).encode()
+    if not raws:
+        return text
+    pos = 0
+    for k, raw in enumerate(raws):
+        mark = json.dumps(f"\x00RAW{k}\x00").encode()
+        at = text.index(mark, pos)
+        parts += [text[pos:at], raw or b"null"]
+        pos = at + len(mark)
+    parts.append(text[pos:])
+    return b"".join(parts)
 
 
 class _Child:
@@ -220,12 +263,16 @@ class _Child:
                 need = _HDR.size + size
             if size is not None and len(self.buf) >= need:
                 data, self.buf = self.buf[_HDR.size:need], self.buf[need:]
+                head, nl, raw = data.partition(b"\n")
                 try:
-                    msg = json.loads(data)
+                    msg = json.loads(head)
                 except (ValueError, RecursionError):
                     raise _ChildGone("garbled message on the result channel") from None
-                if type(msg) is not dict:
+                if type(msg) is not dict or b"\n" in raw:
                     raise _ChildGone("garbled message on the result channel")
+                msg.pop("v", None)
+                if nl:
+                    msg["v"] = _Raw(raw)  # spliced into the result line undecoded
                 return msg
             left = deadline - time.monotonic()
             if left <= 0:
@@ -237,6 +284,15 @@ class _Child:
             if not chunk:
                 raise _ChildGone(self._exit_text())
             self.buf += chunk
+
+    def cpu(self) -> float | None:
+        """CPU seconds the child has used (user + system), or None without /proc."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _exit_text(self) -> str:
         try:
@@ -311,6 +367,7 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
     budget_end = time.monotonic() + float(group.get("budget_s") or 1e9)
     import_s = float(limits.get("import_s") or 10.0)
     max_bytes = int(limits.get("max_output_bytes") or (8 << 20))
+    wall_factor = max(1.0, float(limits.get("wall_factor") or 1.0))
     outputs: list = [None] * n
     load = None
     stopped = None
@@ -343,10 +400,26 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
                 if now >= budget_end:
                     stopped = "the program's total time budget ran out"
                     break
-                deadline = min(now + float(time_limits[i]), budget_end)
+                limit = float(time_limits[i])
+                deadline = min(now + limit, budget_end)
+                hard = min(now + limit * wall_factor, budget_end)
+                cpu0 = child.cpu()
                 try:
                     child.send({"args": inputs[i]}, deadline)
-                    msg = child.recv(deadline, max_bytes)
+                    while True:
+                        try:
+                            msg = child.recv(deadline, max_bytes)
+                            break
+                        except _Deadline:
+                            # the limit is on CPU time: a child starved by a busy machine gets
+                            # more wall time, up to `wall_factor` times the limit
+                            cpu1 = child.cpu()
+                            if deadline >= hard or cpu0 is None or cpu1 is None:
+                                raise
+                            used = cpu1 - cpu0
+                            if used >= limit:
+                                raise
+                            deadline = min(time.monotonic() + max(limit - used, 0.05), hard)
                 except _Deadline:
                     msg = {"s": "timeout"}
                     lost = True
@@ -402,14 +475,14 @@ def _parent_main() -> int:
     source = sys.orig_argv[sys.orig_argv.index("-c") + 1]
     python = job.get("python") or sys.executable or "python3"
     limits = job.get("limits") or {}
-    out = sys.stdout
+    out = sys.stdout.buffer
     for group in job["groups"]:
         for program in group["programs"]:
             res = _run_program(source, python, group, program, limits)
             if job.get("kill_strays"):
                 _sweep_strays()
-            line = json.dumps(res, separators=(",", ":"))
-            out.write(f"{RESULT_PREFIX} {nonce} {line}\n")
+            line = _dump_line(res)
+            out.write(f"{RESULT_PREFIX} {nonce} ".encode() + line + b"\n")
             out.flush()
     return 0
 

@@ -14,7 +14,8 @@ from verifiers.code.evalplus import EvalPlusOracle, make_reference
 from verifiers.code.execution import CallGroup, CodeLimits, HostExecutor
 from verifiers.types import Candidate, Problem
 
-LIMITS = CodeLimits(min_time_limit=0.5, import_time_limit=5.0, program_time_cap=10.0)
+LIMITS = CodeLimits(min_time_limit=0.5, import_time_limit=5.0, program_time_cap=10.0,
+                    wall_factor=4.0, memory_mb=1024, max_output_bytes=1 << 20)
 GOOD = "def add(a, b):\n    return a + b\n"
 # the expected output of input (123456000, 789) is 123456789: the gc test hunts for it
 BASE = [(1, 2), (123456000, 789)]
@@ -180,7 +181,15 @@ def test_loop_only_on_one_plus_input(oracle):
 
 
 def test_huge_output_is_refused(oracle):
-    assert_fails_beside_good(oracle, "def add(a, b):\n    return 'x' * (64 * 1024 * 1024)\n")
+    v = assert_fails_beside_good(oracle, "def add(a, b):\n    return 'x' * (4 * 1024 * 1024)\n")
+    assert v.details["first_failure"]["kind"] == "error:OutputTooLarge"
+
+
+def test_sleeping_past_the_limit_is_cut_by_wall_time(oracle):
+    t0 = time.monotonic()
+    v = assert_fails_beside_good(oracle, "import time\ndef add(a, b):\n    time.sleep(60)\n")
+    assert v.details["first_failure"]["kind"] == "timeout"
+    assert time.monotonic() - t0 < 20  # CPU limit 0.5 s, wall at most 4x that
 
 
 def test_nonce_lines_from_the_child_never_parse(executor):

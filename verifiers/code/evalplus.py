@@ -122,6 +122,8 @@ class EvalPlusOracle(Verifier):
         n_base = exp.n_base
         n = n_base if self.tests == "base" else len(exp.outputs)
         plus_na = None if self.tests == "base" else False
+        if res.unjudged:
+            return Verdict.unjudged(res.unjudged)
         if res.lost:
             return _failed({"error_kind": "runner_lost", "base_passed": False,
                             "plus_passed": plus_na,

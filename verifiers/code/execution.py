@@ -30,23 +30,30 @@ MIB = 1024 * 1024
 class CodeLimits:
     """Time and resource limits for running candidate code (EvalPlus defaults).
 
-    Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``;
+    Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``,
+    where the reference time is the canonical solution's CPU time on that input and the limit
+    is enforced on the candidate's CPU time (wall time may stretch to ``wall_factor`` times
+    the limit while the machine is busy: EvalPlus' wall-clock limits fail correct code on a
+    loaded machine);
     a program's total budget: ``min(program_time_cap, sum(limits)) + 2`` (EvalPlus'
     ``EVALPLUS_TIMEOUT_PER_TASK``).
     """
 
     min_time_limit: float = 1.0  # evalplus DEFAULT_MIN_TIME_LIMIT
     gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
+    wall_factor: float = 10.0  # a call may use its limit in CPU seconds, wall <= this x limit
     program_time_cap: float = 60.0  # evalplus EVALPLUS_TIMEOUT_PER_TASK
     import_time_limit: float = 10.0  # loading (exec of) the code
-    memory_mb: int = 1024  # RLIMIT_AS of the child interpreter
+    memory_mb: int = 4096  # RLIMIT_AS of the child interpreter (evalplus: 4 GiB)
     recursion_limit: int | None = None  # None: Python's default
-    max_output_bytes: int = 8 * MIB  # one returned value, encoded
+    max_output_bytes: int = 128 * MIB  # one returned value, encoded (Mbpp/255 needs ~42 MiB)
     public_test_time_limit: float = 3.0  # per prompt-visible test (no reference time exists)
     reference_time_limit: float = 60.0  # per input when running canonical solutions
     batch_programs: int = 32  # most programs in one runner exec
 
     def __post_init__(self) -> None:
+        if not isinstance(self.wall_factor, (int, float)) or self.wall_factor < 1:
+            raise ValueError(f"CodeLimits.wall_factor={self.wall_factor!r}: give a number >= 1")
         for name in ("min_time_limit", "gt_time_limit_factor", "program_time_cap",
                      "import_time_limit", "public_test_time_limit", "reference_time_limit"):
             v = getattr(self, name)
@@ -68,7 +75,8 @@ class CodeLimits:
 
     def runner_limits(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "recursion_limit": self.recursion_limit,
-                "import_s": self.import_time_limit, "max_output_bytes": self.max_output_bytes}
+                "import_s": self.import_time_limit, "max_output_bytes": self.max_output_bytes,
+                "wall_factor": self.wall_factor}
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -106,6 +114,7 @@ class CallOutcome:
     message: str = ""
     traceback: str = ""
     seconds: float = 0.0  # measured by the child around the call (ok/error) else wall time
+    cpu_seconds: float | None = None  # CPU time of the call, measured by the child (ok only)
 
     @property
     def ok(self) -> bool:
@@ -118,6 +127,7 @@ class ProgramResult:
     outcomes: tuple[CallOutcome, ...] = ()
     load_error: dict[str, str] | None = None  # {"kind", "message", "traceback"}
     lost: bool = False  # no nonce-tagged line came back: every input failed
+    unjudged: str | None = None  # the infrastructure lost the result (e.g. output cap hit)
 
     @property
     def loaded(self) -> bool:
@@ -135,7 +145,9 @@ def _outcome(raw: Any) -> CallOutcome:
             value = decode(raw.get("v"))
         except (PlainDecodeError, ValueError, TypeError, RecursionError):
             value = Unserializable("undecodable")
-        return CallOutcome("ok", value=value, seconds=secs)
+        cpu = raw.get("cpu")
+        cpu = float(cpu) if isinstance(cpu, (int, float)) and math.isfinite(cpu) else None
+        return CallOutcome("ok", value=value, seconds=secs, cpu_seconds=cpu)
     if status in ("error", "timeout", "crash", "skipped"):
         return CallOutcome(status, error_kind=str(raw.get("kind", status))[:100],
                            message=str(raw.get("message", ""))[:1000],
@@ -185,8 +197,9 @@ def job_timeout(groups: Sequence[CallGroup], limits: CodeLimits) -> float:
     return per + 10.0
 
 
-# An exec function runs argv with stdin and a timeout and returns the runner's stdout.
-ExecFn = Callable[[list[str], bytes, float], bytes]
+# An exec function runs argv with stdin and a timeout and returns the runner's stdout and
+# whether the sandbox truncated it (its output cap).
+ExecFn = Callable[[list[str], bytes, float], tuple[bytes, bool]]
 
 
 def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLimits, *,
@@ -195,7 +208,8 @@ def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLi
     """Run ``groups`` in one runner exec; programs whose line is missing run again alone."""
     argv = [python, "-I", "-c", runner_source()]
     nonce = secrets.token_hex(16)
-    out = exec_fn(argv, build_job(groups, limits, nonce, kill_strays), job_timeout(groups, limits))
+    out, _ = exec_fn(argv, build_job(groups, limits, nonce, kill_strays),
+                     job_timeout(groups, limits))
     results = parse_runner_output(out, nonce)
     for g in groups:
         for pid, code in g.programs:
@@ -205,9 +219,12 @@ def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLi
                 before_retry()
             alone = [g.with_programs([(pid, code)])]
             nonce = secrets.token_hex(16)
-            out = exec_fn(argv, build_job(alone, limits, nonce, kill_strays),
-                          job_timeout(alone, limits))
+            out, truncated = exec_fn(argv, build_job(alone, limits, nonce, kill_strays),
+                                     job_timeout(alone, limits))
             got = parse_runner_output(out, nonce).get(pid)
+            if got is None and truncated:
+                got = ProgramResult(pid, (), None, unjudged="the sandbox's output cap cut the "
+                                    "runner's result; raise SandboxConfig.output_limit")
             results[pid] = got if got is not None else ProgramResult(pid, (), None, lost=True)
     return results
 
@@ -267,7 +284,9 @@ class SandboxExecutor(RunnerExecutor):
         from sandbox.pool import SandboxPool
 
         if pool is None:
-            config = config or SandboxConfig(output_limit=64 * MIB)
+            config = config or SandboxConfig(memory="4g")  # evalplus allows 4 GiB
+            if config.output_limit < 512 * MIB:  # result lines of big batches need room
+                config = config.with_(output_limit=512 * MIB)
             pool = SandboxPool(pool_size, backend=backend, config=config, **backend_kw)
             self._owns = True
         else:
@@ -279,8 +298,9 @@ class SandboxExecutor(RunnerExecutor):
     def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
                     progress: bool = False) -> dict[str, ProgramResult]:
         def job(sb: Any, batch: Sequence[CallGroup]) -> dict[str, ProgramResult]:
-            def exec_fn(argv: list[str], stdin: bytes, timeout: float) -> bytes:
-                return sb.exec(argv, stdin=stdin, timeout=timeout).stdout
+            def exec_fn(argv: list[str], stdin: bytes, timeout: float) -> tuple[bytes, bool]:
+                r = sb.exec(argv, stdin=stdin, timeout=timeout)
+                return r.stdout, r.truncated
 
             return run_groups_with(exec_fn, batch, limits, python="python3",
                                    kill_strays=self.kill_strays, before_retry=sb.reset)
@@ -307,12 +327,12 @@ class HostExecutor(RunnerExecutor):
         self.workers = max(1, int(workers))
         self.python = python or sys.executable
 
-    def exec_fn(self, argv: list[str], stdin: bytes, timeout: float) -> bytes:
+    def exec_fn(self, argv: list[str], stdin: bytes, timeout: float) -> tuple[bytes, bool]:
         try:
             r = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
-            return e.stdout or b""
-        return r.stdout
+            return e.stdout or b"", False
+        return r.stdout, False
 
     def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
                     progress: bool = False) -> dict[str, ProgramResult]:

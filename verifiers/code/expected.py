@@ -20,7 +20,7 @@ from sandbox.plain import encode
 
 from .execution import CallGroup, CodeLimits, RunnerExecutor
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: reference times are CPU seconds
 
 
 def default_cache_dir() -> Path:
@@ -117,6 +117,8 @@ def compute_expected(items: Sequence[tuple[str, Mapping[str, Any]]], executor: R
         n_base = len(ref["base_input"])
         n = n_base + len(ref["plus_input"])
         res = results[pid]
+        if res.unjudged:
+            raise RuntimeError(f"expected outputs of {pid}: {res.unjudged}")
         if not res.loaded:
             why = "lost (runner killed)" if res.lost else \
                 f"{res.load_error['kind']}: {res.load_error['message']}"  # type: ignore[index]
@@ -129,6 +131,6 @@ def compute_expected(items: Sequence[tuple[str, Mapping[str, Any]]], executor: R
             else:
                 outs.append(None)
                 errors.append(f"input {i}: {o.status} {o.error_kind}: {o.message}"[:300])
-            times.append(o.seconds)
+            times.append(o.cpu_seconds if o.cpu_seconds is not None else o.seconds)
         fresh[pid] = Expected(tuple(outs), tuple(times), n_base, tuple(errors))
     return fresh

@@ -15,6 +15,8 @@ import ast
 import builtins
 import math
 import re
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -30,6 +32,9 @@ _SAFE_BUILTINS = {n: getattr(builtins, n) for n in (
     "max", "min", "round", "set", "sorted", "str", "sum", "tuple", "type", "range", "reversed",
     "zip", "complex", "enumerate", "map", "repr")}
 _TB_CHARS = 1200
+# names the datasets' tests use besides builtins (Mbpp/596 compares with sys.getsizeof)
+_TEST_NAMES = {"math": math, "sys": types.SimpleNamespace(getsizeof=sys.getsizeof,
+                                                         maxsize=sys.maxsize)}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ def _eval_args(node: ast.Call) -> tuple[Any, ...] | None:
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             try:  # dataset text (trusted), e.g. math.pi or [1]*3
                 out.append(eval(compile(ast.Expression(a), "<test>", "eval"),
-                                {"__builtins__": _SAFE_BUILTINS, "math": math}))
+                                {"__builtins__": _SAFE_BUILTINS, **_TEST_NAMES}))
             except Exception:
                 return None
     return tuple(out)
@@ -219,6 +224,8 @@ def _judge(entry: str, tests: Sequence[PublicTest], code: str,
         return Verdict(0.0, False, None, "No Python code was found in the response; answer "
                        "with the complete function in a ```python code block.",
                        {"public_tests": total, "public_passed": 0, "error_kind": "no_code"})
+    if res is not None and res.unjudged:
+        return Verdict.unjudged(res.unjudged)
     if res is None or res.lost:
         return Verdict(0.0, False, None, "Running the code crashed the test harness.",
                        {"public_tests": total, "public_passed": 0, "error_kind": "runner_lost"})
@@ -249,7 +256,7 @@ def _judge(entry: str, tests: Sequence[PublicTest], code: str,
                 notes.append(f"- `{t.source}`: the program {bad.status}ed"
                              + (f" ({bad.message})" if bad.message else ""))
             continue
-        env = {"__builtins__": _SAFE_BUILTINS, "math": math}
+        env = {"__builtins__": _SAFE_BUILTINS, **_TEST_NAMES}
         env.update({f"__out{j}__": o.value for j, o in enumerate(outs)})
         try:
             ok = bool(eval(compile(t.check, "<public test>", "eval"), env))
