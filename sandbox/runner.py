@@ -9,6 +9,7 @@ source of :mod:`sandbox.plain` is inlined). The job::
      "kill_strays": false,                  # sweep every other process of our uid (docker only)
      "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
                  "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
+                 # limits and budget are CPU seconds; wall time may reach wall_factor times
                  "programs": [{"id": "p0", "code": "def f(x): ..."}]}]}
 
 For every program the trusted parent (this process) starts a FRESH child interpreter
@@ -364,10 +365,12 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
     time_limits = group["time_limits"]
     n = len(inputs)
     stop_on_error = bool(group.get("stop_on_error", True))
-    budget_end = time.monotonic() + float(group.get("budget_s") or 1e9)
     import_s = float(limits.get("import_s") or 10.0)
     max_bytes = int(limits.get("max_output_bytes") or (8 << 20))
     wall_factor = max(1.0, float(limits.get("wall_factor") or 1.0))
+    cpu_budget = float(group.get("budget_s") or 1e9)  # CPU seconds over all inputs
+    budget_end = time.monotonic() + cpu_budget * wall_factor
+    cpu_spent = 0.0
     outputs: list = [None] * n
     load = None
     stopped = None
@@ -397,7 +400,7 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
             lost = False
             while i < n:
                 now = time.monotonic()
-                if now >= budget_end:
+                if now >= budget_end or cpu_spent >= cpu_budget:
                     stopped = "the program's total time budget ran out"
                     break
                 limit = float(time_limits[i])
@@ -430,6 +433,11 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
                 except _ChildGone as e:
                     msg = {"s": "crash", "message": str(e)}
                     lost = True
+                cpu1 = child.cpu()
+                if cpu0 is not None and cpu1 is not None:
+                    cpu_spent += max(0.0, cpu1 - cpu0)
+                else:
+                    cpu_spent += time.monotonic() - now
                 msg["wall"] = time.monotonic() - now
                 outputs[i] = msg
                 i += 1

@@ -193,7 +193,8 @@ def build_job(groups: Sequence[CallGroup], limits: CodeLimits, nonce: str,
 
 
 def job_timeout(groups: Sequence[CallGroup], limits: CodeLimits) -> float:
-    per = sum(len(g.programs) * (limits.import_time_limit + g.budget_s + 1.0) for g in groups)
+    per = sum(len(g.programs) * (limits.import_time_limit + g.budget_s * limits.wall_factor + 1.0)
+              for g in groups)
     return per + 10.0
 
 

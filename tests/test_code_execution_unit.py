@@ -1,0 +1,57 @@
+"""Pure logic of verifiers.code.execution: result parsing, batching, limits."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from verifiers.code.execution import CallGroup, CodeLimits, make_batches, parse_runner_output
+
+
+def line(nonce: str, obj) -> bytes:
+    return f"FIREASSAY-RESULT {nonce} ".encode() + json.dumps(obj).encode()
+
+
+def test_only_lines_with_the_nonce_count():
+    good = {"id": "p", "load": None, "outputs": [{"s": "ok", "v": {"tuple": [1]}, "t": 0.1}]}
+    forged = {"id": "q", "load": None, "outputs": [{"s": "ok", "v": 1}]}
+    out = b"\n".join([
+        b"noise", line("f" * 32, forged), line("abc", forged)[:-3],  # wrong nonce, garbled
+        b"FIREASSAY-RESULT abc", line("abc", good), line("abc", {"id": 3}),
+    ])
+    res = parse_runner_output(out, "abc")
+    assert set(res) == {"p"}
+    assert res["p"].outcomes[0].value == (1,) and res["p"].loaded
+
+
+def test_undecodable_value_becomes_unserializable_and_statuses_map():
+    obj = {"id": "p", "load": None, "outputs": [
+        {"s": "ok", "v": {"bogus": 1}}, {"s": "timeout", "wall": 1.0},
+        {"s": "error", "kind": "ValueError", "message": "m", "traceback": "tb"}, {"s": "??"}]}
+    r = parse_runner_output(line("n", obj), "n")["p"]
+    assert [o.status for o in r.outcomes] == ["ok", "timeout", "error", "crash"]
+    assert type(r.outcomes[0].value).__name__ == "Unserializable"
+    assert r.outcomes[2].error_kind == "ValueError"
+    load = parse_runner_output(line("n", {"id": "p", "load": {"kind": "SyntaxError"}}), "n")["p"]
+    assert not load.loaded and load.load_error["kind"] == "SyntaxError"
+
+
+def test_batches_cover_every_program_once():
+    groups = [CallGroup(f"f{i}", ({"list": []},), (1.0,),
+                        tuple((f"g{i}p{j}", "code") for j in range(n)), 3.0)
+              for i, n in enumerate([1, 5, 40, 2])]
+    batches = make_batches(groups, workers=2, max_programs=6)
+    ids = [pid for b in batches for g in b for pid, _ in g.programs]
+    assert sorted(ids) == sorted(pid for g in groups for pid, _ in g.programs)
+    assert all(sum(len(g.programs) for g in b) <= 6 for b in batches)
+    assert make_batches([], 2, 6) == []
+
+
+def test_limits_follow_evalplus():
+    lim = CodeLimits()
+    assert lim.time_limits([0.01, 2.0]) == [1.0, 8.0]
+    assert lim.budget([1.0] * 100) == 62.0 and lim.budget([1.0, 2.0]) == 5.0
+    with pytest.raises(ValueError):
+        CodeLimits(min_time_limit=0)
+    with pytest.raises(ValueError):
+        CodeLimits(wall_factor=0.5)
