@@ -10,6 +10,7 @@ import typer
 # One line per command module; each module defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
     "loop.commands.verify",
+    "loop.commands.run",
     "loop.commands.report",
     "loop.commands.export",
     "loop.commands.doctor",

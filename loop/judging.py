@@ -37,20 +37,33 @@ def judge_missing(
     batch_problems: int = 32,
     score_source: str | None = None,
     show_progress: bool = True,
+    final_turns_only: bool = False,
 ) -> int:
     """Run ``verifier`` over every problem with unjudged candidates; returns candidates judged.
 
     Selectors judge a problem's candidates as a whole (votes), so a problem with any candidate
-    missing is judged again in full.
+    missing is judged again in full. ``final_turns_only``: judge only each trajectory's last
+    turn (selectors of a multi-turn run choose among final answers).
     """
     store.register_verifier(name, role, verifier.uses_reference, verifier.subset_rule)
-    missing = store.problems_missing(name)
+    by_problem: dict[str, list[Candidate]] = defaultdict(list)
+    if final_turns_only:
+        last: dict[tuple[str, int], Candidate] = {}
+        for c in store.candidates():
+            if c.turn >= last.get((c.problem_id, c.sample_index), c).turn:
+                last[(c.problem_id, c.sample_index)] = c
+        for c in last.values():
+            by_problem[c.problem_id].append(c)
+        have = store.verdict_keys(name)
+        missing = [pid for pid, cs in by_problem.items() if any(c.key not in have for c in cs)]
+    else:
+        missing = store.problems_missing(name)
+        if missing:
+            for c in store.candidates():
+                by_problem[c.problem_id].append(c)
     if not missing:
         return 0
     problems = {p.id: p for p in store.problems()}
-    by_problem: dict[str, list[Candidate]] = defaultdict(list)
-    for c in store.candidates():
-        by_problem[c.problem_id].append(c)
     outside = None
     if score_source:
         outside = {k: v.score for k, v in store.verdicts(score_source).items()}

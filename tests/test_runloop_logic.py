@@ -1,0 +1,118 @@
+"""Logic of the sampling loop (turns, feedback policy, crash + resume) with a FAKE engine.
+The real-model, real-sandbox kill/resume test is tests/test_run_resume_kill.py."""
+from __future__ import annotations
+
+import hashlib
+from typing import ClassVar
+
+import pytest
+
+from loop.engines.base import Completion, Engine
+from loop.runconfig import RunConfig
+from loop.runloop import RETRY_FEEDBACK, RunLoop
+from loop.store import RunStore
+from loop.tasks import get_task
+
+
+class FakeAnswerEngine(Engine):
+    """FAKE engine: answers 'The answer is X' with X a hash of (prompt, seed, i); can crash."""
+
+    name: ClassVar[str] = "fake"
+    model_name = "fake-model"
+
+    def __init__(self, crash_after_calls: int | None = None) -> None:
+        self.calls = 0
+        self.crash_after_calls = crash_after_calls
+        self.prompts: list[tuple[int, ...]] = []
+
+    def generate(self, requests):  # type: ignore[override]
+        if self.crash_after_calls is not None and self.calls >= self.crash_after_calls:
+            raise RuntimeError("fake engine crash")
+        self.calls += 1
+        out = []
+        for r in requests:
+            self.prompts.append(tuple(r.prompt_token_ids))
+            row = []
+            for i in range(r.n):
+                h = int(hashlib.sha256(f"{r.prompt_token_ids}|{r.seed}|{i}".encode()).hexdigest(), 16)
+                text = f"The answer is {h % 4 + 16}."  # gold of GSM8K problem 0 is 18
+                row.append(Completion(text, (h % 50, 7), "stop", len(r.prompt_token_ids), 2))
+            out.append(row)
+        return out
+
+    def chat_token_ids(self, messages, add_generation_prompt=True):  # type: ignore[override]
+        text = "".join(m["role"] + m["content"] for m in messages)
+        return [int(hashlib.sha256(text.encode()).hexdigest()[:6], 16), len(messages)]
+
+    def tokenize(self, text):  # type: ignore[override]
+        return [1] * len(text.split())
+
+    def detokenize(self, token_ids):  # type: ignore[override]
+        return f"<{token_ids[0]}>" if token_ids else ""
+
+
+def _run(tmp, shared_data, engine, cfg, resume=False):
+    task = get_task("gsm8k", data=shared_data / "gsm8k" / "test.jsonl")
+    problems = task.load(limit=cfg.limit)
+    store = RunStore.open(tmp) if resume else RunStore.create(tmp, cfg.stored())
+    store.add_problems(problems)
+    try:
+        RunLoop(cfg, store, engine, problems, ("gsm8k", task.oracle()), None).run()
+    finally:
+        rows = {c.key: c.text for c in store.candidates()}
+        verdicts = {k: v.passed for k, v in store.verdicts("gsm8k").items()}
+        store.close()
+    return rows, verdicts
+
+
+def _cfg(**kw):
+    base = dict(task="gsm8k", limit=6, n=4, max_turns=3, feedback="retry", gen_batch=2, verify_batch=3,
+                show_progress=False, max_in_flight=8)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_multi_turn_retry_stops_at_first_pass_and_after_t_turns(tmp_path, shared_data):
+    rows, verdicts = _run(tmp_path / "a", shared_data, FakeAnswerEngine(), _cfg())
+    assert set(rows) == set(verdicts)  # the oracle judged every turn
+    trajs: dict = {}
+    for (pid, idx, turn) in rows:
+        trajs.setdefault((pid, idx), []).append(turn)
+    assert len(trajs) == 6 * 4
+    for (pid, idx), turns in trajs.items():
+        turns.sort()
+        assert turns == list(range(len(turns))) and len(turns) <= 3
+        passed = [verdicts[(pid, idx, t)] for t in turns]
+        assert all(p is False for p in passed[:-1])  # continued only after a failure
+        if len(turns) < 3:
+            assert passed[-1] is True  # stopped early only on a pass
+    assert any(len(t) > 1 for t in trajs.values())
+
+
+def test_follow_up_prompts_carry_the_conversation(tmp_path, shared_data):
+    engine = FakeAnswerEngine()
+    _run(tmp_path / "a", shared_data, engine, _cfg(limit=2, n=2))
+    # chat_token_ids encodes the number of messages: turn t has 1 + 2t messages
+    assert {p[1] for p in engine.prompts} <= {1, 3, 5} and 3 in {p[1] for p in engine.prompts}
+
+
+def test_single_turn_and_no_feedback_never_continue(tmp_path, shared_data):
+    rows, _ = _run(tmp_path / "a", shared_data, FakeAnswerEngine(), _cfg(feedback="none"))
+    assert {k[2] for k in rows} == {0} and len(rows) == 24
+
+
+@pytest.mark.parametrize("crash_after", [1, 3, 6])
+def test_crash_then_resume_equals_clean_run(tmp_path, shared_data, crash_after):
+    clean_rows, clean_v = _run(tmp_path / "clean", shared_data, FakeAnswerEngine(), _cfg())
+    with pytest.raises(RuntimeError, match="fake engine crash"):
+        _run(tmp_path / "crashed", shared_data, FakeAnswerEngine(crash_after_calls=crash_after), _cfg())
+    with RunStore.open(tmp_path / "crashed") as s:
+        kept = s.count_candidates()
+    assert 0 < kept < len(clean_rows)  # what was made before the crash is kept, the rest is not
+    rows, verdicts = _run(tmp_path / "crashed", shared_data, FakeAnswerEngine(), _cfg(), resume=True)
+    assert rows == clean_rows
+    assert verdicts == clean_v
+
+
+def test_retry_feedback_text_is_fixed_and_gold_flagged():
+    assert "not correct" in RETRY_FEEDBACK
