@@ -167,7 +167,8 @@ class DockerSandbox(Sandbox):
         except docker.errors.NotFound:
             pass
         try:
-            return self._client.containers.run(
+            # create + start, not containers.run: run() would try to pull a missing image
+            container = self._client.containers.create(
                 cfg.image,
                 command=init,
                 name=self.name,
@@ -198,6 +199,8 @@ class DockerSandbox(Sandbox):
             raise SandboxError(
                 f"sandbox image {cfg.image!r} not found; build it with `fireassay sandbox build`"
             ) from exc
+        container.start()
+        return container
 
     def healthy(self) -> bool:
         if self.broken or self._closed:

@@ -146,3 +146,12 @@ def test_reap_removes_containers_of_dead_owners_only(client, sb):
     assert containers_of_run(client, "test-reap") == []
     # our own (live owner) sandbox is kept
     assert sb.healthy() and rep.kept_alive_owner >= 1
+
+
+def test_missing_image_is_one_clear_error_without_pull_attempts(client):
+    from sandbox.errors import SandboxError
+
+    t0 = time.monotonic()
+    with pytest.raises(SandboxError, match="fireassay sandbox build"):
+        open_sandbox("docker", TEST_CONFIG.with_(image="fireassay/none:missing"), client=client)
+    assert time.monotonic() - t0 < 10
