@@ -30,7 +30,7 @@ ENV_CHANGES = [
     "ENV LANG=C.UTF-8",
     "ENV PYTHONDONTWRITEBYTECODE=1",
     "WORKDIR /work",
-    "LABEL fireassay.tool=fireassay",
+    "LABEL fireassay.image=sandbox-base",  # not fireassay.tool: containers inherit image labels
 ]
 
 
