@@ -11,6 +11,7 @@ problem has an unbiased estimate at every reported k.
 Unjudged candidates (oracle ``passed is None``) count as not correct in every metric; they are
 counted and reported (``unjudged_counts``), never hidden.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -89,9 +90,13 @@ class RunData:
             need_classes = sel.rule != "argmax"
             need_scores = sel.rule != "vote"
             if need_classes and len(sel.classes) != p:
-                raise MetricsError(f"run {self.name!r}: selector {sname!r} has classes for {len(sel.classes)} of {p} problems")
+                raise MetricsError(
+                    f"run {self.name!r}: selector {sname!r} has classes for {len(sel.classes)} of {p} problems"
+                )
             if need_scores and len(sel.scores) != p:
-                raise MetricsError(f"run {self.name!r}: selector {sname!r} has scores for {len(sel.scores)} of {p} problems")
+                raise MetricsError(
+                    f"run {self.name!r}: selector {sname!r} has scores for {len(sel.scores)} of {p} problems"
+                )
             for i, pid in enumerate(self.problem_ids):
                 n = len(self.correct[i])
                 if (need_classes and len(sel.classes[i]) != n) or (need_scores and len(sel.scores[i]) != n):
@@ -198,9 +203,13 @@ class UnjudgedCounts:
 
 
 def unjudged_counts(run: RunData) -> UnjudgedCounts:
-    per = np.fromiter((int(np.count_nonzero(u)) for u in run.unjudged), dtype=np.int64, count=len(run.unjudged))
+    per = np.fromiter(
+        (int(np.count_nonzero(u)) for u in run.unjudged), dtype=np.int64, count=len(run.unjudged)
+    )
     total = int(run.sizes.sum())
-    return UnjudgedCounts(int(per.sum()), int(np.count_nonzero(per)), float(per.sum() / total) if total else 0.0)
+    return UnjudgedCounts(
+        int(per.sum()), int(np.count_nonzero(per)), float(per.sum() / total) if total else 0.0
+    )
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -223,7 +232,9 @@ def bootstrap_weights(problems: int, resamples: int, seed: int | Sequence[int]) 
     return rng.multinomial(problems, np.full(problems, 1.0 / problems), size=resamples).astype(np.float64)
 
 
-def bootstrap_intervals(per_problem: np.ndarray, weights: np.ndarray, confidence: float = 0.95) -> list[Interval]:
+def bootstrap_intervals(
+    per_problem: np.ndarray, weights: np.ndarray, confidence: float = 0.95
+) -> list[Interval]:
     """Mean over problems of each column of ``per_problem`` (problems, K) with a percentile
     bootstrap interval over problems."""
     per_problem = np.asarray(per_problem, dtype=np.float64)
@@ -231,7 +242,7 @@ def bootstrap_intervals(per_problem: np.ndarray, weights: np.ndarray, confidence
     boot = weights @ per_problem / per_problem.shape[0]  # (resamples, K)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
-    return [Interval(float(m), float(min(l, m)), float(max(h, m))) for m, l, h in zip(mean, lo, hi)]
+    return [Interval(float(m), float(min(a, m)), float(max(b, m))) for m, a, b in zip(mean, lo, hi)]
 
 
 # --------------------------------------------------------------------------- compute-matched

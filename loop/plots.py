@@ -6,6 +6,7 @@ a log-2 axis, with bootstrap bands.
   run's coverage dotted in the same colour for reference.
 - ``study_<run>.png``: one run, coverage beside every selector.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,10 +51,22 @@ def _setup_axes(ax: plt.Axes, ks: Sequence[int], title: str, ylabel: str) -> Non
             lab.set_rotation(45)
 
 
-def _curve(ax: plt.Axes, ks: Sequence[int], ivs: Sequence["Interval"], label: str, color: str,
-           style: object = "-", marker: str = "o", band: bool = True, lw: float = 2.0, alpha: float = 1.0) -> None:
+def _curve(
+    ax: plt.Axes,
+    ks: Sequence[int],
+    ivs: Sequence["Interval"],
+    label: str,
+    color: str,
+    style: object = "-",
+    marker: str = "o",
+    band: bool = True,
+    lw: float = 2.0,
+    alpha: float = 1.0,
+) -> None:
     mean = [iv.mean for iv in ivs]
-    ax.plot(ks, mean, linestyle=style, marker=marker, markersize=4, color=color, label=label, lw=lw, alpha=alpha)
+    ax.plot(
+        ks, mean, linestyle=style, marker=marker, markersize=4, color=color, label=label, lw=lw, alpha=alpha
+    )
     if band:
         ax.fill_between(ks, [iv.lo for iv in ivs], [iv.hi for iv in ivs], color=color, alpha=0.15, lw=0)
 
@@ -89,10 +102,26 @@ def plot_selector(runs: Sequence["RunReport"], selector: str, path: Path) -> Pat
     colors = _colors(len(runs))
     for r in have:
         color = colors[runs.index(r)]
-        _curve(ax, r.ks, r.coverage, f"{r.name}: coverage", color, style=":", marker="", band=False, lw=1.5, alpha=0.8)
+        _curve(
+            ax,
+            r.ks,
+            r.coverage,
+            f"{r.name}: coverage",
+            color,
+            style=":",
+            marker="",
+            band=False,
+            lw=1.5,
+            alpha=0.8,
+        )
         _curve(ax, r.ks, r.selection[selector].accuracy, f"{r.name}: {selector}", color)
     rule = have[0].selection[selector].rule if have else ""
-    _setup_axes(ax, _all_ks(have or runs), f"Selection accuracy: {selector} ({rule})", "problems where the pick is correct")
+    _setup_axes(
+        ax,
+        _all_ks(have or runs),
+        f"Selection accuracy: {selector} ({rule})",
+        "problems where the pick is correct",
+    )
     ax.legend(loc="best", fontsize=9)
     return _save(fig, path)
 
@@ -102,10 +131,21 @@ def plot_study(run: "RunReport", path: Path) -> Path:
     colors = _colors(len(run.selection) + 1)
     _curve(ax, run.ks, run.coverage, "coverage (pass@k)", colors[0], lw=2.5)
     for i, (name, sr) in enumerate(run.selection.items()):
-        _curve(ax, run.ks, sr.accuracy, f"{name} ({sr.rule})", colors[i + 1],
-               style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
-    _setup_axes(ax, list(run.ks), f"{run.name}: coverage vs selectors ({run.problems} problems, {run.task})",
-                "share of problems")
+        _curve(
+            ax,
+            run.ks,
+            sr.accuracy,
+            f"{name} ({sr.rule})",
+            colors[i + 1],
+            style=_STYLES[(i + 1) % len(_STYLES)],
+            marker=_MARKERS[(i + 1) % len(_MARKERS)],
+        )
+    _setup_axes(
+        ax,
+        list(run.ks),
+        f"{run.name}: coverage vs selectors ({run.problems} problems, {run.task})",
+        "share of problems",
+    )
     ax.legend(loc="best", fontsize=9)
     return _save(fig, path)
 

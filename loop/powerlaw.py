@@ -7,6 +7,7 @@ quantity people read); the refined fit is kept only if it lowers the squared err
 c = 0 or c = 1 carry no information about the line and are left out. R² is computed on the
 coverage values of the points used.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,14 @@ class PowerLawFit:
         return np.exp(self.a * np.power(np.asarray(k, dtype=np.float64), self.b))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "r2": self.r2, "k90": self.k90, "k99": self.k99, "points": self.points}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "r2": self.r2,
+            "k90": self.k90,
+            "k99": self.k99,
+            "points": self.points,
+        }
 
 
 def forecast_k(a: float, b: float, target: float) -> float | None:
@@ -84,7 +92,10 @@ def fit_power_law(ks: Any, coverage: Any) -> PowerLawFit:
     sst = float(np.sum((c - c.mean()) ** 2))
     r2 = 1.0 - sse(a_fit, b_fit) / sst if sst > 0 else None
     return PowerLawFit(
-        a=a_fit, b=b_fit, r2=r2,
-        k90=forecast_k(a_fit, b_fit, 0.90), k99=forecast_k(a_fit, b_fit, 0.99),
+        a=a_fit,
+        b=b_fit,
+        r2=r2,
+        k90=forecast_k(a_fit, b_fit, 0.90),
+        k99=forecast_k(a_fit, b_fit, 0.99),
         points=int(k.size),
     )

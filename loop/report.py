@@ -10,6 +10,7 @@ selection {selector: {k: {mean, lo, hi}}}, selectors {selector: {rule, draws, ti
 no_basis, unscored, missed}}, power_law {a, b, r2, k90, k99, points}, effective_answers,
 unjudged {candidates, problems, share}, meta]}``. Keys for k are decimal strings of ints.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,11 @@ class ReportConfig:
     def to_dict(self) -> dict[str, Any]:
         s = self.selection
         return {
-            "bootstrap": self.bootstrap, "confidence": self.confidence, "seed": self.seed,
+            "bootstrap": self.bootstrap,
+            "confidence": self.confidence,
+            "seed": self.seed,
             "fit_points": self.fit_points,
-            "selection": {"budget": s.budget, "min_draws": s.min_draws, "max_draws": s.max_draws},
+            "selection": {"total_draws": s.total_draws, "min_draws": s.min_draws, "max_draws": s.max_draws},
         }
 
 
@@ -78,8 +81,15 @@ class SelectorReport:
 
     def stats(self) -> dict[str, Any]:
         r = self.result
-        return {"rule": r.rule, "draws": r.draws, "ties": r.ties, "ties_mixed": r.ties_mixed,
-                "no_basis": r.no_basis, "unscored": r.unscored, "missed": self.missed}
+        return {
+            "rule": r.rule,
+            "draws": r.draws,
+            "ties": r.ties,
+            "ties_mixed": r.ties_mixed,
+            "no_basis": r.no_basis,
+            "unscored": r.unscored,
+            "missed": self.missed,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +120,8 @@ class RunReport:
             "coverage": {str(k): iv.mean for k, iv in zip(self.ks, self.coverage)},
             "coverage_ci": {str(k): {"lo": iv.lo, "hi": iv.hi} for k, iv in zip(self.ks, self.coverage)},
             "selection": {
-                s: {str(k): iv.to_dict() for k, iv in zip(self.ks, sr.accuracy)} for s, sr in self.selection.items()
+                s: {str(k): iv.to_dict() for k, iv in zip(self.ks, sr.accuracy)}
+                for s, sr in self.selection.items()
             },
             "selectors": {s: sr.stats() for s, sr in self.selection.items()},
             "power_law": self.power_law.to_dict(),
@@ -161,8 +172,14 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.task = self.bar.add_task("selection", total=total)
 
     def __enter__(self) -> "_Progress":
@@ -183,8 +200,13 @@ class _Progress:
             self.bar.advance(self.task, steps)
 
 
-def build_run_report(run: RunData, config: ReportConfig, index: int = 0,
-                     progress: _Progress | None = None, name: str | None = None) -> RunReport:
+def build_run_report(
+    run: RunData,
+    config: ReportConfig,
+    index: int = 0,
+    progress: _Progress | None = None,
+    name: str | None = None,
+) -> RunReport:
     """All metrics of one run (see ``build_report``)."""
     run.validate()
     timings: dict[str, float] = {}
@@ -211,7 +233,10 @@ def build_run_report(run: RunData, config: ReportConfig, index: int = 0,
         if progress is not None:
             progress.describe(f"{name or run.name}: {sname}")
         res = selection_per_problem(
-            sel, run.correct, ks, config.selection,
+            sel,
+            run.correct,
+            ks,
+            config.selection,
             seed=stable_seed(config.seed, index, sname),
             advance=progress.advance if progress is not None else None,
         )
@@ -291,7 +316,10 @@ def _num(x: float | None, fmt: str = ".4g") -> str:
 
 
 def _table(header: list[str], rows: Iterator[list[str]] | list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else ":---" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if i else ":---" for i in range(len(header))) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines + [""]
 
@@ -313,10 +341,21 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
     ]
     out += _table(
         ["run", "task", "problems", "n", "#EA", "unjudged", "meta"],
-        [[r.name, r.task, str(r.problems), str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",
-          f"{r.effective_answers:.2f}", f"{r.unjudged.candidates} ({_pct(r.unjudged.share, 2)}%) in {r.unjudged.problems} problems",
-          ", ".join(f"{k}={v}" for k, v in r.meta.items() if isinstance(v, (str, int, float, bool)))[:120] or "–"]
-         for r in runs],
+        [
+            [
+                r.name,
+                r.task,
+                str(r.problems),
+                str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",
+                f"{r.effective_answers:.2f}",
+                f"{r.unjudged.candidates} ({_pct(r.unjudged.share, 2)}%) in {r.unjudged.problems} problems",
+                ", ".join(f"{k}={v}" for k, v in r.meta.items() if isinstance(v, (str, int, float, bool)))[
+                    :120
+                ]
+                or "–",
+            ]
+            for r in runs
+        ],
     )
     all_ks = sorted({k for r in runs for k in r.ks})
     out += ["## Coverage (pass@k, %)", ""]
@@ -340,29 +379,58 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for r in have:
                 if k in r.ks:
                     iv = r.selection[sname].accuracy[r.ks.index(k)]
-                    row += [f"{_pct(iv.mean)} [{_pct(iv.lo)}, {_pct(iv.hi)}]", _pct(r.coverage[r.ks.index(k)].mean)]
+                    row += [
+                        f"{_pct(iv.mean)} [{_pct(iv.lo)}, {_pct(iv.hi)}]",
+                        _pct(r.coverage[r.ks.index(k)].mean),
+                    ]
                 else:
                     row += ["", ""]
             rows.append(row)
         out += _table(header, rows)
 
-    out += ["## Selectors: ties and counts", "",
-            "ties: problems whose full-set pick is a tie (vote: >= 2 classes; argmax: >= 2 candidates); "
-            "mixed: the tied candidates disagree, so the random tie break decides. no basis: no answer "
-            "class (vote) or no score (argmax) at all: the pick is random. missed: share of problems with a "
-            "correct candidate among n where the pick is wrong (= coverage - selection at k = n). draws: random permutations per problem "
-            "(0 = computed exactly).", ""]
+    out += [
+        "## Selectors: ties and counts",
+        "",
+        "ties: problems whose full-set pick is a tie (vote: >= 2 classes; argmax: >= 2 candidates); "
+        "mixed: the tied candidates disagree, so the random tie break decides. no basis: no answer "
+        "class (vote) or no score (argmax) at all: the pick is random. missed: share of problems with a "
+        "correct candidate among n where the pick is wrong (= coverage - selection at k = n). "
+        "draws: random permutations per problem (0 = computed exactly).",
+        "",
+    ]
     out += _table(
         ["run", "selector", "rule", "ties", "mixed", "no basis", "unscored", "missed %", "draws"],
-        [[r.name, s, sr.rule, str(sr.result.ties), str(sr.result.ties_mixed), str(sr.result.no_basis),
-          str(sr.result.unscored), _pct(sr.missed), str(sr.result.draws)]
-         for r in runs for s, sr in r.selection.items()],
+        [
+            [
+                r.name,
+                s,
+                sr.rule,
+                str(sr.result.ties),
+                str(sr.result.ties_mixed),
+                str(sr.result.no_basis),
+                str(sr.result.unscored),
+                _pct(sr.missed),
+                str(sr.result.draws),
+            ]
+            for r in runs
+            for s, sr in r.selection.items()
+        ],
     )
     out += ["## Power-law fit of coverage: c(k) ≈ exp(a·k^b)", ""]
     out += _table(
         ["run", "a", "b", "R²", "k for 90%", "k for 99%", "points"],
-        [[r.name, _num(r.power_law.a), _num(r.power_law.b), _num(r.power_law.r2, ".4f"),
-          _num(r.power_law.k90, ".4g"), _num(r.power_law.k99, ".4g"), str(r.power_law.points)] for r in runs],
+        [
+            [
+                r.name,
+                _num(r.power_law.a),
+                _num(r.power_law.b),
+                _num(r.power_law.r2, ".4f"),
+                _num(r.power_law.k90, ".4g"),
+                _num(r.power_law.k99, ".4g"),
+                str(r.power_law.points),
+            ]
+            for r in runs
+        ],
     )
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]

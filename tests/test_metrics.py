@@ -1,4 +1,5 @@
 """Pure-logic tests of loop.metrics, loop.selection and loop.powerlaw against brute force."""
+
 from __future__ import annotations
 
 import itertools
@@ -59,7 +60,9 @@ def brute_pick(rule: str, classes, weights, correct, subset) -> float:
 
 def brute_accuracy(rule: str, classes, weights, correct, k: int) -> float:
     n = len(correct)
-    return float(np.mean([brute_pick(rule, classes, weights, correct, s) for s in itertools.combinations(range(n), k)]))
+    return float(
+        np.mean([brute_pick(rule, classes, weights, correct, s) for s in itertools.combinations(range(n), k)])
+    )
 
 
 def brute_pass(n: int, c: int, k: int) -> float:
@@ -90,7 +93,18 @@ def test_pass_at_k_matches_subset_enumeration():
 
 @pytest.mark.parametrize(
     "c,k",
-    [(1, 1), (1, 2), (3, 10), (1, 50_000), (10, 100), (500, 1), (50_000, 3), (99_990, 10), (2, 99_998), (0, 10)],
+    [
+        (1, 1),
+        (1, 2),
+        (3, 10),
+        (1, 50_000),
+        (10, 100),
+        (500, 1),
+        (50_000, 3),
+        (99_990, 10),
+        (2, 99_998),
+        (0, 10),
+    ],
 )
 def test_pass_at_k_stable_at_100k(c, k):
     n = 100_000
@@ -157,9 +171,17 @@ def test_vote_estimator_special_cases_over_all_permutations():
         (np.array([-1] * 6), np.ones(n), np.array([1, 0, 0, 0, 0, 0], bool)),  # nobody answered
         (np.array([-1, -1, -1, -1, 0, 1]), np.ones(n), np.array([0, 0, 0, 0, 1, 0], bool)),
         # weighted tie with unequal sizes: {0: 1+1} vs {1: 2}; uniform over tied candidates
-        (np.array([0, 0, 1, 2, 2, 2]), np.array([1.0, 1.0, 2.0, 0.1, 0.1, 0.1]), np.array([1, 1, 0, 0, 0, 0], bool)),
+        (
+            np.array([0, 0, 1, 2, 2, 2]),
+            np.array([1.0, 1.0, 2.0, 0.1, 0.1, 0.1]),
+            np.array([1, 1, 0, 0, 0, 0], bool),
+        ),
         # zero weights: a present real class still beats no-answer
-        (np.array([-1, -1, 3, 3, 4, -1]), np.array([5.0, 5.0, 0.0, 0.0, 0.0, 5.0]), np.array([0, 0, 1, 1, 0, 0], bool)),
+        (
+            np.array([-1, -1, 3, 3, 4, -1]),
+            np.array([5.0, 5.0, 0.0, 0.0, 0.0, 5.0]),
+            np.array([0, 0, 1, 1, 0, 0], bool),
+        ),
     ]
     for classes, w, correct in cases:
         codes, none, _ = _compact(classes)
@@ -190,7 +212,7 @@ def test_selection_per_problem_sampled_close_to_brute_force():
     n = 8
     probs = [random_case(rng, n) for _ in range(4)]
     ks = np.array([1, 2, 4, 8])
-    cfg = SelectionConfig(budget=1, min_draws=20_000, max_draws=20_000)
+    cfg = SelectionConfig(total_draws=1, min_draws=20_000, max_draws=20_000)
     for rule in ("vote", "weighted_vote", "argmax"):
         sel = SelectorData(rule, [p[0] for p in probs], [p[1] for p in probs])
         res = selection_per_problem(sel, [p[2] for p in probs], ks, cfg, seed=5)
@@ -217,9 +239,24 @@ def test_selection_is_reproducible_and_seed_dependent():
 
 
 def test_ties_and_counts():
-    classes = [np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1]), np.array([-1, -1, -1, -1]), np.array([2, 2, 3, 3])]
-    correct = [np.array([1, 1, 0, 0], bool), np.array([1, 1, 1, 0], bool), np.zeros(4, bool), np.array([1, 1, 1, 1], bool)]
-    scores = [np.array([1.0, 1.0, 1.0, np.nan]), np.array([0.0, 3.0, 1.0, 2.0]), np.full(4, np.nan), np.array([2.0, 2.0, 1.0, 1.0])]
+    classes = [
+        np.array([0, 0, 1, 1]),
+        np.array([0, 0, 0, 1]),
+        np.array([-1, -1, -1, -1]),
+        np.array([2, 2, 3, 3]),
+    ]
+    correct = [
+        np.array([1, 1, 0, 0], bool),
+        np.array([1, 1, 1, 0], bool),
+        np.zeros(4, bool),
+        np.array([1, 1, 1, 1], bool),
+    ]
+    scores = [
+        np.array([1.0, 1.0, 1.0, np.nan]),
+        np.array([0.0, 3.0, 1.0, 2.0]),
+        np.full(4, np.nan),
+        np.array([2.0, 2.0, 1.0, 1.0]),
+    ]
     ks = np.array([1, 2, 4])
     vote = selection_per_problem(SelectorData("vote", classes, scores), correct, ks)
     assert (vote.ties, vote.ties_mixed, vote.no_basis, vote.unscored) == (2, 1, 1, 0)
@@ -237,10 +274,11 @@ def test_vote_weights_shift_and_nan():
 
 
 def test_selection_config_validation_and_draws():
-    cfg = SelectionConfig(budget=1 << 26, min_draws=16, max_draws=4096)
-    assert cfg.draws_for(500, 10_000) == 16
-    assert cfg.draws_for(30, 100) == 4096
-    assert cfg.draws_for(500, 1000) == (1 << 26) // 500_000
+    cfg = SelectionConfig(total_draws=8192, min_draws=16, max_draws=4096)
+    assert cfg.draws_for(500) == 16
+    assert cfg.draws_for(1) == 4096
+    assert cfg.draws_for(100) == 81
+    assert cfg.draws_for(5000) == 16
     with pytest.raises(MetricsError):
         SelectionConfig(min_draws=10, max_draws=5)
 
@@ -286,7 +324,9 @@ def test_power_law_degenerate_inputs():
 
 def small_run(name: str = "r") -> RunData:
     return RunData(
-        name=name, task="t", problem_ids=["a", "b"],
+        name=name,
+        task="t",
+        problem_ids=["a", "b"],
         correct=[np.array([1, 0, 0, 0], bool), np.array([0, 0, 0], bool)],
         unjudged=[np.array([0, 0, 0, 1], bool), np.array([0, 1, 1], bool)],
         answers=[np.array([5, 6, 6, -1]), np.array([-1, -1, 2])],
@@ -307,15 +347,25 @@ def test_coverage_effective_answers_unjudged():
 def test_bootstrap_intervals():
     per = np.column_stack([np.full(50, 0.4), np.r_[np.zeros(25), np.ones(25)]])
     ivs = bootstrap_intervals(per, bootstrap_weights(50, 2000, 0), 0.95)
-    assert ivs[0].mean == pytest.approx(0.4) and ivs[0].lo == pytest.approx(0.4) and ivs[0].hi == pytest.approx(0.4)
+    assert (
+        ivs[0].mean == pytest.approx(0.4)
+        and ivs[0].lo == pytest.approx(0.4)
+        and ivs[0].hi == pytest.approx(0.4)
+    )
     assert ivs[1].lo < 0.5 < ivs[1].hi
     assert ivs[1].hi - ivs[1].lo == pytest.approx(2 * 1.96 * 0.5 / math.sqrt(50), rel=0.15)
 
 
 def test_validate_names_the_problem():
     run = small_run()
-    bad = RunData(run.name, run.task, run.problem_ids, [run.correct[0], np.zeros(0, bool)],
-                  [run.unjudged[0], np.zeros(0, bool)], [run.answers[0], np.zeros(0, np.int64)])
+    bad = RunData(
+        run.name,
+        run.task,
+        run.problem_ids,
+        [run.correct[0], np.zeros(0, bool)],
+        [run.unjudged[0], np.zeros(0, bool)],
+        [run.answers[0], np.zeros(0, np.int64)],
+    )
     with pytest.raises(MetricsError, match="'b' has no candidates"):
         bad.validate()
     sel = SelectorData("vote", [np.zeros(4, np.int64), np.zeros(2, np.int64)], [])
@@ -323,5 +373,12 @@ def test_validate_names_the_problem():
     with pytest.raises(MetricsError, match="selector 'm'.*problem 'b'"):
         bad2.validate()
     with pytest.raises(MetricsError, match="rule 'best'"):
-        RunData(run.name, run.task, run.problem_ids, run.correct, run.unjudged, run.answers,
-                {"m": SelectorData("best", [], [])}).validate()
+        RunData(
+            run.name,
+            run.task,
+            run.problem_ids,
+            run.correct,
+            run.unjudged,
+            run.answers,
+            {"m": SelectorData("best", [], [])},
+        ).validate()

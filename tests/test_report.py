@@ -1,4 +1,5 @@
 """Pure-logic tests of loop.report and loop.plots on small fake runs (no docker, no model)."""
+
 from __future__ import annotations
 
 import itertools
@@ -31,11 +32,19 @@ def fake_run(name: str, problems: int, n: int, seed: int, skill: float = 0.3) ->
         "best_of_n": SelectorData("argmax", answers, rewards),
         "weighted_majority": SelectorData("weighted_vote", answers, rewards),
     }
-    return RunData(name, "fake", [f"p{i}" for i in range(problems)], correct, unjudged, answers, sels,
-                   {"sampler": name, "temperature": np.float64(0.7), "tokens": np.arange(3)})
+    return RunData(
+        name,
+        "fake",
+        [f"p{i}" for i in range(problems)],
+        correct,
+        unjudged,
+        answers,
+        sels,
+        {"sampler": name, "temperature": np.float64(0.7), "tokens": np.arange(3)},
+    )
 
 
-FAST = ReportConfig(selection=SelectionConfig(budget=1 << 16), bootstrap=200, progress=False)
+FAST = ReportConfig(selection=SelectionConfig(total_draws=512), bootstrap=200, progress=False)
 
 
 def test_report_json_structure_and_values(tmp_path):
@@ -43,8 +52,16 @@ def test_report_json_structure_and_values(tmp_path):
     report = build_report(runs, FAST)
     paths = write_report(report, tmp_path)
     names = {p.name for p in paths}
-    assert {"report.json", "report.md", "coverage.png", "selection_majority.png", "selection_best_of_n.png",
-            "selection_weighted_majority.png", "study_regular.png", "study_fire.png"} <= names
+    assert {
+        "report.json",
+        "report.md",
+        "coverage.png",
+        "selection_majority.png",
+        "selection_best_of_n.png",
+        "selection_weighted_majority.png",
+        "study_regular.png",
+        "study_fire.png",
+    } <= names
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["schema"] == "fireassay.report/1"
     assert set(data["plots"]) == names - {"report.json", "report.md"}
@@ -63,7 +80,9 @@ def test_report_json_structure_and_values(tmp_path):
                 assert iv["mean"] <= r["coverage"][k] + 1e-9  # a pick is right only if some candidate is
         assert r["selection"]["majority"]["1"]["mean"] == pytest.approx(r["coverage"]["1"])
         assert set(r["power_law"]) >= {"a", "b", "r2", "k90", "k99"}
-        assert r["effective_answers"] == pytest.approx(np.mean([np.unique(a[a >= 0]).size for a in run.answers]))
+        assert r["effective_answers"] == pytest.approx(
+            np.mean([np.unique(a[a >= 0]).size for a in run.answers])
+        )
         assert r["unjudged"]["candidates"] == sum(int(u.sum()) for u in run.unjudged) > 0
         assert r["meta"]["temperature"] == 0.7 and r["meta"]["tokens"] == [0, 1, 2]
         assert r["selectors"]["best_of_n"]["draws"] == 0 and r["selectors"]["majority"]["draws"] > 0
@@ -88,12 +107,27 @@ def test_pngs_are_real_images(tmp_path):
 def test_report_numbers_agree_with_brute_force_on_a_small_case():
     """The study numbers on a case small enough to enumerate every subset."""
     classes = [np.array([0, 0, 1, 1, 2]), np.array([3, 3, 3, -1, 4]), np.array([-1, -1, 5, 5, 6])]
-    correct = [np.array([1, 1, 0, 0, 0], bool), np.array([0, 0, 0, 0, 1], bool), np.array([0, 0, 1, 1, 0], bool)]
+    correct = [
+        np.array([1, 1, 0, 0, 0], bool),
+        np.array([0, 0, 0, 0, 1], bool),
+        np.array([0, 0, 1, 1, 0], bool),
+    ]
     scores = [np.array([0.1, 0.9, 0.5, 0.5, 0.2]), np.array([1, 1, 1, 1, 2.0]), np.array([3, 0, -1, 2, 2.0])]
-    run = RunData("tiny", "fake", ["a", "b", "c"], correct, [np.zeros(5, bool)] * 3, classes,
-                  {"vote": SelectorData("vote", classes, scores), "argmax": SelectorData("argmax", classes, scores)})
-    report = build_report([run], ReportConfig(selection=SelectionConfig(budget=1, min_draws=20_000, max_draws=20_000),
-                                              progress=False))
+    run = RunData(
+        "tiny",
+        "fake",
+        ["a", "b", "c"],
+        correct,
+        [np.zeros(5, bool)] * 3,
+        classes,
+        {"vote": SelectorData("vote", classes, scores), "argmax": SelectorData("argmax", classes, scores)},
+    )
+    report = build_report(
+        [run],
+        ReportConfig(
+            selection=SelectionConfig(total_draws=1, min_draws=20_000, max_draws=20_000), progress=False
+        ),
+    )
     r = report.runs[0]
     assert r.ks == (1, 2, 4, 5)
 
@@ -118,8 +152,12 @@ def test_report_numbers_agree_with_brute_force_on_a_small_case():
             want = np.mean([brute(rule, i, k) for i in range(3)])
             assert r.selection[rule].accuracy[col].mean == pytest.approx(want, abs=tol), (rule, k)
     for col, k in enumerate(r.ks):
-        want = np.mean([np.mean([any(correct[i][j] for j in s) for s in itertools.combinations(range(5), k)])
-                        for i in range(3)])
+        want = np.mean(
+            [
+                np.mean([any(correct[i][j] for j in s) for s in itertools.combinations(range(5), k)])
+                for i in range(3)
+            ]
+        )
         assert r.coverage[col].mean == pytest.approx(want, abs=1e-12)
     # full set: vote ties in problem a (classes 0 and 1, 2 each) -> 0.5; b -> class 3 (wrong); c -> class 5;
     # argmax has a unique top score everywhere
@@ -129,13 +167,22 @@ def test_report_numbers_agree_with_brute_force_on_a_small_case():
 
 def test_unequal_candidate_counts_use_the_smallest_n():
     run = fake_run("ragged", 6, 20, 2)
-    cut = RunData(run.name, run.task, run.problem_ids,
-                  [c[:12] if i == 0 else c for i, c in enumerate(run.correct)],
-                  [u[:12] if i == 0 else u for i, u in enumerate(run.unjudged)],
-                  [a[:12] if i == 0 else a for i, a in enumerate(run.answers)],
-                  {s: SelectorData(d.rule, [c[:12] if i == 0 else c for i, c in enumerate(d.classes)],
-                                   [x[:12] if i == 0 else x for i, x in enumerate(d.scores)])
-                   for s, d in run.selectors.items()})
+    cut = RunData(
+        run.name,
+        run.task,
+        run.problem_ids,
+        [c[:12] if i == 0 else c for i, c in enumerate(run.correct)],
+        [u[:12] if i == 0 else u for i, u in enumerate(run.unjudged)],
+        [a[:12] if i == 0 else a for i, a in enumerate(run.answers)],
+        {
+            s: SelectorData(
+                d.rule,
+                [c[:12] if i == 0 else c for i, c in enumerate(d.classes)],
+                [x[:12] if i == 0 else x for i, x in enumerate(d.scores)],
+            )
+            for s, d in run.selectors.items()
+        },
+    )
     r = build_report([cut], FAST).runs[0]
     assert (r.n, r.n_max, r.ks[-1]) == (12, 20, 12)
     assert "12 (max 20)" in render_markdown(build_report([cut], FAST))
@@ -153,8 +200,14 @@ def test_duplicate_names_and_errors(tmp_path):
 
 
 def test_run_without_selectors_and_all_solved(tmp_path):
-    run = RunData("easy", "fake", ["a", "b"], [np.ones(4, bool), np.ones(4, bool)], [np.zeros(4, bool)] * 2,
-                  [np.zeros(4, np.int64)] * 2)
+    run = RunData(
+        "easy",
+        "fake",
+        ["a", "b"],
+        [np.ones(4, bool), np.ones(4, bool)],
+        [np.zeros(4, bool)] * 2,
+        [np.zeros(4, np.int64)] * 2,
+    )
     report = build_report([run], FAST)
     r = report.runs[0]
     assert [iv.mean for iv in r.coverage] == [1.0, 1.0, 1.0]
