@@ -15,7 +15,7 @@ counted and reported (``unjudged_counts``), never hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Hashable, Literal, Sequence
 
 import numpy as np
 
@@ -104,6 +104,16 @@ class RunData:
                         f"run {self.name!r}: selector {sname!r} judged a different number of candidates than "
                         f"the oracle on problem {pid!r}; re-run the selector on this run"
                     )
+
+
+def class_ids(values: Sequence[Hashable | None]) -> np.ndarray:
+    """Answer keys (``Verdict.answer``) of one problem -> int64 class ids for ``RunData.answers`` and
+    ``SelectorData.classes``: equal keys share an id (numbered by first appearance), None -> -1."""
+    ids: dict[Hashable, int] = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        out[i] = -1 if v is None else ids.setdefault(v, len(ids))
+    return out
 
 
 # --------------------------------------------------------------------------- pass@k

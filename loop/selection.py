@@ -40,34 +40,46 @@ import numpy as np
 from .metrics import MetricsError, SelectorData, log_comb_ratio
 
 _REL_TOL = 1e-9
+_CHUNK = 1 << 22  # candidate positions processed at once by the sampled vote (memory bound)
 
 
 @dataclass(frozen=True)
 class SelectionConfig:
     """How many random permutations each problem gets (vote rules; argmax is exact):
-    ``total_draws // problems`` clamped to [min_draws, max_draws].
+    ``total_draws // problems`` clamped to [min_draws, max_draws], then lowered (not below
+    min_draws) so that problems x draws x k_max stays under ``max_positions``.
 
     Draw noise of a mean over problems shrinks with the total number of draws (problems x draws),
     so a fixed total keeps it at about the same level for every run size: with 8192 it is at most
     0.55 points (sd, worst case p = 0.5 per problem), well inside the bootstrap interval, which
     covers it anyway since draw noise enters each problem's estimate. One permutation answers
-    every k, so the time of a sampled selector is about problems x draws x n x 50-100 ns:
-    500 problems x 10,000 samples -> 16 draws, a few seconds.
+    every k, so the time of a sampled selector is about problems x draws x k_max x 50-100 ns:
+    500 problems x 10,000 samples -> 16 draws, a few seconds; ``max_positions`` bounds the
+    time of very large runs (about 10 s per selector at the default).
     """
 
     total_draws: int = 8192
     min_draws: int = 16
     max_draws: int = 4096
+    max_positions: int = 1 << 27
 
     def __post_init__(self) -> None:
-        if self.total_draws < 1 or self.min_draws < 1 or self.max_draws < self.min_draws:
+        if (
+            self.total_draws < 1
+            or self.min_draws < 1
+            or self.max_draws < self.min_draws
+            or self.max_positions < 1
+        ):
             raise MetricsError(
-                "selection draws: need total_draws >= 1 and 1 <= min_draws <= max_draws (got "
-                f"total_draws={self.total_draws}, min_draws={self.min_draws}, max_draws={self.max_draws})"
+                "selection draws: need total_draws >= 1, max_positions >= 1 and 1 <= min_draws <= max_draws "
+                f"(got total_draws={self.total_draws}, min_draws={self.min_draws}, "
+                f"max_draws={self.max_draws}, max_positions={self.max_positions})"
             )
 
-    def draws_for(self, problems: int) -> int:
-        return int(min(self.max_draws, max(self.min_draws, self.total_draws // max(1, problems))))
+    def draws_for(self, problems: int, k_max: int = 1) -> int:
+        problems, k_max = max(1, problems), max(1, k_max)
+        draws = min(self.max_draws, max(self.min_draws, self.total_draws // problems))
+        return int(min(draws, max(self.min_draws, self.max_positions // (problems * k_max))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,9 +269,10 @@ def selection_per_problem(
     out = np.empty((len(correct), len(ks)))
     ties = mixed = no_basis = unscored = 0
     used_draws = 0
-    bases: dict[tuple[int, int], np.ndarray] = {}
+    bases: dict[int, np.ndarray] = {}
     kernels: dict[int, np.ndarray] = {}
-    draws = config.draws_for(len(correct))
+    kmax = int(ks[-1]) if ks.size else 1
+    draws = config.draws_for(len(correct), kmax)
     for i, corr in enumerate(correct):
         corr = np.asarray(corr, dtype=bool)
         n = corr.size
@@ -281,13 +294,19 @@ def selection_per_problem(
             exact = (ks == 1) | (ks == n)
             row = np.where(ks == 1, corr.mean(), full_acc)
             if not exact.all():
-                key = (n, draws)
-                if key not in bases:
+                if n not in bases:  # first kmax positions of `draws` random permutations of n
                     brng = np.random.default_rng([seed, n, draws, 0xBA5E])
-                    bases[key] = brng.permuted(np.tile(np.arange(n, dtype=np.int32), (draws, 1)), axis=1)
+                    perms = brng.permuted(np.tile(np.arange(n, dtype=np.int32), (draws, 1)), axis=1)
+                    bases[n] = np.ascontiguousarray(perms[:, :kmax])
                 relabel = np.random.default_rng([seed, i]).permutation(n)
                 need = ks[~exact]
-                row[~exact] = _sampled_vote(codes, none, weights, corr, need, bases[key], relabel)
+                base = bases[n]
+                step = max(1, _CHUNK // int(need[-1]))  # bound memory: ~_CHUNK positions at a time
+                acc = np.zeros(need.size)
+                for r0 in range(0, draws, step):
+                    part = base[r0 : r0 + step]
+                    acc += part.shape[0] * _sampled_vote(codes, none, weights, corr, need, part, relabel)
+                row[~exact] = acc / draws
                 used_draws = draws
             out[i] = row
         ties += tie

@@ -15,6 +15,7 @@ from loop.metrics import (
     SelectorData,
     bootstrap_intervals,
     bootstrap_weights,
+    class_ids,
     coverage_per_problem,
     effective_answers,
     k_grid,
@@ -279,6 +280,8 @@ def test_selection_config_validation_and_draws():
     assert cfg.draws_for(1) == 4096
     assert cfg.draws_for(100) == 81
     assert cfg.draws_for(5000) == 16
+    assert cfg.draws_for(10, 65_536) == (1 << 27) // (10 * 65_536)  # position cap for huge runs
+    assert cfg.draws_for(500, 1 << 20) == 16  # never below min_draws
     with pytest.raises(MetricsError):
         SelectionConfig(min_draws=10, max_draws=5)
 
@@ -382,3 +385,22 @@ def test_validate_names_the_problem():
             run.answers,
             {"m": SelectorData("best", [], [])},
         ).validate()
+
+
+def test_chunked_draws_equal_one_pass(monkeypatch):
+    import loop.selection as selection
+
+    rng = np.random.default_rng(4)
+    probs = [random_case(rng, 64) for _ in range(3)]
+    sel = SelectorData("weighted_vote", [p[0] for p in probs], [p[1] for p in probs])
+    corr = [p[2] for p in probs]
+    cfg = SelectionConfig(total_draws=1, min_draws=50, max_draws=50)
+    whole = selection_per_problem(sel, corr, k_grid(64), cfg, seed=3).per_problem
+    monkeypatch.setattr(selection, "_CHUNK", 100)  # 3 permutations of 32 positions per chunk
+    chunked = selection_per_problem(sel, corr, k_grid(64), cfg, seed=3).per_problem
+    np.testing.assert_allclose(chunked, whole, atol=1e-12)
+
+
+def test_class_ids():
+    np.testing.assert_array_equal(class_ids(["1/2", None, "3", "1/2", None]), [0, -1, 1, 0, -1])
+    assert class_ids([]).dtype == np.int64
