@@ -203,18 +203,21 @@ class _Progress:
 def build_run_report(
     run: RunData,
     config: ReportConfig,
-    index: int = 0,
     progress: _Progress | None = None,
     name: str | None = None,
 ) -> RunReport:
-    """All metrics of one run (see ``build_report``)."""
+    """All metrics of one run (see ``build_report``). Random draws are seeded by
+    (config.seed, run name, selector name): a run's numbers do not depend on the other runs."""
     run.validate()
+    name = name or run.name
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     sizes = run.sizes
     n = int(sizes.min())
     ks = k_grid(n)
-    weights = bootstrap_weights(len(run.problem_ids), config.bootstrap, [config.seed, index, 0xB007])
+    weights = bootstrap_weights(
+        len(run.problem_ids), config.bootstrap, [config.seed, stable_seed(name), 0xB007]
+    )
 
     cov_pp = coverage_per_problem(run, ks)
     coverage = tuple(bootstrap_intervals(cov_pp, weights, config.confidence))
@@ -231,13 +234,13 @@ def build_run_report(
     for sname, sel in run.selectors.items():
         t0 = time.perf_counter()
         if progress is not None:
-            progress.describe(f"{name or run.name}: {sname}")
+            progress.describe(f"{name}: {sname}")
         res = selection_per_problem(
             sel,
             run.correct,
             ks,
             config.selection,
-            seed=stable_seed(config.seed, index, sname),
+            seed=stable_seed(config.seed, name, sname),
             advance=progress.advance if progress is not None else None,
         )
         acc = tuple(bootstrap_intervals(res.per_problem, weights, config.confidence))
@@ -248,7 +251,7 @@ def build_run_report(
         timings[f"selection:{sname}"] = time.perf_counter() - t0
 
     return RunReport(
-        name=name or run.name,
+        name=name,
         task=run.task,
         n=n,
         n_max=int(sizes.max()),
@@ -277,7 +280,7 @@ def build_report(runs: Sequence[RunData], config: ReportConfig | None = None) ->
     names = _unique_names(runs)
     total = sum(len(r.problem_ids) * len(r.selectors) for r in runs)
     with _Progress(total, config.progress) as bar:
-        reports = tuple(build_run_report(r, config, i, bar, names[i]) for i, r in enumerate(runs))
+        reports = tuple(build_run_report(r, config, bar, names[i]) for i, r in enumerate(runs))
     return Report(reports, config)
 
 

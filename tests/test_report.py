@@ -216,3 +216,14 @@ def test_run_without_selectors_and_all_solved(tmp_path):
     assert {p.name for p in paths} == {"report.json", "report.md", "coverage.png"}
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["runs"][0]["power_law"]["a"] is None and data["runs"][0]["selection"] == {}
+
+
+def test_a_runs_numbers_do_not_depend_on_the_other_runs():
+    a, b = fake_run("a", 12, 32, 0), fake_run("b", 12, 32, 1)
+    alone = build_report([a], FAST).to_dict()["runs"][0]
+    together = build_report([b, a], FAST).to_dict()["runs"][1]
+    assert alone["selection"] == together["selection"] and alone["coverage_ci"] == together["coverage_ci"]
+    other_seed = build_report(
+        [a], ReportConfig(selection=FAST.selection, bootstrap=200, seed=9, progress=False)
+    )
+    assert other_seed.to_dict()["runs"][0]["selection"] != alone["selection"]
