@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 Status = Literal["resolved", "unresolved", "patch_failed", "refused", "unavailable", "error"]
 Mode = Literal["oracle", "feedback"]
 LOG_TAIL = 32 * 1024
+COPY_AND_READ = (
+    'src="$1"; dst="$2"; shift 2; cp -R "$src" "$dst" || exit 90; '
+    '[ "$#" -eq 0 ] && exit 0; exec tar -c -f - --ignore-failed-read -C "$dst" -- "$@"'
+)
 
 
 @dataclass(frozen=True)
@@ -241,22 +245,16 @@ class SWEJudge:
                   mode: Mode) -> JudgeResult:
         iid = inst.instance_id
         repo = f"{sb.workdir}/repo"
-        r = sb.exec(["cp", "-R", img.repo_dir, repo], timeout=max(60.0, self.timeout))
-        if not r.ok:
-            return JudgeResult(iid, "error", f"copying the repository failed: {r.text('stderr')[:500]}",
-                               image=img.tag)
         test_patch = inst.test_patch if mode == "oracle" else ""
         paths = sorted(set(files_in_diff(patch)) | set(inst.test_files))
-        base_files: dict[str, bytes] = {}
-        if paths:
-            r = sb.exec(["tar", "-c", "-f", "-", "--ignore-failed-read", "-C", repo, "--", *paths],
-                        timeout=60)
-            if r.returncode not in (0, 2) or not r.stdout:  # 2: some path does not exist (a new file)
-                self._check_alive(sb)
-                if not r.stdout:
-                    return JudgeResult(iid, "error", f"reading the repository failed: {r.text('stderr')[:500]}",
-                                       image=img.tag)
-            base_files = tar_members(r.stdout)
+        # one exec: copy the repository into the work dir, then tar the files the patches touch
+        r = sb.exec(["sh", "-c", COPY_AND_READ, "sh", img.repo_dir, repo, *paths],
+                    timeout=max(60.0, self.timeout))
+        if r.returncode == 90 or r.returncode not in (0, 2) or (paths and not r.stdout):
+            self._check_alive(sb)  # 2: some path does not exist yet (a file the patch creates)
+            return JudgeResult(iid, "error", f"copying/reading the repository failed (exit {r.returncode}): "
+                               f"{r.text('stderr')[:500]}", image=img.tag)
+        base_files: dict[str, bytes] = tar_members(r.stdout) if paths else {}
         try:
             applied: ApplyOutcome = apply_patches(base_files, patch, test_patch, inst.test_files)
         except PatchRefused as exc:
@@ -266,10 +264,13 @@ class SWEJudge:
         if not applied.applied:
             return JudgeResult(iid, "patch_failed", "the patch does not apply:\n" + _tail(applied.log, 2000),
                                apply_log=applied.log, image=img.tag)
-        writes = {f"repo/{p}": d for p, d in applied.changes.items() if d is not None}
+        tool_dir = f".fa-{secrets.token_hex(6)}"
+        plugin = f"fa_reporter_{secrets.token_hex(6)}"  # unguessable: a patch cannot shadow it
+        writes: dict[str, bytes] = {f"repo/{p}": d for p, d in applied.changes.items() if d is not None}
+        writes[f"{tool_dir}/supervisor.py"] = source("supervisor.py")
+        writes[f"{tool_dir}/{plugin}.py"] = source("reporter_plugin.py")
+        sb.write_files(writes)
         deletes = [f"{repo}/{p}" for p, d in applied.changes.items() if d is None]
-        if writes:
-            sb.write_files(writes)
         if deletes:
             sb.exec(["rm", "-f", "--", *deletes], timeout=30)
 
@@ -282,10 +283,6 @@ class SWEJudge:
                                    apply_method=applied.method, apply_log=applied.log, image=img.tag)
         runner = runner_for(inst.repo, inst.test_cmd)
         nonce = secrets.token_hex(16)
-        tool_dir = f".fa-{secrets.token_hex(6)}"
-        plugin = f"fa_reporter_{secrets.token_hex(6)}"  # unguessable: a patch cannot shadow it
-        sb.write_files({f"{tool_dir}/supervisor.py": source("supervisor.py"),
-                        f"{tool_dir}/{plugin}.py": source("reporter_plugin.py")})
         job: dict[str, Any] = {"nonce": nonce, "cwd": repo, "timeout": self.timeout,
                                "log_path": f"/tmp/fa-{secrets.token_hex(6)}.log", "log_tail": LOG_TAIL}
         if runner.parser == "reporter":
