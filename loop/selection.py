@@ -5,8 +5,9 @@ per-candidate scores (computed once on the full run, reused by every subset).
 Semantics (shared by all rules and checked against brute force in tests/test_metrics.py):
 - A k-subset is uniform among all k-subsets of the problem's candidates.
 - ``argmax``: the candidate with the highest score; nan scores rank lowest (all-nan subsets pick
-  uniformly among them). Computed EXACTLY (no sampling): sort by score, and the chance that a
-  score group is the subset's top group is ``[C(n-above,k) - C(n-above-size,k)] / C(n,k)``.
+  uniformly among them). Computed EXACTLY (no sampling): sort best first; the candidate ranked r
+  (0-based) is the best of a uniform k-subset with probability ``C(n-1-r, k-1) / C(n, k)``, and
+  members of a group of equal scores share the group's mean correctness (uniform tie break).
 - ``vote``: the answer class with the most members in the subset. ``weighted_vote``: the class
   with the largest sum of weights in the subset (weights: nan -> 0; a problem whose weights go
   below zero is shifted by its minimum, once, on the full set, so every subset sees the same
@@ -24,8 +25,9 @@ k-subset, so one permutation answers every k of the grid. For each position we g
 vote (or weight sum) of that element's own class by a stable sort on class ids; the pick for
 prefix k is the LAST position j < k whose running value reaches the running maximum: that is the
 last-arriving member among the tied top classes, i.e. a uniformly random tied candidate. The
-permutations are shared by all problems with the same n, each problem relabels its candidates
-by its own random permutation first (so draws stay independent across problems). k = 1 and
+permutations are shared by all problems with the same n; each problem relabels its candidates
+by its own random permutation first, so every problem still sees uniformly random permutations
+and problems' estimates stay (all but) independent. k = 1 and
 k = n (the full set) are computed exactly. Draws per problem: ``SelectionConfig.draws_for``.
 """
 
