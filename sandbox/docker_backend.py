@@ -51,8 +51,10 @@ REAPER = (
 )
 
 # Kill every process of the calling user (not itself, not PID 1) until none is left, then
-# wipe the writable places. Zombies still count for kill(-1), hence the loop bound.
+# wipe the writable places. SIGSTOP first: stopped processes cannot fork, so a fork bomb stops
+# growing and the SIGKILL loop converges. Zombies still count for kill(-1): the loop bound.
 RESET_SCRIPT = r"""
+for j in 1 2 3 4 5 6 7 8; do kill -STOP -1 2>/dev/null; done
 i=0
 while kill -9 -1 2>/dev/null; do
   i=$((i+1)); [ "$i" -gt 5000 ] && { echo "processes survive kill -9 -1" >&2; exit 3; }
@@ -68,6 +70,7 @@ exit 0
 # writes a per-exec nonce to stderr and execs the command; the code under test starts only
 # after the nonce is out, so it cannot fake a successful reset, only a failed one.
 RESET_PREFIX = r"""
+for j in 1 2 3 4 5 6 7 8; do kill -STOP -1 2>/dev/null; done
 i=0
 while kill -9 -1 2>/dev/null; do
   i=$((i+1)); [ "$i" -gt 5000 ] && exit 3
@@ -80,6 +83,7 @@ exec "$@"
 """
 
 KILL_SCRIPT = r"""
+for j in 1 2 3 4 5 6 7 8; do kill -STOP -1 2>/dev/null; done
 i=0
 while kill -9 -1 2>/dev/null; do i=$((i+1)); [ "$i" -gt 5000 ] && exit 3; done
 exit 0
