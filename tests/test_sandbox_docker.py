@@ -85,7 +85,7 @@ def test_timeout_is_hard_and_kills_the_whole_tree(sb):
     t0 = time.monotonic()
     r = sb.exec(["sh", "-c", "setsid sleep 300 & python3 -c 'while True: pass'"], timeout=1.0)
     assert r.timed_out and r.returncode == -9
-    assert time.monotonic() - t0 < 6
+    assert time.monotonic() - t0 < 15  # 1 s limit + in-container kill (3 s) + outside kill, on a loaded machine
     # nothing of the sandbox user survives: only PID 1 and this `ps`-less probe itself
     r = sb.exec(["sh", "-c", "for p in /proc/[0-9]*; do echo ${p#/proc/}; done"])
     pids = {int(p) for p in r.text().split()}
@@ -154,4 +154,4 @@ def test_missing_image_is_one_clear_error_without_pull_attempts(client):
     t0 = time.monotonic()
     with pytest.raises(SandboxError, match="fireassay sandbox build"):
         open_sandbox("docker", TEST_CONFIG.with_(image="fireassay/none:missing"), client=client)
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 20

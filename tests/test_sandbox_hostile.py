@@ -65,7 +65,7 @@ def test_infinite_loop_and_sleep_past_the_limit(pool):
         return sb.exec(py(code), timeout=1.5)
 
     for r in pool.map(job, ["while True: pass", "import time; time.sleep(3600)"]):
-        assert r.timed_out and r.returncode == -9 and r.duration_s < 5
+        assert r.timed_out and r.returncode == -9 and r.duration_s < 15
     still_works(pool)
 
 
