@@ -85,7 +85,8 @@ def test_timeout_is_hard_and_kills_the_whole_tree(sb):
     t0 = time.monotonic()
     r = sb.exec(["sh", "-c", "setsid sleep 300 & python3 -c 'while True: pass'"], timeout=1.0)
     assert r.timed_out and r.returncode == -9
-    assert time.monotonic() - t0 < 15  # 1 s limit + in-container kill (3 s) + outside kill, on a loaded machine
+    # 1 s limit + in-container kill (<= 3 s) + maybe an outside kill, on a loaded machine
+    assert time.monotonic() - t0 < 15
     # nothing of the sandbox user survives: only PID 1 and this `ps`-less probe itself
     r = sb.exec(["sh", "-c", "for p in /proc/[0-9]*; do echo ${p#/proc/}; done"])
     pids = {int(p) for p in r.text().split()}
