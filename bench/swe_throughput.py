@@ -73,9 +73,9 @@ def main() -> None:
     rows: dict[str, dict[str, float]] = {}
     if not args.keep_images:
         print(f"removed {remove_swe_images()} SWE image tags")
-        with SWEJudge(timeout=120, workers=args.workers, pool_size=1) as j:
+        with SWEJudge(timeout=120, workers=args.workers, pool_size=2) as j:
             rows["cold (build images)"] = phase(j, gold)
-    with SWEJudge(timeout=120, workers=args.workers, pool_size=1) as j:
+    with SWEJudge(timeout=120, workers=args.workers, pool_size=2) as j:
         rows["fresh pools"] = phase(j, gold)
         rows["warm"] = phase(j, gold * args.per_instance)
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def judge():
     docker_client()  # fails with the fix when there is no daemon / base image
-    with SWEJudge(timeout=120, pool_size=1, workers=2) as j:
+    with SWEJudge(timeout=120, pool_size=2, workers=2) as j:
         yield j
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -79,7 +80,7 @@ class SWEJudge:
     by default the built-in task set is asked.
     """
 
-    def __init__(self, *, timeout: float = 300.0, pool_size: int = 1, max_pools: int = 16,
+    def __init__(self, *, timeout: float = 300.0, pool_size: int = 2, max_pools: int = 16,
                  workers: int | None = None, builder: ImageBuilder | None = None,
                  config: SandboxConfig | None = None,
                  own_repo_dir: Callable[[SWEInstance], Path | None] | None = None,
@@ -226,7 +227,7 @@ class SWEJudge:
         items = list(items)
         if not items:
             return []
-        workers = self.workers or max(1, min(len(items), (self.pool_size or 1) * 2))
+        workers = self.workers or max(1, min(len(items), os.cpu_count() or 1))
         bar = _progress(progress, len(items))
         try:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="swe-judge") as ex:

@@ -61,7 +61,7 @@ def _answer_key(patch: str) -> str | None:
 class _SWEBase(Verifier):
     mode = "oracle"
 
-    def __init__(self, timeout: float = 300.0, pool_size: int = 1, workers: int | None = None,
+    def __init__(self, timeout: float = 300.0, pool_size: int = 2, workers: int | None = None,
                  judge: SWEJudge | None = None, progress: bool = False, repeat: int = 1,
                  **_: Any) -> None:
         if not isinstance(repeat, int) or repeat < 1:
@@ -86,7 +86,9 @@ class _SWEBase(Verifier):
         (``details["flaky"]``, see :mod:`verifiers.swe.flaky`)."""
         if self.repeat == 1:
             return self._verify_once(items)
-        runs = [self._verify_once(items) for _ in range(self.repeat)]
+        n = len(items)
+        flat = self._verify_once(list(items) * self.repeat)  # one batch: the repeats run in parallel
+        runs = [flat[k * n:(k + 1) * n] for k in range(self.repeat)]
         return [[merge_repeats([run[i][j] for run in runs]) for j in range(len(items[i][1]))]
                 for i in range(len(items))]
 
