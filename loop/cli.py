@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "loop.commands.export",
     "loop.commands.doctor",
     "loop.commands.sandbox",
+    "loop.commands.rft",
 ]
 
 

@@ -1,0 +1,243 @@
+"""RFT selection with hand-written paths: equations, keys, dedupe, farthest, pooling, export."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from loop.rft import (
+    SelectOptions,
+    build_rft,
+    code_key,
+    dedupe_farthest,
+    evaluate,
+    extract_equations,
+    farthest_subset,
+    math_key,
+    write_export,
+    wrong_steps,
+)
+from loop.rft.collect import ClassifiedPath, classify
+from loop.rft.equations import ParseError
+from loop.rft.select import select_problem
+from loop.store import RunStore
+from verifiers import Candidate, Problem, Verdict
+
+
+def texts(eqs):
+    return [e.text for e in eqs]
+
+
+# -- arithmetic ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("expr,value", [
+    ("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("2 ^ 3 ^ 2", 512), ("-2 ^ 2", -4), ("10 / 4", 2.5),
+    ("$1,200 + 5", 1205), ("20% * 50", 10), ("7 % 3", 1), ("100% - 40%", 0.6), (".5 * 4", 2),
+    ("3 x 4", 12), ("3 × 4 ÷ 2", 6), ("2**3", 8), ("3 - -2", 5),
+])
+def test_evaluate(expr, value):
+    assert evaluate(expr) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("expr", ["", "2 +", "(1 + 2", "3 5", "8. 2", "x + 1", "1 / 2)", "__import__('os')"])
+def test_evaluate_refuses_what_is_not_arithmetic(expr):
+    with pytest.raises(ParseError):
+        evaluate(expr)
+
+
+def test_annotations_then_plain_steps_in_order():
+    text = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
+            "Then 24 + 48 = 72 clips. Each costs $1,000 x 2 = $2,000.\n#### 72")
+    eqs = extract_equations(text)
+    assert texts(eqs) == ["48/2=24", "24+48=72", "1000*2=2000"]
+    assert [e.source for e in eqs] == ["annotation", "text", "text"]
+    assert wrong_steps(eqs) == []
+
+
+def test_plain_steps_not_glued_to_words_or_mixed_numbers():
+    assert texts(extract_equations("S + 143 = 200 - 16 = 184.")) == ["200-16=184"]
+    assert texts(extract_equations("8 x 1 1/2 = 12 rolls")) == []
+    assert texts(extract_equations("100 = 5A, so 100/5 = 5A/5")) == []
+    assert texts(extract_equations("Total = 5 + 3 = 8 apples; 10 - 4 = 6 = 12/2")) == ["5+3=8", "10-4=6=12/2"]
+    assert texts(extract_equations("the answer is 8. 3 + 4 = 7")) == ["3+4=7"]
+
+
+def test_tolerance_and_rounding():
+    ok = extract_equations("10/3 = 3.333 and 2/3 = 0.67 and 1/3 = 0.3333")
+    assert len(ok) == 3 and wrong_steps(ok) == []
+    bad = extract_equations("10/3 = 3.5 and 2/3 = 0.6 and <<5*3=16>>16")
+    assert texts(wrong_steps(bad)) == ["10/3=3.5", "2/3=0.6", "5*3=16"]
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+def test_equal_equation_lists_share_a_key_whatever_the_words():
+    a = "She buys 3 * 5 = 15 apples, then 15 + 2 = 17.\nThe answer is 17."
+    b = "Apples: 3*5 = 15.   Plus two:  15+2=17 in all. The answer is 17."
+    assert math_key(a) == math_key(b)
+
+
+def test_swapped_operands_are_different_paths():
+    assert math_key("3 * 5 = 15, so 15 + 2 = 17") != math_key("5 * 3 = 15, so 15 + 2 = 17")
+    assert math_key("3 * 5 = 15, so 15 + 2 = 17") != math_key("15 + 2 = 17 after 3 * 5 = 15")
+
+
+CODE_A = '''Here is my solution:
+```python
+import math
+
+def area(radius):
+    """Area of a circle."""
+    r2 = radius ** 2   # square
+    return math.pi * r2
+
+print(area(2))
+```'''
+CODE_B = '''```python
+import math
+def area(x):
+    sq = x**2
+    return math.pi*sq
+```'''
+CODE_C = '''```python
+import math
+def area(x):
+    return math.pi * x * x
+```'''
+
+
+def test_code_keys_ignore_local_names_formatting_comments_docstrings():
+    assert code_key(CODE_A, "area") == code_key(CODE_B, "area")
+    assert code_key(CODE_A, "area") != code_key(CODE_C, "area")
+    # globals, attributes and called names are not locals: renaming one is a different program
+    assert code_key(CODE_B, "area") != code_key(CODE_B.replace("math.pi", "math.tau"), "area")
+
+
+def test_code_keys_rename_comprehension_and_nested_names():
+    a = "```python\ndef f(xs):\n    def sq(v):\n        return v*v\n    return [sq(y) for y in xs]\n```"
+    b = "```python\ndef f(items):\n    def g(t):\n        return t*t\n    return [g(z) for z in items]\n```"
+    assert code_key(a, "f") == code_key(b, "f")
+
+
+# -- selection -----------------------------------------------------------------------------
+
+def path(text, key=None, source="s", index=0, group="0", status="correct"):
+    if key is None and status == "correct":
+        key = math_key(text)
+    return ClassifiedPath(group, source, index, 0, status, text, key)
+
+
+def test_equal_keys_dedupe_to_one():
+    ps = [path("3 * 5 = 15 apples", index=0), path("So 3*5=15.", index=1), path("We get 3 * 5 = 15 in all", index=2)]
+    kept = dedupe_farthest(ps, random.Random(0))
+    assert len(kept) == 1
+
+
+def test_swapped_operands_are_both_kept():
+    ps = [path("3 * 5 = 15", index=0), path("5 * 3 = 15", index=1)]
+    assert len(dedupe_farthest(ps, random.Random(0))) == 2
+
+
+def test_the_farthest_of_equal_paths_is_kept():
+    anchor = path("First 2 + 2 = 4. The answer is 4.", index=0)
+    near = path("First 2 * 3 = 6. The answer is 6.", index=1)
+    far = path("Multiplying, we find 2*3=6 for the total number of marbles we need; so 6", index=2)
+    for seed in range(10):
+        kept = dedupe_farthest([anchor, near, far], random.Random(seed))
+        assert {p.sample_index for p in kept} == {0, 2}, seed
+
+
+def test_a_path_with_a_wrong_step_is_dropped():
+    status, key, eqs, wrong = classify("He has 3 * 5 = 16 apples, 16 + 1 = 17. The answer is 17.", True, "math", None)
+    assert status == "arithmetic" and key is None and wrong == ("3*5=16",)
+    assert classify("3 * 5 = 15, 15 + 2 = 17", True, "math", None)[0] == "correct"
+    assert classify("3 * 5 = 15", False, "math", None)[0] == "failed"
+    assert classify("3 * 5 = 15", None, "math", None)[0] == "unjudged"
+    dropped = path("x", status="arithmetic")
+    assert select_problem([dropped], SelectOptions(), random.Random(0)) == []
+
+
+def test_max_and_min_per_problem():
+    ps = [path(f"{i} + 1 = {i + 1}" + " words" * i, index=i) for i in range(6)]
+    kept = select_problem(ps, SelectOptions(max_per_problem=3), random.Random(0))
+    assert len(kept) == 3 and len({p.key for p in kept}) == 3
+    assert select_problem(ps[:2], SelectOptions(min_per_problem=3), random.Random(0)) == []
+    with pytest.raises(ValueError, match="min-per-problem"):
+        SelectOptions(max_per_problem=2, min_per_problem=3)
+
+
+def test_farthest_subset_takes_the_outlier():
+    ps = [path("aaaa", key="1"), path("aaab", key="2"), path("zzzzzzzzzzzzzz", key="3"), path("aaba", key="4")]
+    assert [p.key for p in farthest_subset(ps, 2)] == ["1", "3"]
+
+
+# -- pooling, export (real run stores with hand-written candidates) -------------------------
+
+def make_run(tmp_path, name, prompt_text, samples, passed):
+    store = RunStore.create(tmp_path / name, {"task": "gsm8k", "model": name})
+    probs = [Problem("0", ({"role": "user", "content": prompt_text},), "#### 17"),
+             Problem("1", ({"role": "user", "content": "Q1"},), "#### 2")]
+    store.add_problems(probs)
+    cands = [Candidate(pid, i, text) for i, (pid, text) in enumerate(samples)]
+    store.add_candidates(cands)
+    store.register_verifier("gsm8k", "oracle", True, "")
+    store.add_verdicts("gsm8k", [(c, Verdict(float(p), p)) for c, p in zip(cands, passed)])
+    store.close()
+    return tmp_path / name
+
+
+def test_pool_two_sources_export_and_counts(tmp_path):
+    a = make_run(tmp_path, "model_a", "Q0", [
+        ("0", "3 * 5 = 15, 15 + 2 = 17. The answer is 17."),
+        ("0", "We have 3*5=15 and then 15+2=17. The answer is 17."),  # same key as the first
+        ("0", "3 * 5 = 16, 16 + 1 = 17. The answer is 17."),  # passes the oracle, wrong step
+        ("0", "The answer is 12."),  # failed
+        ("1", "1 + 1 = 2. The answer is 2."),
+    ], [True, True, True, False, True])
+    b = make_run(tmp_path, "model_b", "Q0", [
+        ("0", "5 * 3 = 15 and 15 + 2 = 17. The answer is 17."),  # only model_b has this key
+        ("0", "3 * 5 = 15, 15 + 2 = 17. The answer is 17!"),  # shared with model_a
+    ], [True, True])
+    result = build_rft([a, b], SelectOptions(seed=1), progress=False)
+    t = result.totals
+    assert (t["candidates"], t["correct"], t["dropped_arithmetic"], t["distinct_keys"], t["kept"]) == (7, 6, 1, 3, 3)
+    sa, sb = result.per_source["model_a"], result.per_source["model_b"]
+    assert (sa.distinct_keys, sa.only_this_source, sb.distinct_keys, sb.only_this_source) == (2, 1, 2, 1)
+    out, side, n = write_export(result, tmp_path / "train.jsonl")
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert n == 3 and len(rows) == 3
+    assert all(r["messages"][-1]["role"] == "assistant" and r["messages"][0]["content"] in ("Q0", "Q1") for r in rows)
+    assert {(r["problem_id"], r["key_id"]) for r in rows}.__len__() == 3
+    assert {r["source"] for r in rows if r["problem_id"] == "0"} >= {"model_b"}
+    meta = json.loads(side.read_text())
+    assert side.name == "train.stats.json" and meta["counts"]["kept"] == 3
+    assert meta["per_source"]["model_b"]["only_this_source"] == 1
+    # distinct paths by k: model_a has 4 samples of problem 0 (keys: 1 at k<=2, still 1 after)
+    table = result.k_table()
+    assert table.ks == (1, 3, 4) and table.rows["model_a"][1] == 1.0  # problems 0 and 1 each have 1 at k=1
+    assert table.rows["pooled"][4] == pytest.approx((2 + 1) / 2)  # problem 0: 3*5 and 5*3; problem 1: one
+    assert table.rows["model_b"][3] is None  # model_b has 2 samples of problem 0
+
+
+def test_same_ids_different_prompts_are_different_problems(tmp_path):
+    a = make_run(tmp_path, "test_set", "Q0 of the test set", [("0", "1 + 1 = 2")], [True])
+    b = make_run(tmp_path, "train_set", "Q0 of the train set", [("0", "1 + 1 = 2")], [True])
+    result = build_rft([a, b], progress=False)
+    assert result.totals["kept"] == 2 and result.totals["problems"] == 3  # "1" is shared (same prompt)
+
+
+def test_cli_errors_are_one_clear_message(tmp_path):
+    from typer.testing import CliRunner
+
+    from loop.cli import build_app
+
+    app = build_app()
+    r = CliRunner().invoke(app, ["rft", str(tmp_path / "nope"), "--out", str(tmp_path / "t.jsonl")])
+    assert r.exit_code == 2 and "not a run directory" in r.output
+    run = make_run(tmp_path, "r", "Q0", [("0", "1 + 1 = 2")], [True])
+    r = CliRunner().invoke(app, ["rft", str(run)])
+    assert r.exit_code == 2 and "--out" in r.output
+    r = CliRunner().invoke(app, ["rft", str(run), "--stats", "--out", str(tmp_path / "t.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert "distinct reasoning paths" in r.output and (tmp_path / "t.stats.json").exists()
