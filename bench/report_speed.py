@@ -107,8 +107,8 @@ def main() -> None:
     report = build_report([run], cfg)
     t_report, c_report = time.perf_counter() - t0, time.process_time() - c0
     r = report.runs[0]
-    for stage, sec in r.timings.items():
-        print(f"  {stage:<32} {sec:8.2f} s")
+    for stage, (sec, cpu) in r.timings.items():
+        print(f"  {stage:<32} {sec:8.2f} s   (CPU {cpu:.2f} s)")
     print(f"  {'build_report total':<32} {t_report:8.2f} s   (CPU {c_report:.2f} s)")
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()

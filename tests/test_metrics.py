@@ -26,6 +26,7 @@ from loop.powerlaw import fit_power_law, forecast_k
 from loop.selection import (
     SelectionConfig,
     _compact,
+    _dense_vote,
     _sampled_vote,
     argmax_accuracy,
     selection_per_problem,
@@ -146,8 +147,18 @@ def test_k_grid():
 # ----------------------------------------------------------------------------- selection
 
 
+def _estimators():
+    return {
+        "sort": lambda codes, none, w, corr, ks, perms, rel, ncls: _sampled_vote(
+            codes, none, w, corr, ks, perms, rel
+        ),
+        "dense": _dense_vote,
+    }
+
+
+@pytest.mark.parametrize("path", ["sort", "dense"])
 @pytest.mark.parametrize("rule", ["vote", "weighted_vote"])
-def test_vote_estimator_over_all_permutations_equals_brute_force(rule):
+def test_vote_estimator_over_all_permutations_equals_brute_force(rule, path):
     """Averaged over EVERY permutation (all subsets in all tie orders), the prefix estimator is
     exactly the brute-force expectation: no bias from the tie rule or the no-answer rule."""
     rng = np.random.default_rng(7)
@@ -156,14 +167,15 @@ def test_vote_estimator_over_all_permutations_equals_brute_force(rule):
     ks = np.arange(1, n + 1)
     for _ in range(12):
         classes, scores, correct = random_case(rng, n)
-        codes, none, _ = _compact(classes)
+        codes, none, ncls = _compact(classes)
         weights = vote_weights(scores) if rule == "weighted_vote" else None
-        got = _sampled_vote(codes, none, weights, correct, ks, perms, np.arange(n))
+        got = _estimators()[path](codes, none, weights, correct, ks, perms, np.arange(n), ncls)
         want = [brute_accuracy(rule, classes, weights, correct, int(k)) for k in ks]
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-def test_vote_estimator_special_cases_over_all_permutations():
+@pytest.mark.parametrize("path", ["sort", "dense"])
+def test_vote_estimator_special_cases_over_all_permutations(path):
     n = 6
     perms = np.array(list(itertools.permutations(range(n))), dtype=np.int32)
     ks = np.arange(1, n + 1)
@@ -185,9 +197,9 @@ def test_vote_estimator_special_cases_over_all_permutations():
         ),
     ]
     for classes, w, correct in cases:
-        codes, none, _ = _compact(classes)
+        codes, none, ncls = _compact(classes)
         for rule, weights in (("vote", None), ("weighted_vote", w)):
-            got = _sampled_vote(codes, none, weights, correct, ks, perms, np.arange(n))
+            got = _estimators()[path](codes, none, weights, correct, ks, perms, np.arange(n), ncls)
             want = [brute_accuracy(rule, classes, w, correct, int(k)) for k in ks]
             np.testing.assert_allclose(got, want, atol=1e-12, err_msg=f"{rule} {classes}")
     # the weighted tie at k = 6: classes 0 (2 candidates, correct) and 1 (1 candidate) tie at 2.0
@@ -207,8 +219,12 @@ def test_argmax_exact_equals_brute_force():
     np.testing.assert_allclose(all_nan, [0.25, 0.25])
 
 
-def test_selection_per_problem_sampled_close_to_brute_force():
+@pytest.mark.parametrize("dense_factor", [0.0, 1e9])  # force the sort path, then the dense path
+def test_selection_per_problem_sampled_close_to_brute_force(dense_factor, monkeypatch):
     """End to end (relabelling, shared permutations, exact k=1 and k=n) on several problems."""
+    import loop.selection as selection
+
+    monkeypatch.setattr(selection, "_DENSE_FACTOR", dense_factor)
     rng = np.random.default_rng(11)
     n = 8
     probs = [random_case(rng, n) for _ in range(4)]
@@ -387,8 +403,11 @@ def test_validate_names_the_problem():
         ).validate()
 
 
-def test_chunked_draws_equal_one_pass(monkeypatch):
+@pytest.mark.parametrize("dense_factor", [0.0, 1e9])
+def test_chunked_draws_equal_one_pass(monkeypatch, dense_factor):
     import loop.selection as selection
+
+    monkeypatch.setattr(selection, "_DENSE_FACTOR", dense_factor)
 
     rng = np.random.default_rng(4)
     probs = [random_case(rng, 64) for _ in range(3)]
@@ -404,3 +423,11 @@ def test_chunked_draws_equal_one_pass(monkeypatch):
 def test_class_ids():
     np.testing.assert_array_equal(class_ids(["1/2", None, "3", "1/2", None]), [0, -1, 1, 0, -1])
     assert class_ids([]).dtype == np.int64
+
+
+def test_argmax_kernel_rows_are_distributions_at_100k():
+    from loop.selection import argmax_kernel
+
+    kern = argmax_kernel(100_000, k_grid(100_000))
+    np.testing.assert_allclose(kern.sum(axis=1), 1.0, atol=1e-12)
+    assert (kern >= 0).all()
