@@ -207,3 +207,13 @@ def test_official_style_image_is_used_when_present(judge, instances):
     finally:
         judge.close()  # drop the pool that uses the image before removing it
         client.images.remove(tag, force=True)
+
+
+def test_a_hanging_patch_times_out_as_unresolved_and_the_pool_survives(instances):
+    inst = next(i for i in instances if i.instance_id == "textkit-2")
+    rel = first_code_file(inst)
+    hang = make_patch(inst, {rel: "import time\nwhile True:\n    time.sleep(0.1)\n" + base_text(inst, rel)})
+    with SWEJudge(timeout=6, pool_size=1, workers=1) as j:
+        slow, gold = j.judge_many([(inst, hang), (inst, inst.patch)])
+    assert slow.status == "unresolved" and "timed out" in slow.reason, slow.reason
+    assert gold.status == "resolved", gold.reason  # same (only) container, reset and reused
