@@ -67,6 +67,18 @@ def _encode(value: object, depth: int) -> object:
     if depth > PLAIN_MAX_DEPTH:
         return {"unserializable": "too deep"}
     t = type(value)
+    # fast paths for the exact plain types (the common case, millions of items at times)
+    if t is str:
+        return value
+    if t is int:
+        return value if -_SMALL_INT < value < _SMALL_INT else {"int": format(value, "x")}
+    if t is tuple or t is list:
+        d = depth + 1
+        items = [v if type(v) is str or (type(v) is int and -_SMALL_INT < v < _SMALL_INT)
+                 else _encode(v, d) for v in value]
+        return {"tuple": items} if t is tuple else {"list": items}
+    if t is float and _math.isfinite(value):
+        return value
     if value is None or t is bool:
         return value
     if isinstance(value, int) and t is not bool:

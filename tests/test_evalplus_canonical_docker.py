@@ -14,6 +14,7 @@ from loop.tasks import get_task
 from sandbox.config import SandboxConfig
 from verifiers.code.evalplus import EvalPlusOracle
 from verifiers.code.execution import SandboxExecutor
+from verifiers.code.public_tests import PublicTests
 from verifiers.types import Candidate
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -22,6 +23,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 KNOWN_BROKEN: dict[str, str] = {}
 # Tasks where `return None` is a correct answer on every input; none so far.
 NONE_IS_RIGHT: dict[str, str] = {}
+# Prompt examples the canonical solution does not meet (the public test is the prompt's word).
+PUBLIC_TEST_WRONG = {"HumanEval/47": "docstring says median([-10, 4, 6, 1000, 10, 20]) is 15.0; "
+                                     "it is 8.0"}
 
 
 def mutate(code: str, entry_point: str) -> str:
@@ -57,3 +61,15 @@ def test_canonical_pass_and_mutants_fail(task_name, shared_data, executor, tmp_p
     assert not ref_fail, f"canonical solutions failing: {ref_fail}"
     assert not mut_pass, f"mutants not failing: {mut_pass}"
     assert len(items) == {"mbppplus": 378, "humanevalplus": 164}[task_name]
+
+    # the feedback verifier on the same candidates: references pass the prompt's tests,
+    # mutants fail them wherever the prompt shows a test
+    with PublicTests(executor=executor) as public:
+        pv = public.verify_many(items)
+    pub_fail = {p.id: v[0].feedback[:200] for (p, _), v in zip(items, pv)
+                if not v[0].passed and p.id not in PUBLIC_TEST_WRONG}
+    assert not pub_fail, f"canonical solutions failing their public tests: {pub_fail}"
+    mut_pub = [p.id for (p, _), v in zip(items, pv)
+               if p.meta["public_tests"] and v[1].passed is not False]
+    assert not mut_pub, f"mutants passing public tests: {mut_pub}"
+    assert all(v[1].feedback for (p, _), v in zip(items, pv) if p.meta["public_tests"])
