@@ -204,3 +204,37 @@ def test_nonce_lines_from_the_child_never_parse(executor):
         "    return 1\n")),), budget_s=5.0)
     res = executor.run([group], LIMITS)["p"]
     assert res.loaded and len(res.outcomes) == 1
+
+
+def test_tests_base_judges_base_inputs_only(executor, tmp_path):
+    code = "def add(a, b):\n    return 1 if a == -5 else a + b\n"  # wrong on plus input 0 only
+    cand = [Candidate(PROBLEM.id, 0, code)]
+    with EvalPlusOracle(tests="base", executor=executor, limits=LIMITS, progress=False,
+                        cache_dir=str(tmp_path)) as base_only:
+        v = base_only.verify(PROBLEM, cand)[0]
+    assert v.passed is True and v.details["plus_passed"] is None
+    with EvalPlusOracle(executor=executor, limits=LIMITS, progress=False,
+                        cache_dir=str(tmp_path)) as full:
+        v = full.verify(PROBLEM, cand)[0]
+    assert v.passed is False and v.details["first_failure"]["suite"] == "plus"
+
+
+def test_public_tests_feedback_never_shows_hidden_inputs(executor):
+    from verifiers.code.public_tests import PublicTests
+
+    problem = Problem(id="T/add", prompt=PROBLEM.prompt, reference=PROBLEM.reference,
+                      meta={"entry_point": "add",
+                            "public_tests": ("assert add(1, 2) == 3", "assert add(2, 2) == 4")})
+    codes = ["def add(a, b):\n    return a * b\n",
+             "def add(a, b):\n    raise ValueError('boom')\n", GOOD, "no code here"]
+    with PublicTests(executor=executor, limits=LIMITS) as pt:
+        vs = pt.verify(problem, [Candidate(problem.id, i, c) for i, c in enumerate(codes)])
+    wrong, boom, good, none = vs
+    assert wrong.score == 0.5 and wrong.passed is False
+    assert "assert add(1, 2) == 3" in wrong.feedback and "returned 2" in wrong.feedback
+    assert "ValueError: boom" in boom.feedback and 'File "<candidate>"' in boom.feedback
+    assert good.score == 1.0 and good.passed and good.feedback == ""
+    assert none.passed is False and "code" in none.feedback
+    for v in vs:  # hidden inputs (base/plus) never appear
+        assert "123456000" not in v.feedback and "10**20" not in v.feedback
+        assert "100000000000000000000" not in v.feedback
