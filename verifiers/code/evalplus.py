@@ -44,7 +44,7 @@ class EvalPlusOracle(Verifier):
                  pool_size: int | None = None, sandbox_config: Any = None,
                  limits: CodeLimits | None = None, cache_dir: str | None = None,
                  executor: RunnerExecutor | None = None, allow_unsafe: bool = False,
-                 progress: bool = True) -> None:
+                 progress: bool = False) -> None:
         if tests not in ("all", "base"):
             raise ValueError(f"tests={tests!r}: use 'all' (base + plus inputs) or 'base'")
         self.tests = tests

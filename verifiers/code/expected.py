@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,8 @@ class ExpectedStore:
             cached = self.load(key)
             missing = [(pid, ref) for pid, ref in items if pid not in cached]
             if missing:
+                sys.stderr.write(f"computing expected outputs of {len(missing)} problems "
+                                 f"(once; cached in {self._path(key)})\n")
                 fresh = compute_expected(missing, executor, limits, progress)
                 self.save(key, fresh)
                 cached.update(fresh)
