@@ -6,8 +6,8 @@ written as ``report.json`` (everything), ``report.md`` (tables) and PNG plots.
 
 ``report.json`` = ``{"schema": "fireassay.report/1", "config": {...}, "plots": [...],
 "runs": [per run: name, task, n, n_max, problems, coverage {k: value}, coverage_ci {k: {lo, hi}},
-selection {selector: {k: {mean, lo, hi}}}, selectors {selector: {rule, draws, ties, ties_mixed,
-no_basis, unscored, missed}}, power_law {a, b, r2, k90, k99, points}, effective_answers,
+selection {selector: {k: {mean, lo, hi}}}, selectors {selector: {gap {k: {mean, lo, hi}}, rule,
+draws, ties, ties_mixed, no_basis, unscored, missed}}, power_law {a, b, r2, k90, k99, points}, effective_answers,
 unjudged {candidates, problems, share}, meta]}``. Keys for k are decimal strings of ints.
 """
 
@@ -78,10 +78,14 @@ class SelectorReport:
     accuracy: tuple[Interval, ...]  # one per k of the run's grid
     result: SelectionResult  # per-problem accuracies and counts
     missed: float  # at k = n: share of problems with a correct candidate where the pick is wrong
+    # coverage - accuracy per k, with a paired bootstrap interval (same resamples): the share of
+    # problems where a correct candidate was among the k but the selector picked a wrong one
+    gap: tuple[Interval, ...] = ()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, ks: tuple[int, ...] = ()) -> dict[str, Any]:
         r = self.result
         return {
+            "gap": {str(k): iv.to_dict() for k, iv in zip(ks, self.gap)},
             "rule": r.rule,
             "draws": r.draws,
             "ties": r.ties,
@@ -123,7 +127,7 @@ class RunReport:
                 s: {str(k): iv.to_dict() for k, iv in zip(self.ks, sr.accuracy)}
                 for s, sr in self.selection.items()
             },
-            "selectors": {s: sr.stats() for s, sr in self.selection.items()},
+            "selectors": {s: sr.stats(self.ks) for s, sr in self.selection.items()},
             "power_law": self.power_law.to_dict(),
             "effective_answers": self.effective_answers,
             "unjudged": self.unjudged.to_dict(),
@@ -246,8 +250,8 @@ def build_run_report(
         acc = tuple(bootstrap_intervals(res.per_problem, weights, config.confidence))
         # a correct pick implies a correct candidate in the subset, so the share of problems where
         # one existed but the pick was wrong is coverage - selection (per problem, at k = n)
-        missed = float(np.mean(cov_pp[:, -1] - res.per_problem[:, -1]))
-        selection[sname] = SelectorReport(sel.rule, acc, res, missed)
+        gap = tuple(bootstrap_intervals(cov_pp - res.per_problem, weights, config.confidence))
+        selection[sname] = SelectorReport(sel.rule, acc, res, gap[-1].mean, gap)
         timings[f"selection:{sname}"] = (time.perf_counter() - t0, time.process_time() - c0)
 
     return RunReport(

@@ -86,6 +86,11 @@ def test_report_json_structure_and_values(tmp_path):
         assert r["unjudged"]["candidates"] == sum(int(u.sum()) for u in run.unjudged) > 0
         assert r["meta"]["temperature"] == 0.7 and r["meta"]["tokens"] == [0, 1, 2]
         assert r["selectors"]["best_of_n"]["draws"] == 0 and r["selectors"]["majority"]["draws"] > 0
+        for sname, st in r["selectors"].items():
+            for k, g in st["gap"].items():  # coverage - selection, paired interval
+                assert g["mean"] == pytest.approx(r["coverage"][k] - r["selection"][sname][k]["mean"])
+                assert -0.05 <= g["lo"] <= g["mean"] <= g["hi"] <= 1  # sampled: may dip below 0
+            assert st["missed"] == pytest.approx(st["gap"]["40"]["mean"])
         assert "compute_matched" not in r
     md = (tmp_path / "report.md").read_text()
     for heading in ("## Coverage", "## Selection accuracy: majority", "## Power-law fit", "## Runs", "ties"):
