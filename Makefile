@@ -59,5 +59,29 @@ test-vllm: venv-vllm
 	$(VLLM_BIN)/python -m loop.engines.gguf_convert
 	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_BIN)/python -m pytest -q -m vllm tests/test_vllm_engine.py
 
+# The main job, on real data with the embedded model (SmolLM2-135M on CPU):
+# FIRE beside regular sampling on a slice of GSM8K, then a two-turn MBPP+ run (execution feedback
+# from the prompt's visible tests) beside a one-turn run, each with its report. Re-running resumes.
+FIREASSAY_DATA ?= $(abspath ../shared/data)
+DEMO_OUT ?= demo-out
+DEMO_PROBLEMS ?= 20
+DEMO_N ?= 16
+DEMO_RUN = $(BIN)/fireassay run --quiet
+
+define demo_run
+	if [ -e $(DEMO_OUT)/$(1)/run.sqlite ]; then $(DEMO_RUN) --resume $(DEMO_OUT)/$(1); \
+	else $(DEMO_RUN) --out $(DEMO_OUT)/$(1) --name $(1) $(2); fi
+endef
+
+demo: venv sandbox
+	$(call demo_run,gsm8k-regular,--task gsm8k --data $(FIREASSAY_DATA)/gsm8k/test.jsonl --limit $(DEMO_PROBLEMS) -n $(DEMO_N) --max-tokens 256 --sampler regular)
+	$(call demo_run,gsm8k-fire,--task gsm8k --data $(FIREASSAY_DATA)/gsm8k/test.jsonl --limit $(DEMO_PROBLEMS) -n $(DEMO_N) --max-tokens 256 --sampler fire)
+	$(BIN)/fireassay report $(DEMO_OUT)/gsm8k-regular $(DEMO_OUT)/gsm8k-fire --out $(DEMO_OUT)/report-gsm8k-fire-vs-regular
+	$(call demo_run,mbpp-1turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_PROBLEMS) -n 8 --max-tokens 384 --max-turns 1)
+	$(call demo_run,mbpp-2turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_PROBLEMS) -n 8 --max-tokens 384 --max-turns 2)
+	$(BIN)/fireassay report $(DEMO_OUT)/mbpp-1turn $(DEMO_OUT)/mbpp-2turn --out $(DEMO_OUT)/report-mbpp-turns
+	@echo; echo "reports: $(DEMO_OUT)/report-gsm8k-fire-vs-regular/report.md  $(DEMO_OUT)/report-mbpp-turns/report.md"
+	@sed -n '/## Runs/,/## Selection/p' $(DEMO_OUT)/report-gsm8k-fire-vs-regular/report.md
+
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache

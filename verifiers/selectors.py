@@ -17,10 +17,13 @@ from .types import Candidate, Problem, Verdict
 
 
 def pick(scores: Sequence[float], seed: int | str) -> int | None:
-    """Index of the highest score (nan lowest); ties broken at random, reproducibly per seed."""
+    """Index of the highest score (nan lowest); ties broken at random, reproducibly per seed.
+    With every score nan, a random candidate (as the report does inside a subset)."""
+    if not scores:
+        return None
     valid = [(s, i) for i, s in enumerate(scores) if not math.isnan(s)]
     if not valid:
-        return None
+        return random.Random(str(seed)).randrange(len(scores))
     best = max(s for s, _ in valid)
     tied = [i for s, i in valid if s == best]
     return random.Random(str(seed)).choice(tied)
@@ -28,7 +31,9 @@ def pick(scores: Sequence[float], seed: int | str) -> int | None:
 
 def _finish(name: str, problem: Problem, scores: list[float], answers: list[str | None],
             details: list[dict[str, Any]], seed: int) -> list[Verdict]:
-    chosen = pick(scores, f"{seed}:{name}:{problem.id}")
+    # a candidate with no answer is never picked over one with an answer (as in the report)
+    keyed = [s if a is not None else -math.inf for s, a in zip(scores, answers)] if any(a is not None for a in answers) else scores
+    chosen = pick(keyed, f"{seed}:{name}:{problem.id}")
     return [
         Verdict(s, i == chosen, a, "", {**d, "selected": i == chosen})
         for i, (s, a, d) in enumerate(zip(scores, answers, details))
