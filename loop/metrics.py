@@ -59,6 +59,10 @@ class RunData:
     answers: list[np.ndarray]  # per problem: int64 oracle-canonical answer class, -1 none
     selectors: dict[str, SelectorData] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)  # sampler, model, feedback, tokens, ...
+    # compute actually spent, per problem, aligned with ``correct`` (None when not recorded):
+    tokens: list[np.ndarray] | None = None  # generated tokens per trajectory, all turns
+    calls: list[np.ndarray] | None = None  # model calls (turns) per trajectory
+    per_turn: list[dict[str, Any]] | None = None  # [{turn, candidates, passed, pass_rate, solved_by_turn}]
 
     @property
     def sizes(self) -> np.ndarray:
@@ -259,11 +263,22 @@ def bootstrap_intervals(
 
 
 def compute_matched(run: RunData, ks: np.ndarray) -> dict[str, Any] | None:
-    """Hook for compute-matched views (coverage per generated token, per turn). NOT BUILT YET.
+    """Coverage against compute actually spent, so runs of different cost compare fairly.
 
-    When the run store passes per-candidate token counts (planned: ``run.meta["tokens"]``, a list
-    of int arrays aligned with ``run.correct``), this is the place to compute coverage against
-    the expected tokens spent for k samples, and the report will put the returned dict under the
-    run's ``compute_matched`` key. Until then it returns None and the report leaves the key out.
+    k trajectories cost k × (mean generated tokens per trajectory) and k × (mean model calls per
+    trajectory), averaged over problems: a 2-turn run's k=8 and a 1-turn run's k=16 sit at about
+    the same x when their turns cost the same. Also passes the per-turn pass rates through.
+    Returns None when the run recorded no compute.
     """
-    return None
+    if run.tokens is None and run.calls is None and run.per_turn is None:
+        return None
+    cov = coverage_per_problem(run, ks).mean(axis=0)
+    out: dict[str, Any] = {"k": [int(k) for k in ks], "coverage": [float(c) for c in cov]}
+    for key, arrays in (("tokens", run.tokens), ("calls", run.calls)):
+        if arrays:
+            per = float(np.mean([a.mean() for a in arrays if len(a)]))
+            out[f"{key}_per_trajectory"] = per
+            out[key] = [float(k) * per for k in ks]
+    if run.per_turn is not None:
+        out["per_turn"] = run.per_turn
+    return out

@@ -5,6 +5,7 @@ a log-2 axis, with bootstrap bands.
 - ``selection_<selector>.png``: one selector's accuracy for every run that has it, with each
   run's coverage dotted in the same colour for reference.
 - ``study_<run>.png``: one run, coverage beside every selector.
+- ``gap_<run>.png``, ``vote_share_<run>_<selector>.png``: the selection study (``loop.study``).
 """
 
 from __future__ import annotations
@@ -165,6 +166,26 @@ def _unique_slugs(names: Sequence[str]) -> list[str]:
     return out
 
 
+def plot_compute(runs: Sequence["RunReport"], key: str, path: Path) -> Path | None:
+    """Coverage against compute spent (``key``: "tokens" or "calls"), all runs on one plot."""
+    have = [r for r in runs if r.compute_matched and r.compute_matched.get(key)]
+    if not have:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r, color in zip(have, _colors(len(have))):
+        cm = r.compute_matched
+        ax.plot(cm[key], [100 * c for c in cm["coverage"]], marker="o", color=color,
+                label=f"{r.name} ({cm[key + '_per_trajectory']:.3g} {key}/trajectory)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel({"tokens": "generated tokens per problem (k × mean per trajectory)",
+                   "calls": "model calls per problem (k × mean turns per trajectory)"}[key])
+    ax.set_ylabel("coverage (pass@k, %)")
+    ax.set_title(f"Compute-matched coverage ({key})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
 def write_plots(report: "Report", out_dir: Path) -> list[Path]:
     runs = list(report.runs)
     paths = [plot_coverage(runs, out_dir / "coverage.png")]
@@ -174,4 +195,11 @@ def write_plots(report: "Report", out_dir: Path) -> list[Path]:
     for r, s in zip(runs, _unique_slugs([r.name for r in runs])):
         if r.selection:
             paths.append(plot_study(r, out_dir / f"study_{s}.png"))
+    from .study import study_plots  # gap to coverage, vote shares
+
+    paths += study_plots(report, out_dir)
+    for key in ("tokens", "calls"):
+        p = plot_compute(runs, key, out_dir / f"coverage_vs_{key}.png")
+        if p is not None:
+            paths.append(p)
     return paths

@@ -39,6 +39,7 @@ from .metrics import (
     unjudged_counts,
 )
 from .powerlaw import PowerLawFit, fit_power_law
+from .study import VoteShares, render_study, study_json, vote_share_studies
 from .selection import SelectionConfig, SelectionResult, selection_per_problem, stable_seed
 
 SCHEMA = "fireassay.report/1"
@@ -113,6 +114,7 @@ class RunReport:
     coverage_per_problem: np.ndarray  # (problems, len(ks)), for later studies
     compute_matched: dict[str, Any] | None = None
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> (wall s, CPU s)
+    vote_shares: dict[str, VoteShares] = field(default_factory=dict)  # vote selectors (loop.study)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -132,6 +134,7 @@ class RunReport:
             "effective_answers": self.effective_answers,
             "unjudged": self.unjudged.to_dict(),
             "meta": self.meta,
+            "study": study_json(self),
         }
         if self.compute_matched is not None:
             d["compute_matched"] = self.compute_matched
@@ -270,6 +273,7 @@ def build_run_report(
         coverage_per_problem=cov_pp,
         compute_matched=compute_matched(run, ks),
         timings=timings,
+        vote_shares=vote_share_studies(run),
     )
 
 
@@ -423,6 +427,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for s, sr in r.selection.items()
         ],
     )
+    out += render_study(report)
     out += ["## Power-law fit of coverage: c(k) ≈ exp(a·k^b)", ""]
     out += _table(
         ["run", "a", "b", "R²", "k for 90%", "k for 99%", "points"],
@@ -439,9 +444,35 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for r in runs
         ],
     )
+    out += _compute_markdown(runs)
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _compute_markdown(runs: Sequence[RunReport]) -> list[str]:
+    """Compute-matched coverage and per-turn pass rates (runs that recorded compute)."""
+    have = [r for r in runs if r.compute_matched]
+    if not have:
+        return []
+    out = ["## Compute spent", "",
+           "Coverage at k against the compute k trajectories cost: k × mean generated tokens and k × mean "
+           "model calls per trajectory. Compare runs at equal cost, not equal k.", ""]
+    out += _table(
+        ["run", "feedback", "tokens / trajectory", "calls / trajectory", "k: coverage % @ tokens"],
+        [[r.name, str(r.meta.get("feedback") or "-"),
+          _num(r.compute_matched.get("tokens_per_trajectory")), _num(r.compute_matched.get("calls_per_trajectory")),
+          "; ".join(f"{k}: {100 * c:.1f}" + (f" @ {t:,.0f}" if t is not None else "") for k, c, t in zip(
+              r.compute_matched["k"], r.compute_matched["coverage"],
+              r.compute_matched.get("tokens") or [None] * len(r.compute_matched["k"])))]
+         for r in have],
+    )
+    rows = [[r.name, str(t["turn"]), str(t["candidates"]), str(t["passed"]), _pct(t["pass_rate"]), _pct(t["solved_by_turn"])]
+            for r in have for t in r.compute_matched.get("per_turn") or []]
+    if rows:
+        out += ["## Per-turn pass rates", ""]
+        out += _table(["run", "turn", "candidates", "passed", "pass rate %", "trajectories solved by this turn %"], rows)
+    return out
 
 
 def write_report(report: Report, out_dir: str | Path) -> list[Path]:

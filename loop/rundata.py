@@ -66,17 +66,42 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 classes.append(_class_ids([v.answer if v is not None else None for v in vs], table))
                 scores.append(np.array([_weight(v) for v in vs], dtype=float))
             selectors[sname] = SelectorData(info["subset_rule"], classes, scores)
-        tokens = [int(c.meta.get("tokens", 0) or 0) for c in cands]
+        traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
+        traj_calls: dict[tuple[str, int], int] = defaultdict(int)
+        for c in cands:
+            traj_tokens[(c.problem_id, c.sample_index)] += int(c.meta.get("tokens", 0) or 0)
+            traj_calls[(c.problem_id, c.sample_index)] += 1
+        has_tokens = any(traj_tokens.values())
+        tok_arrays = [np.array([traj_tokens[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
+                      for pid in pids] if has_tokens else None
+        call_arrays = [np.array([traj_calls[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
+                       for pid in pids]
+        tokens = list(traj_tokens.values())
         meta = {
             "run_dir": str(run_dir), "oracle": oracle, "config": config,
             "turns": max((c.turn for c in cands), default=0) + 1,
             "generated_tokens": sum(tokens),
             "sampler": config.get("sampler"), "model": config.get("model"), "engine": config.get("engine"),
+            "feedback": config.get("feedback_used"),
         }
         return RunData(
             name=name or config.get("name") or Path(run_dir).name, task=str(config.get("task", "?")),
             problem_ids=pids, correct=correct, unjudged=unjudged, answers=answers, selectors=selectors, meta=meta,
+            tokens=tok_arrays, calls=call_arrays, per_turn=per_turn_rates(cands, ov, turns_passed),
         )
+
+
+def per_turn_rates(cands, oracle_verdicts, turns_passed) -> list[dict]:
+    """Per turn: candidates, how many passed the oracle, and the share of trajectories solved by then."""
+    turns = sorted({c.turn for c in cands})
+    total = max(1, len(turns_passed))
+    rows = []
+    for t in turns:
+        at = [oracle_verdicts[c.key].passed for c in cands if c.turn == t and c.key in oracle_verdicts]
+        solved = sum(any(p is True for p in ps[: t + 1]) for ps in turns_passed.values())
+        rows.append({"turn": t, "candidates": len(at), "passed": sum(p is True for p in at),
+                     "pass_rate": sum(p is True for p in at) / max(1, len(at)), "solved_by_turn": solved / total})
+    return rows
 
 
 def _weight(v) -> float:

@@ -271,6 +271,10 @@ class RunLoop:
     def run(self) -> dict[str, int]:
         """Run to completion; raises the first worker error (everything stored is kept).
         ``KeyboardInterrupt`` stops both workers after their current batch."""
+        self.store.register_verifier(self.oracle_name, "oracle", self.oracle.uses_reference, self.oracle.subset_rule)
+        if self.feedback_verifier is not None:
+            self.store.register_verifier(self.feedback_name, "feedback", self.feedback_verifier.uses_reference,
+                                         self.feedback_verifier.subset_rule)
         self._restore()
         threads = [threading.Thread(target=self._gen_worker, name="generate", daemon=True),
                    threading.Thread(target=self._verify_worker, name="verify", daemon=True)]

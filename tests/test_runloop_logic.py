@@ -116,3 +116,25 @@ def test_crash_then_resume_equals_clean_run(tmp_path, shared_data, crash_after):
 
 def test_retry_feedback_text_is_fixed_and_gold_flagged():
     assert "not correct" in RETRY_FEEDBACK
+
+
+def test_report_shows_compute_spent_and_per_turn_rates(tmp_path, shared_data):
+    from loop.report import ReportConfig, build_report, write_report
+    from loop.rundata import load_run_data
+
+    _run(tmp_path / "one", shared_data, FakeAnswerEngine(), _cfg(max_turns=1))
+    _run(tmp_path / "three", shared_data, FakeAnswerEngine(), _cfg(max_turns=3))
+    runs = [load_run_data(tmp_path / "one"), load_run_data(tmp_path / "three")]
+    report = build_report(runs, ReportConfig(progress=False, bootstrap=50))
+    one, three = (r.to_dict()["compute_matched"] for r in report.runs)
+    assert one["calls_per_trajectory"] == 1.0 and 1.0 < three["calls_per_trajectory"] <= 3.0
+    assert one["tokens_per_trajectory"] == 2.0  # the fake engine makes 2 tokens per call
+    turns = three["per_turn"]
+    assert [t["turn"] for t in turns] == [0, 1, 2]
+    assert turns[0]["candidates"] == 24 and turns[1]["candidates"] == 24 - turns[0]["passed"]
+    assert turns[0]["solved_by_turn"] <= turns[1]["solved_by_turn"] <= turns[2]["solved_by_turn"]
+    # a trajectory counts as covered if any of its turns passed the oracle
+    assert report.runs[1].to_dict()["coverage"]["1"] == turns[2]["solved_by_turn"]
+    paths = write_report(report, tmp_path / "rep")
+    assert any(p.name == "coverage_vs_calls.png" for p in paths)
+    assert "Per-turn pass rates" in (tmp_path / "rep" / "report.md").read_text()

@@ -61,9 +61,6 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
     feedback = task.feedback_verifier() if cfg.feedback == "auto" else None
     selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
     try:
-        store.register_verifier(task.oracle_name, "oracle", oracle.uses_reference, oracle.subset_rule)
-        if feedback is not None:
-            store.register_verifier(task.feedback_name, "feedback", feedback.uses_reference, feedback.subset_rule)
         try:
             engine = create_engine(cfg.engine, **({"model": cfg.model} if cfg.model else {}), **cfg.engine_options)
         except EngineError as e:
