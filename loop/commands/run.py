@@ -11,6 +11,8 @@ from typing import Any, List, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sandbox.errors import SandboxUnavailable
+
 from ..engines import EngineError, create_engine
 from ..judging import judge_missing
 from ..metrics import MetricsError
@@ -86,8 +88,8 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
                 console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
                               f"fireassay run --resume {out}", highlight=False)
                 raise SystemExit(130)
-            except EngineError as e:
-                fail(f"{e}. Everything so far is stored; fix it and run: fireassay run --resume {out}")
+            except (EngineError, SandboxUnavailable) as e:
+                fail(f"{type(e).__name__}: {e}. Everything so far is stored; fix it and run: fireassay run --resume {out}")
             finally:
                 engine.close()
         sels = task.selectors(selector_names)
