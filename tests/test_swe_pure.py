@@ -303,3 +303,23 @@ def test_retrieval_ranks_named_files_first():
     reads = {"tests/test_core.py": "from a.util import x\n"}
     order = rank_files("Crash in a.core when ...", ("tests/test_core.py",), files, lambda p: reads.get(p, ""))
     assert order == ["a/core.py", "a/__init__.py", "tests/test_core.py", "a/util.py", "README.md"]
+
+
+def test_jsonl_with_json_string_test_lists_loads(tmp_path):
+    from loop.tasks import get_task
+
+    rec = {"instance_id": "a__b-1", "repo": "a/b", "base_commit": "c0ffee", "problem_statement": "It breaks.",
+           "patch": GOOD, "test_patch": "", "FAIL_TO_PASS": json.dumps(["t.py::test_a"]),
+           "PASS_TO_PASS": json.dumps([]), "version": "0.1"}
+    path = tmp_path / "inst.jsonl"
+    path.write_text(json.dumps(rec) + "\n\n" + json.dumps({**rec, "instance_id": "a__b-2"}) + "\n")
+    problems = get_task("swe", data=path).load()
+    assert [p.id for p in problems] == ["a__b-1", "a__b-2"]
+    assert SWEInstance.from_record(problems[0].reference).fail_to_pass == ("t.py::test_a",)
+    assert "not available locally" in problems[0].prompt[0]["content"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**rec, "FAIL_TO_PASS": "[oops"}) + "\n")
+    from loop.tasks import DataError
+
+    with pytest.raises(DataError, match="record 0.*FAIL_TO_PASS"):
+        get_task("swe", data=bad).load()

@@ -90,7 +90,7 @@ class SWEJudge:
         self.max_pools = max_pools
         self.workers = workers
         self._builder = builder
-        self._log = log_fn or log.info
+        self._log = log_fn or _stderr  # image builds take a while: say what is happening
         self.base_config = config or SandboxConfig(
             memory="2g", workdir_size="512m", tmp_size="256m", output_limit=8 * MIB,
             exec_timeout=self.timeout + 60, pids=512,
@@ -325,6 +325,12 @@ class SWEJudge:
         if not sb.healthy():
             sb.broken = True
             raise SandboxBroken("the container stopped during the job")
+
+
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(f"swe: {msg}", file=sys.stderr, flush=True)
 
 
 def _default_own_repo_dir(inst: SWEInstance) -> Path | None:
