@@ -215,8 +215,10 @@ def test_parametrised_and_truncated_ids():
 def test_log_parsers():
     assert parse_pytest_log("PASSED a.py::t1\nFAILED a.py::t2 - assert 0\nSKIPPED [1] a.py:3: why\n") == {
         "a.py::t1": "passed", "a.py::t2": "failed"}
-    dj = "test_a (m.T) ... ok\ntest_b (m.T) ... FAIL\ntest_c (m.T) ... skipped 'x'\n"
-    assert parse_django_log(dj) == {"test_a (m.T)": "passed", "test_b (m.T)": "failed", "test_c (m.T)": "skipped"}
+    dj = ("test_a (m.T) ... ok\ntest_b (m.T) ... FAIL\ntest_c (m.T) ... skipped 'x'\n"
+          "test_d (m.T)\nA cached sitemap index can be rendered (#2713). ... ok\n")
+    assert parse_django_log(dj) == {"test_a (m.T)": "passed", "test_b (m.T)": "failed", "test_c (m.T)": "skipped",
+                                    "A cached sitemap index can be rendered (#2713).": "passed"}
     assert parse_sympy_log("test_x ok\ntest_y F\n") == {"test_x": "passed", "test_y": "failed"}
 
 

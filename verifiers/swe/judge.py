@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Status = Literal["resolved", "unresolved", "patch_failed", "refused", "unavailable", "error"]
 Mode = Literal["oracle", "feedback"]
 LOG_TAIL = 32 * 1024
+FULL_LOG = 6 * 1024 * 1024  # < the 8 MiB output cap of the judge's sandboxes
 COPY_AND_READ = (
     'src="$1"; dst="$2"; shift 2; cp -R "$src" "$dst" || exit 90; '
     '[ "$#" -eq 0 ] && exit 0; exec tar -c -f - --ignore-failed-read -C "$dst" -- "$@"'
@@ -291,6 +292,7 @@ class SWEJudge:
                              "plugin": plugin, "args": runner.command(files)}
         else:
             job["cmd"] = runner.command(img.python, files)
+            job["log_tail"] = FULL_LOG  # the log IS the result here: parse all of it
             job["env"] = {"PYTHONPATH": repo} if img.official else {}
         r = sb.exec([img.python, "-I", f"{sb.workdir}/{tool_dir}/supervisor.py"],
                     stdin=(json.dumps(job) + "\n").encode(), timeout=self.timeout + 45)

@@ -151,16 +151,21 @@ def parse_pytest_log(log: str) -> dict[str, str]:
     return out
 
 
-_DJANGO_LINE = re.compile(r"^(\S+ \([\w.]+\))(?:\n.*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
-                          re.M)
+_DJANGO_LINE = re.compile(
+    r"^(.*?) \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)\s*$")
 
 
 def parse_django_log(log: str) -> dict[str, str]:
-    """Django's ``runtests.py --verbosity 2``: ``test_x (module.Class) ... ok``."""
+    """Django's ``runtests.py --verbosity 2``: ``test_x (module.Class) ... ok``; a test with a
+    docstring shows its first line instead (``Docstring line ... ok``), which is the id
+    SWE-bench lists for it."""
     out: dict[str, str] = {}
-    for m in _DJANGO_LINE.finditer(log):
+    for line in log.splitlines():
+        m = _DJANGO_LINE.match(line)
+        if not m or not m.group(1).strip():
+            continue
         word = m.group(2)
-        out[m.group(1)] = (
+        out[m.group(1).strip()] = (
             "passed" if word == "ok" else "failed" if word == "FAIL" else "error" if word == "ERROR"
             else "xfail" if word == "expected failure" else "xpass" if word == "unexpected success"
             else "skipped"
