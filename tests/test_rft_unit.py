@@ -15,6 +15,7 @@ from loop.rft import (
     extract_equations,
     farthest_subset,
     math_key,
+    training_rows,
     write_export,
     wrong_steps,
 )
@@ -215,9 +216,9 @@ def test_pool_two_sources_export_and_counts(tmp_path):
     assert meta["per_source"]["model_b"]["only_this_source"] == 1
     # distinct paths by k: model_a has 4 samples of problem 0 (keys: 1 at k<=2, still 1 after)
     table = result.k_table()
-    assert table.ks == (1, 3, 4) and table.rows["model_a"][1] == 1.0  # problems 0 and 1 each have 1 at k=1
+    assert table.ks == (1, 2, 3, 4) and table.rows["model_a"][1] == 1.0  # problems 0 and 1 each have 1 at k=1
     assert table.rows["pooled"][4] == pytest.approx((2 + 1) / 2)  # problem 0: 3*5 and 5*3; problem 1: one
-    assert table.rows["model_b"][3] is None  # model_b has 2 samples of problem 0
+    assert table.rows["model_b"][3] is None and table.rows["model_b"][2] == 2.0  # 2 samples of problem 0, 2 keys
 
 
 def test_same_ids_different_prompts_are_different_problems(tmp_path):
@@ -241,3 +242,20 @@ def test_cli_errors_are_one_clear_message(tmp_path):
     r = CliRunner().invoke(app, ["rft", str(run), "--stats", "--out", str(tmp_path / "t.jsonl")])
     assert r.exit_code == 0, r.output
     assert "distinct reasoning paths" in r.output and (tmp_path / "t.stats.json").exists()
+
+
+def test_code_run_dedupes_by_ast(tmp_path):
+    store = RunStore.create(tmp_path / "code", {"task": "mbppplus"})
+    prob = Problem("Mbpp/1", ({"role": "system", "content": "S"}, {"role": "user", "content": "area"}), None,
+                   {"entry_point": "area"})
+    store.add_problems([prob])
+    cands = [Candidate("Mbpp/1", i, t) for i, t in enumerate([CODE_A, CODE_B, CODE_C, CODE_C + "\n# wrong"])]
+    store.add_candidates(cands)
+    store.register_verifier("evalplus", "oracle", True, "")
+    store.add_verdicts("evalplus", [(c, Verdict(1.0, p)) for c, p in zip(cands, [True, True, True, False])])
+    store.close()
+    result = build_rft([tmp_path / "code"], progress=False)
+    assert result.pool.sources[0].kind == "code"
+    assert (result.totals["correct"], result.totals["distinct_keys"], result.totals["kept"]) == (3, 2, 2)
+    rows = list(training_rows(result))
+    assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]

@@ -31,11 +31,12 @@ def print_stats(result: RFTResult) -> None:
 
 
 def print_sources(result: RFTResult) -> None:
-    t = Table(title="per source")
+    t = Table(title="per source (keys: distinct paths; only here: keys no other source has)")
     cols = ["candidates", "correct", "unjudged", "dropped_arithmetic", "distinct_keys", "only_this_source", "kept"]
+    heads = ["samples", "correct", "unjudged", "bad arith.", "keys", "only here", "kept"]
     t.add_column("source")
-    for c in cols:
-        t.add_column(c.replace("_", " "), justify="right")
+    for h in heads:
+        t.add_column(h, justify="right")
     for src, counts in result.per_source.items():
         d = counts.as_dict()
         t.add_row(src, *(str(d[c]) for c in cols))

@@ -85,7 +85,8 @@ class KTable:
 def distinct_paths_by_k(pool: Pool, ks: Sequence[int] = K_VALUES) -> KTable:
     """Mean number of distinct correct keys per problem among each source's first k samples
     (trajectories in sample order, every turn of a trajectory included); ``pooled`` takes the
-    first k of every source. A cell is None where the source has fewer than k samples."""
+    first k of every source (all of a source with fewer). Columns: the ``ks`` up to the largest
+    n, and each source's n. A cell is None where the source has fewer than k samples."""
     per: dict[str, dict[str, dict[int, list[ClassifiedPath]]]] = defaultdict(dict)  # source -> group -> trajs
     by_source: dict[str, dict[str, list[ClassifiedPath]]] = defaultdict(lambda: defaultdict(list))
     for p in pool.paths:
@@ -95,7 +96,7 @@ def distinct_paths_by_k(pool: Pool, ks: Sequence[int] = K_VALUES) -> KTable:
             per[src][g] = _trajectories(paths)
     samples = {s.label: max((len(t) for t in per[s.label].values()), default=0) for s in pool.sources}
     n_max = max(samples.values(), default=0)
-    cols = sorted({k for k in ks if k <= n_max} | ({n_max} if n_max else set()))
+    cols = sorted({k for k in ks if k <= n_max} | {n for n in samples.values() if n})
 
     def distinct(trajs: dict[int, list[ClassifiedPath]], k: int) -> set[str]:
         first = list(trajs.values())[:k]
