@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "loop.commands.verify",
     "loop.commands.run",
     "loop.commands.report",
+    "loop.commands.select",
     "loop.commands.export",
     "loop.commands.doctor",
     "loop.commands.sandbox",

@@ -23,6 +23,10 @@ VERIFIERS: Registry[type[Verifier]] = Registry(
         "majority": "verifiers.selectors:MajorityVote",
         "best_of_n": "verifiers.selectors:BestOfN",
         "weighted_majority": "verifiers.selectors:WeightedMajority",
+        "reward_model": "verifiers.reward.outcome:RewardModel",
+        "process_reward": "verifiers.reward.process:ProcessReward",
+        "llm_judge": "verifiers.reward.judge:LLMJudge",
+        "confidence": "verifiers.reward.confidence:Confidence",
     },
 )
 

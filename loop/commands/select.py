@@ -1,0 +1,61 @@
+"""``fireassay select RUN_DIR --selectors a,b:key=value,...``: add gold-free selectors to an
+existing run without resampling. Each selector judges only the candidates it has not judged yet
+and writes its verdicts to the run store; ``fireassay report`` then shows it beside the others.
+Syntax of a selector and its options: ``loop/selector_specs.py``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
+from ..store import RunStore, StoreError
+from ..tasks import TASKS
+from ._common import console, fail
+
+
+def select_command(
+    run_dir: Path = typer.Argument(..., help="A run directory (made by `fireassay verify` or `fireassay run`)."),
+    selectors: str = typer.Option(..., "--selectors", help=(
+        "Comma-separated selectors, each NAME or NAME:key=value[:key=value]; e.g. "
+        "'majority,reward_model:model=PATH,weighted_majority:weights=reward_model,llm_judge:engine=llamacpp'. "
+        "as=NAME stores it under another name.")),
+    seed: int = typer.Option(0, "--seed", help="Seed for tie breaks."),
+) -> None:
+    """Add selectors to a run without resampling (scores are computed once and stored)."""
+    try:
+        specs = parse_selector_specs(selectors)
+    except SelectorSpecError as e:
+        fail(str(e))
+    if not specs:
+        fail("--selectors is empty; name at least one selector")
+    try:
+        store = RunStore.open(run_dir)
+    except StoreError as e:
+        fail(str(e))
+    try:
+        config = store.config()
+        task = None
+        if config.get("task"):
+            try:
+                task = TASKS.get(str(config["task"]))(data=config.get("data"), **(config.get("options") or {}))
+            except KeyError as e:
+                fail(f"{run_dir}: the run's task is not available here ({e}); install the package that provides it")
+        try:
+            done = judge_selectors(store, specs, task, seed=seed)
+        except (SelectorSpecError, ValueError) as e:
+            fail(str(e))
+        except RuntimeError as e:  # backend errors (missing model, unreachable server)
+            fail(f"{type(e).__name__}: {e}")
+        for spec in specs:
+            verdicts = store.verdicts(spec.name)
+            unscored = sum(v.score != v.score for v in verdicts.values())  # nan
+            console.print(f"{spec.name}: judged {done[spec.name]} new candidates; {len(verdicts)} stored, "
+                          f"{unscored} without a score", highlight=False)
+        console.print(f"next: fireassay report {run_dir} --out {run_dir}/report", highlight=False)
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("select")(select_command)

@@ -1,0 +1,183 @@
+"""Selector specs: how ``--selectors`` names a selector together with its options, and how the
+CLI builds and runs them on a run store.
+
+Syntax: selectors are comma-separated; each is ``NAME`` or ``NAME:key=value:key=value``. A ``:``
+starts a new option only when ``key=`` follows it, so values may hold colons (URLs, Windows
+paths); values may not hold commas. Examples::
+
+    majority
+    reward_model:model=/models/Skywork-Reward-Llama-3.1-8B:batch_size=16:dtype=bfloat16
+    reward_model:backend=http:url=http://127.0.0.1:8000:model=rm:as=rm_server
+    process_reward:model=/models/Qwen2.5-Math-PRM-7B:trust_remote_code=true:aggregate=min
+    llm_judge:engine=llamacpp
+    llm_judge:engine=openai:engine_model=qwen2.5:engine_base_url=http://127.0.0.1:8000/v1
+    weighted_majority:weights=reward_model
+    confidence:source=logprob
+
+Options every selector understands (handled here, not passed on):
+- ``as=NAME``: the name its verdicts are stored and reported under (default: the selector's
+  name; ``weighted_majority@SOURCE`` / ``best_of_n@SOURCE`` when ``weights=`` is given).
+- ``weights=STORED_SELECTOR``: copy that stored selector's scores into ``Candidate.score`` first
+  (``weighted_majority`` votes with them, ``best_of_n`` ranks by them).
+- ``engine=NAME`` and ``engine_*`` (``llm_judge``): the engine to judge with, its options with
+  the ``engine_`` prefix removed (``engine_model=PATH``).
+The rest go to the selector's constructor (strings; each selector converts and validates them).
+Scores are computed once per candidate and stored; a stored name with different options is
+refused (choose another ``as=``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from verifiers import Verifier, create_verifier
+
+from .judging import judge_missing
+from .store import RunStore
+from .tasks import Task
+
+_OPTION_SPLIT = re.compile(r":(?=[A-Za-z_][A-Za-z0-9_.]*=)")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+SPECS_CONFIG_KEY = "selector_specs"
+
+
+class SelectorSpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SelectorSpec:
+    selector: str  # registry name (reward_model, majority, ...)
+    options: Mapping[str, str] = field(default_factory=dict)  # constructor options (strings)
+    name: str = ""  # store/report name
+    weights: str | None = None  # stored selector whose scores become Candidate.score
+    engine: str | None = None
+    engine_options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Canonical spec text (stored in the run config to detect option changes)."""
+        parts = [self.selector]
+        extra = dict(self.options)
+        if self.weights:
+            extra["weights"] = self.weights
+        if self.engine:
+            extra["engine"] = self.engine
+        extra.update({f"engine_{k}": v for k, v in self.engine_options.items()})
+        parts += [f"{k}={extra[k]}" for k in sorted(extra)]
+        return ":".join(parts)
+
+
+def parse_selector_spec(text: str) -> SelectorSpec:
+    head, *rest = _OPTION_SPLIT.split(text.strip())
+    if not head or not _NAME.match(head):
+        raise SelectorSpecError(f"bad selector {text!r}: expected NAME or NAME:key=value[:key=value...]")
+    if ":" in head:
+        raise SelectorSpecError(f"bad selector {text!r}: after the name, options are key=value")
+    options: dict[str, str] = {}
+    for part in rest:
+        key, _, value = part.partition("=")
+        if key in options:
+            raise SelectorSpecError(f"selector {text!r} sets {key} twice")
+        options[key] = value
+    alias = options.pop("as", None)
+    weights = options.pop("weights", None) or None
+    engine = options.pop("engine", None) or None
+    engine_options = {k[len("engine_"):]: options.pop(k) for k in list(options) if k.startswith("engine_")}
+    if engine_options and not engine:
+        raise SelectorSpecError(f"selector {text!r} has engine_* options but no engine=NAME")
+    name = alias or (f"{head}@{weights}" if weights else head)
+    if not _NAME.match(name.replace("@", "_")):
+        raise SelectorSpecError(f"selector {text!r}: as={name!r} is not a usable name (letters, digits, _ . -)")
+    return SelectorSpec(head, options, name, weights, engine, engine_options)
+
+
+def parse_selector_specs(text: str | Sequence[str]) -> list[SelectorSpec]:
+    items = [s for s in (text.split(",") if isinstance(text, str) else text)]
+    specs = [parse_selector_spec(s) for s in items if s.strip()]
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SelectorSpecError(f"selector name(s) {', '.join(dup)} given twice; name one of them with as=NAME")
+    return specs
+
+
+class EngineNextToken:
+    """Wraps a fireassay engine as the ``NextTokenScorer`` that ``llm_judge`` asks: greedy, one
+    token, the first token's raw top-k log-probabilities."""
+
+    def __init__(self, engine: Any, owned: bool = True) -> None:
+        self.engine = engine
+        self.owned = owned
+
+    def next_token_logprobs(self, conversations: Sequence[Sequence[Mapping[str, str]]],
+                            top_k: int) -> list[list[tuple[str, float]]]:
+        from .engines import GREEDY, GenerationRequest
+
+        reqs = [GenerationRequest(messages=tuple(dict(m) for m in c), n=1, sampling=GREEDY, max_tokens=1,
+                                  top_logprobs_first=top_k, seed=0) for c in conversations]
+        rows = self.engine.generate(reqs) if reqs else []
+        return [[(text, float(lp)) for _, text, lp in (row[0].first_token_top_logprobs or ())] for row in rows]
+
+    def close(self) -> None:
+        if self.owned:
+            self.engine.close()
+
+
+def build_selector(spec: SelectorSpec, task: Task | None = None, seed: int = 0) -> Verifier:
+    """A ready selector for ``spec``; the task's ``answer_format`` (how votes key answers) is
+    offered too (``create_verifier`` passes it only to selectors that accept it)."""
+    options: dict[str, Any] = {"answer_format": task.answer_format} if task is not None else {}
+    options.update(spec.options)
+    options["seed"] = seed
+    if spec.engine:
+        from .engines import create_engine
+
+        options["scorer"] = EngineNextToken(create_engine(spec.engine, **spec.engine_options))
+    try:
+        sel = create_verifier(spec.selector, **options)
+    except KeyError as e:
+        raise SelectorSpecError(str(e).strip("'\"")) from None
+    except (TypeError, ValueError) as e:
+        if "scorer" in options:
+            options["scorer"].close()
+        raise SelectorSpecError(f"selector {spec.text!r}: {e}") from None
+    if sel.uses_reference:
+        sel.close()
+        raise SelectorSpecError(f"{spec.selector!r} judges against the gold answer (an oracle), not a selector")
+    return sel
+
+
+def check_specs_against_store(store: RunStore, specs: Sequence[SelectorSpec]) -> None:
+    """Refuse a stored name whose options differ; verify ``weights=`` sources exist or come first."""
+    stored = store.config().get(SPECS_CONFIG_KEY) or {}
+    have = set(store.verifiers())
+    for i, spec in enumerate(specs):
+        old = stored.get(spec.name)
+        if old is not None and old != spec.text:
+            raise SelectorSpecError(
+                f"selector {spec.name!r} is stored with options {old!r}, now {spec.text!r}; "
+                f"give the new one another name with as=NAME")
+        if spec.weights and spec.weights not in have and spec.weights not in {s.name for s in specs[:i]}:
+            raise SelectorSpecError(
+                f"{spec.name}: weights={spec.weights} is not a stored selector; list it before, e.g. "
+                f"--selectors {spec.weights},{spec.selector}:weights={spec.weights}")
+
+
+def judge_selectors(store: RunStore, specs: Sequence[SelectorSpec], task: Task | None = None, seed: int = 0,
+                    show_progress: bool = True) -> dict[str, int]:
+    """Build and run each selector on what it has not judged yet, in order; returns judged counts."""
+    check_specs_against_store(store, specs)
+    done: dict[str, int] = {}
+    for spec in specs:
+        sel = build_selector(spec, task, seed)
+        try:
+            done[spec.name] = judge_missing(store, spec.name, sel, "selector", score_source=spec.weights,
+                                            show_progress=show_progress)
+        finally:
+            sel.close()
+        stored = dict(store.config().get(SPECS_CONFIG_KEY) or {})
+        stored[spec.name] = spec.text
+        store.set_config({SPECS_CONFIG_KEY: stored})
+    return done
