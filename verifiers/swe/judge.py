@@ -70,10 +70,6 @@ class JudgeResult:
         return None
 
 
-def _statuses(run: TestRun) -> dict[str, str]:
-    return dict(run.outcomes)
-
-
 class SWEJudge:
     """Judges (instance, patch) pairs. Keeps one warm pool per image (LRU, ``max_pools``).
 
