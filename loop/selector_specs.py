@@ -167,14 +167,15 @@ def check_specs_against_store(store: RunStore, specs: Sequence[SelectorSpec]) ->
 
 def judge_selectors(store: RunStore, specs: Sequence[SelectorSpec], task: Task | None = None, seed: int = 0,
                     show_progress: bool = True) -> dict[str, int]:
-    """Build and run each selector on what it has not judged yet, in order; returns judged counts."""
+    """Build and run each selector on what it has not judged yet, in order; returns judged counts.
+    Selectors judge each trajectory's last turn (the answers a multi-turn run ends with)."""
     check_specs_against_store(store, specs)
     done: dict[str, int] = {}
     for spec in specs:
         sel = build_selector(spec, task, seed)
         try:
             done[spec.name] = judge_missing(store, spec.name, sel, "selector", score_source=spec.weights,
-                                            show_progress=show_progress)
+                                            show_progress=show_progress, final_turns_only=True)
         finally:
             sel.close()
         stored = dict(store.config().get(SPECS_CONFIG_KEY) or {})

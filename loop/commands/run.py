@@ -14,12 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sandbox.errors import SandboxUnavailable
 
 from ..engines import EngineError, create_engine
-from ..judging import judge_missing
 from ..metrics import MetricsError
 from ..report import ReportConfig, build_report, write_report
 from ..rundata import load_run_data
 from ..runconfig import RESUMABLE, RunConfig
 from ..runloop import RunLoop
+from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
 from ..store import DB_NAME, RunStore, StoreError
 from ..tasks import DataError, get_task
 from ._common import console, fail, split_names
@@ -92,13 +92,10 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
                 fail(f"{type(e).__name__}: {e}. Everything so far is stored; fix it and run: fireassay run --resume {out}")
             finally:
                 engine.close()
-        sels = task.selectors(selector_names)
-        try:
-            for name, sel in sels.items():
-                judge_missing(store, name, sel, "selector", final_turns_only=True, show_progress=cfg.show_progress)
-        finally:
-            for sel in sels.values():
-                sel.close()
+        try:  # NAME or NAME:key=value:... (loop/selector_specs.py); scores stored once
+            judge_selectors(store, parse_selector_specs(selector_names), task, show_progress=cfg.show_progress)
+        except SelectorSpecError as e:
+            fail(str(e))
         ov = store.verdicts(task.oracle_name)
         p = sum(v.passed is True for v in ov.values())
         f = sum(v.passed is False for v in ov.values())

@@ -11,6 +11,7 @@ from verifiers import Candidate
 
 from ..judging import judge_missing
 from ..samples import read_samples
+from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
 from ..store import RunStore, StoreError
 from ..tasks import DataError, get_task
 from ._common import console, fail, split_names
@@ -69,17 +70,16 @@ def verify_command(
         store.add_candidates(cands)
         try:
             oracle = t.oracle()
-            sels = t.selectors(selector_names)
+            specs = parse_selector_specs(selector_names)  # NAME or NAME:key=value:... (loop/selector_specs.py)
         except (KeyError, ValueError) as e:
             fail(str(e))
         try:
             judge_missing(store, t.oracle_name, oracle, "oracle")
-            for name, sel in sels.items():
-                judge_missing(store, name, sel, "selector")
+            judge_selectors(store, specs, t)
+        except SelectorSpecError as e:
+            fail(str(e))
         finally:
             oracle.close()
-            for sel in sels.values():
-                sel.close()
         verdicts = store.verdicts(t.oracle_name)
         p = sum(v.passed is True for v in verdicts.values())
         f = sum(v.passed is False for v in verdicts.values())
