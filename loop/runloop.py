@@ -101,6 +101,7 @@ class RunLoop:
         oracle_v = self.store.verdicts(self.oracle_name)
         fb_v = self.store.verdicts(self.feedback_name) if self.feedback_name else {}
         started = {pid for pid, _ in cands}
+        self.restored = len(cands)  # trajectories already begun in the store
         for p in self.problems:
             if p.id not in started:
                 self.pending.append(p)
@@ -276,6 +277,7 @@ class RunLoop:
             self.store.register_verifier(self.feedback_name, "feedback", self.feedback_verifier.uses_reference,
                                          self.feedback_verifier.subset_rule)
         self._restore()
+        self._advance("trajectories", self.restored - self.in_flight)  # finished before this start
         threads = [threading.Thread(target=self._gen_worker, name="generate", daemon=True),
                    threading.Thread(target=self._verify_worker, name="verify", daemon=True)]
         for t in threads:

@@ -2,14 +2,13 @@
 ``sample_index``, ``turn`` and ``score``. Every mistake is reported as file:line with the fix."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable
 
 from verifiers import Candidate
 
-from .tasks.data import DataError, _open_text
+from .tasks.data import DataError, _open_text, iter_jsonl_text
 
 
 def read_samples(path: str | Path, known_ids: Iterable[str]) -> list[Candidate]:
@@ -21,50 +20,43 @@ def read_samples(path: str | Path, known_ids: Iterable[str]) -> list[Candidate]:
     seen: dict[tuple[str, int, int], int] = {}
     out: list[Candidate] = []
     with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: invalid JSON ({e.msg}); each line must be one JSON object") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object like {{\"problem_id\": \"0\", \"text\": \"...\"}}")
-            if "problem_id" not in row:
-                raise DataError(f"{where}: missing \"problem_id\"")
-            pid = row["problem_id"]
-            if isinstance(pid, bool) or not isinstance(pid, (str, int)):
-                raise DataError(f"{where}: \"problem_id\" must be a string, got {pid!r}")
-            pid = str(pid)
-            if pid not in known:
-                few = ", ".join(sorted(known, key=_natural)[:5])
-                raise DataError(f"{where}: unknown problem_id {pid!r}; this task's ids look like: {few} ...")
-            text = row.get("text", "")
-            if text is None:
-                text = ""
-            if not isinstance(text, str):
-                raise DataError(f"{where}: \"text\" must be a string, got {type(text).__name__}")
-            idx = row.get("sample_index")
-            if idx is None:
-                idx = next_index.get(pid, 0)
-            elif isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-                raise DataError(f"{where}: \"sample_index\" must be a non-negative integer, got {idx!r}")
-            turn = row.get("turn", 0)
-            if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
-                raise DataError(f"{where}: \"turn\" must be a non-negative integer, got {turn!r}")
-            next_index[pid] = max(next_index.get(pid, 0), idx + 1)
-            key = (pid, idx, turn)
-            if key in seen:
-                raise DataError(f"{where}: duplicate sample (problem {pid}, sample_index {idx}, turn {turn}); first at line {seen[key]}")
-            seen[key] = lineno
-            score = row.get("score")
-            if score is not None:
-                if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(float(score)):
-                    raise DataError(f"{where}: \"score\" must be a number, got {score!r}")
-                score = float(score)
-            meta = {k: v for k, v in row.items() if k not in {"problem_id", "text", "sample_index", "turn", "score"}}
-            out.append(Candidate(pid, idx, text, turn=turn, score=score, meta=meta))
+        text = fh.read()
+    for lineno, row in iter_jsonl_text(text, str(path)):
+        where = f"{path}:{lineno}"
+        if "problem_id" not in row:
+            raise DataError(f"{where}: missing \"problem_id\"")
+        pid = row["problem_id"]
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+            raise DataError(f"{where}: \"problem_id\" must be a string, got {pid!r}")
+        pid = str(pid)
+        if pid not in known:
+            few = ", ".join(sorted(known, key=_natural)[:5])
+            raise DataError(f"{where}: unknown problem_id {pid!r}; this task's ids look like: {few} ...")
+        text = row.get("text", "")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise DataError(f"{where}: \"text\" must be a string, got {type(text).__name__}")
+        idx = row.get("sample_index")
+        if idx is None:
+            idx = next_index.get(pid, 0)
+        elif isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise DataError(f"{where}: \"sample_index\" must be a non-negative integer, got {idx!r}")
+        turn = row.get("turn", 0)
+        if isinstance(turn, bool) or not isinstance(turn, int) or turn < 0:
+            raise DataError(f"{where}: \"turn\" must be a non-negative integer, got {turn!r}")
+        next_index[pid] = max(next_index.get(pid, 0), idx + 1)
+        key = (pid, idx, turn)
+        if key in seen:
+            raise DataError(f"{where}: duplicate sample (problem {pid}, sample_index {idx}, turn {turn}); first at line {seen[key]}")
+        seen[key] = lineno
+        score = row.get("score")
+        if score is not None:
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(float(score)):
+                raise DataError(f"{where}: \"score\" must be a number, got {score!r}")
+            score = float(score)
+        meta = {k: v for k, v in row.items() if k not in {"problem_id", "text", "sample_index", "turn", "score"}}
+        out.append(Candidate(pid, idx, text, turn=turn, score=score, meta=meta))
     if not out:
         raise DataError(f"{path}: no samples in the file")
     return out

@@ -22,7 +22,7 @@ from ..runloop import RunLoop
 from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
 from ..store import DB_NAME, RunStore, StoreError
 from ..tasks import DataError, get_task
-from ._common import console, fail, split_names
+from ._common import console, fail, open_run_store, split_names
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -48,16 +48,7 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
         fail(str(e))
     stored = cfg.stored()
     stored["feedback_used"] = feedback_label(cfg, task)
-    try:
-        if resume:
-            store = RunStore.open(out)
-            diff = store.config_mismatch(stored, ignore=RESUMABLE)
-            if diff:
-                fail("--resume with different settings: " + "; ".join(diff) + ". Drop those options to resume as stored, or start a new --out.")
-        else:
-            store = RunStore.create(out, stored)
-    except StoreError as e:
-        fail(str(e))
+    store = open_run_store(out, stored, resume, ignore=RESUMABLE)
     store.add_problems(problems)
     oracle = task.oracle()
     feedback = task.feedback_verifier() if cfg.feedback == "auto" else None
@@ -72,8 +63,7 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
                       disable=not cfg.show_progress, console=console) as bar:
-            done_before = _finished_trajectories(store, cfg)
-            t_traj = bar.add_task("trajectories", total=total, completed=done_before, rate="")
+            t_traj = bar.add_task("trajectories", total=total, rate="")
             t_samp = bar.add_task("samples", total=None, completed=store.count_candidates(), rate="")
 
             def progress(what: str, k: int, tok_s: float) -> None:
@@ -124,10 +114,6 @@ def feedback_label(cfg: RunConfig, task) -> str:
     if cfg.feedback == "auto" and task.feedback_name:
         return f"{task.feedback_name} (gold-free: prompt-visible checks only)"
     return "none"
-
-
-def _finished_trajectories(store: RunStore, cfg: RunConfig) -> int:
-    return 0 if store.count_candidates() == 0 else len({(c.problem_id, c.sample_index) for c in store.candidates()})
 
 
 def run_command(

@@ -12,9 +12,8 @@ from verifiers import Candidate
 from ..judging import judge_missing
 from ..samples import read_samples
 from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
-from ..store import RunStore, StoreError
 from ..tasks import DataError, get_task
-from ._common import console, fail, split_names
+from ._common import console, fail, open_run_store, split_names
 
 
 def _file_digest(path: Path) -> str:
@@ -54,16 +53,7 @@ def verify_command(
         "samples_sha256": _file_digest(samples) if samples else None,
         "reference": reference, "selectors": selector_names, "options": options,
     }
-    try:
-        if resume:
-            store = RunStore.open(out)
-            diff = store.config_mismatch(config)
-            if diff:
-                fail("--resume with different settings: " + "; ".join(diff) + ". Rerun with the original settings or a new --out.")
-        else:
-            store = RunStore.create(out, config)
-    except StoreError as e:
-        fail(str(e))
+    store = open_run_store(out, config, resume)
     try:
         used = {c.problem_id for c in cands}
         store.add_problems([p for p in problems if p.id in used])

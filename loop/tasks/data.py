@@ -34,10 +34,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         if not all(isinstance(r, dict) for r in rows):
             raise DataError(f"{path}: expected a JSON list of objects")
         return rows
-    return list(iter_jsonl_text(text, str(path)))
+    return [row for _, row in iter_jsonl_text(text, str(path))]
 
 
-def iter_jsonl_text(text: str, name: str) -> Iterator[dict[str, Any]]:
+def iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line; a bad line raises as file:line."""
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -47,7 +48,7 @@ def iter_jsonl_text(text: str, name: str) -> Iterator[dict[str, Any]]:
             raise DataError(f"{name}:{lineno}: invalid JSON ({e.msg}); each line must be one JSON object") from None
         if not isinstance(row, dict):
             raise DataError(f"{name}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        yield row
+        yield lineno, row
 
 
 def resolve_data_file(task: str, explicit: str | Path | None, candidates: list[str]) -> Path | None:
