@@ -201,12 +201,13 @@ def test_official_style_image_is_used_when_present(judge, instances):
     client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True, network_mode="none")
     try:
         inst = SWEInstance.from_record({**src.to_record(), "instance_id": fake_id, "repo": "someone/else"})
-        gold, empty = judge.judge_many([(inst, inst.patch), (inst, "")])
-        assert gold.image == tag and gold.status == "resolved", gold.reason
-        assert empty.status == "unresolved"
+        gold, empty, gold2 = judge.judge_many([(inst, inst.patch), (inst, ""), (inst, inst.patch)])
+        assert gold.image.endswith(".official") and gold.status == "resolved", gold.reason
+        assert empty.status == "unresolved" and gold2.status == "resolved"  # nothing leaks between jobs
     finally:
-        judge.close()  # drop the pool that uses the image before removing it
-        client.images.remove(tag, force=True)
+        for t in (tag, gold.image if "gold" in locals() else None):
+            if t:
+                client.images.remove(t, force=True)
 
 
 def test_a_hanging_patch_times_out_as_unresolved_and_the_pool_survives(instances):

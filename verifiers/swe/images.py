@@ -8,8 +8,9 @@
 - instance: environment + the repository at its base commit (``/repo``, with ``.git``);
   tag ``fireassay/swe-inst:<instance_id>.<base_commit[:12]>`` (a changed repository gets a
   new tag).
-- official SWE-bench images (``…sweb.eval.x86_64.<instance_id>``) are used as they are when
-  present locally; the repository lives in ``/testbed`` there.
+- official SWE-bench images (``…sweb.eval.x86_64.<instance_id>``) are used when present
+  locally: re-tagged as ``fireassay/swe-inst:<id>.official`` with ``/testbed`` handed to the
+  sandbox user; the tests run in place in ``/testbed`` in a fresh container per job.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from sandbox.config import DEFAULT_IMAGE
+from sandbox.config import DEFAULT_IMAGE, SandboxConfig
 
 from .instance import SWEInstance
 
@@ -35,6 +36,7 @@ PYTEST_PIN = "pytest==9.2.0"
 ENV_REPO = "fireassay/swe-env"
 INST_REPO = "fireassay/swe-inst"
 BASE_PY = ("3.11", "cp311")
+SANDBOX_UID = SandboxConfig().uid
 
 
 class EnvironmentUnavailable(Exception):
@@ -205,10 +207,30 @@ class ImageBuilder:
         return InstanceImage(tag, "/repo", "python3", False, how)
 
     def official(self, inst: SWEInstance) -> InstanceImage | None:
+        """The official image, re-tagged with /testbed owned by the sandbox user (our
+        containers never run as root), so that tests run in place exactly as SWE-bench runs
+        them (editable installs point at /testbed)."""
         ref = find_official_image(self.client, inst.instance_id)
         if ref is None:
             return None
-        return InstanceImage(ref, "/testbed", "/opt/miniconda3/envs/testbed/bin/python", True, "official")
+        src_id = self.client.images.get(ref).id
+        tag = f"{INST_REPO}:{_safe(inst.instance_id)}.official"
+        with _LOCK:
+            try:
+                have = self.client.images.get(tag)
+                fresh = have.labels.get("fireassay.source_id") == src_id
+            except Exception:  # noqa: BLE001 - not there yet
+                fresh = False
+            if not fresh:
+                with tempfile.TemporaryDirectory(prefix="fireassay-swe-official-") as tmp:
+                    ctx = Path(tmp)
+                    (ctx / "Dockerfile").write_text(
+                        f"FROM {ref}\nUSER 0\nRUN chown -R {SANDBOX_UID}:{SANDBOX_UID} /testbed\n")
+                    _build(self.client, ctx, tag, {"fireassay.swe": "official",
+                                                   "fireassay.instance": inst.instance_id,
+                                                   "fireassay.source_id": src_id}, self.log)
+                self.built.append(tag)
+        return InstanceImage(tag, "/testbed", "/opt/miniconda3/envs/testbed/bin/python", True, "official")
 
 
 def tar_members(data: bytes) -> dict[str, bytes]:

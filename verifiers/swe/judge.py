@@ -40,6 +40,7 @@ Status = Literal["resolved", "unresolved", "patch_failed", "refused", "unavailab
 Mode = Literal["oracle", "feedback"]
 LOG_TAIL = 32 * 1024
 FULL_LOG = 6 * 1024 * 1024  # < the 8 MiB output cap of the judge's sandboxes
+READ = 'dst="$2"; shift 2; [ "$#" -eq 0 ] && exit 0; exec tar -c -f - --ignore-failed-read -C "$dst" -- "$@"'
 COPY_AND_READ = (
     'src="$1"; dst="$2"; shift 2; cp -R "$src" "$dst" || exit 90; '
     '[ "$#" -eq 0 ] && exit 0; exec tar -c -f - --ignore-failed-read -C "$dst" -- "$@"'
@@ -134,8 +135,8 @@ class SWEJudge:
 
     # -- pools ------------------------------------------------------------------------------
     def _config_for(self, img: InstanceImage) -> SandboxConfig:
-        if img.official:  # big repositories, ubuntu images without python3 at /usr/bin
-            return self.base_config.with_(image=img.tag, memory="6g", workdir_size="4g",
+        if img.official:  # big repositories changed in place: a writable root; no python3 in PATH
+            return self.base_config.with_(image=img.tag, memory="6g", read_only=False,
                                           init_cmd=("sleep", "infinity"))
         return self.base_config.with_(image=img.tag)
 
@@ -198,14 +199,20 @@ class SWEJudge:
             img = self.image_for(inst)
         except EnvironmentUnavailable as exc:
             return JudgeResult(iid, "unavailable", str(exc), duration_s=time.monotonic() - t0)
-        pool = self._acquire_pool(img)
+        pool = None if img.official else self._acquire_pool(img)
         try:
             attempts = 0
             while True:
                 attempts += 1
                 try:
-                    with pool.lease() as sb:
-                        res = self._judge_in(sb, inst, img, patch, mode)
+                    if pool is None:  # official images: /testbed changes in place, so a fresh container
+                        from sandbox.base import open_sandbox
+
+                        with open_sandbox("docker", self._config_for(img), kind="swe") as sb:
+                            res = self._judge_in(sb, inst, img, patch, mode)
+                    else:
+                        with pool.lease() as sb:
+                            res = self._judge_in(sb, inst, img, patch, mode)
                     break
                 except SandboxUnavailable as exc:
                     if attempts >= 3:
@@ -216,7 +223,8 @@ class SWEJudge:
             return JudgeResult(iid, "error", f"sandbox error: {exc}", image=img.tag,
                                duration_s=time.monotonic() - t0)
         finally:
-            self._release_pool(img)
+            if pool is not None:
+                self._release_pool(img)
         return _replace(res, duration_s=time.monotonic() - t0)
 
     def judge_many(self, items: Sequence[tuple[SWEInstance, str]], mode: Mode = "oracle",
@@ -242,11 +250,12 @@ class SWEJudge:
     def _judge_in(self, sb: Any, inst: SWEInstance, img: InstanceImage, patch: str,
                   mode: Mode) -> JudgeResult:
         iid = inst.instance_id
-        repo = f"{sb.workdir}/repo"
+        in_place = img.official  # official images: run in /testbed itself (fresh container)
+        repo = img.repo_dir if in_place else f"{sb.workdir}/repo"
         test_patch = inst.test_patch if mode == "oracle" else ""
         paths = sorted(set(files_in_diff(patch)) | set(inst.test_files))
-        # one exec: copy the repository into the work dir, then tar the files the patches touch
-        r = sb.exec(["sh", "-c", COPY_AND_READ, "sh", img.repo_dir, repo, *paths],
+        # one exec: copy the repository into the work dir (ours), then tar the files the patches touch
+        r = sb.exec(["sh", "-c", READ if in_place else COPY_AND_READ, "sh", img.repo_dir, repo, *paths],
                     timeout=max(60.0, self.timeout))
         if r.returncode == 90 or r.returncode not in (0, 2) or (paths and not r.stdout):
             self._check_alive(sb)  # 2: some path does not exist yet (a file the patch creates)
@@ -264,11 +273,17 @@ class SWEJudge:
                                apply_log=applied.log, image=img.tag)
         tool_dir = f".fa-{secrets.token_hex(6)}"
         plugin = f"fa_reporter_{secrets.token_hex(6)}"  # unguessable: a patch cannot shadow it
-        writes: dict[str, bytes] = {f"repo/{p}": d for p, d in applied.changes.items() if d is not None}
+        stage = "stage" if in_place else "repo"  # write_files reaches the work dir only
+        writes: dict[str, bytes] = {f"{stage}/{p}": d for p, d in applied.changes.items() if d is not None}
         writes[f"{tool_dir}/supervisor.py"] = source("supervisor.py")
         writes[f"{tool_dir}/{plugin}.py"] = source("reporter_plugin.py")
         sb.write_files(writes)
         deletes = [f"{repo}/{p}" for p, d in applied.changes.items() if d is None]
+        if in_place and len(writes) > 2:
+            r = sb.exec(["cp", "-R", f"{sb.workdir}/stage/.", f"{repo}/"], timeout=60)
+            if not r.ok:
+                return JudgeResult(iid, "error", f"writing into {repo} failed: {r.text('stderr')[:500]}",
+                                   image=img.tag)
         if deletes:
             sb.exec(["rm", "-f", "--", *deletes], timeout=30)
 
@@ -289,7 +304,6 @@ class SWEJudge:
         else:
             job["cmd"] = runner.command(img.python, files)
             job["log_tail"] = FULL_LOG  # the log IS the result here: parse all of it
-            job["env"] = {"PYTHONPATH": repo} if img.official else {}
         r = sb.exec([img.python, "-I", f"{sb.workdir}/{tool_dir}/supervisor.py"],
                     stdin=(json.dumps(job) + "\n").encode(), timeout=self.timeout + 45)
         payload = find_result_line(r.text(), nonce)
