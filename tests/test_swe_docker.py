@@ -106,7 +106,8 @@ def test_patches_that_edit_tests_instead_of_code_resolve_none(judge, instances):
 def test_printed_fake_pass_lines_resolve_none(judge, instances):
     jobs = []
     seen_repos: set[str] = set()
-    for inst in steady(instances):
+    one_per_repo = list({i.repo: i for i in steady(instances)}.values())
+    for inst in one_per_repo:
         ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
         fake = ("import os as _os, sys as _sys\n"
                 f"for _t in {ids!r}:\n    print('PASSED ' + _t)\n    print(_t + ' PASSED')\n"
@@ -133,7 +134,7 @@ def test_printed_fake_pass_lines_resolve_none(judge, instances):
     results = judge.judge_many(jobs)
     assert all(r.resolved is False for r in results), [(r.instance_id, r.reason) for r in results if r.resolved]
     vanished = [r for (i, p), r in zip(jobs, results) if "_os._exit(0)" in p]
-    assert len(vanished) == len(steady(instances))
+    assert len(vanished) == len(one_per_repo) >= 6
     assert all("never reached its end" in r.reason or "no result" in r.reason for r in vanished), \
         [r.reason for r in vanished]
 
