@@ -42,7 +42,7 @@ class SWETask(Task):
     oracle_name: ClassVar[str] = "swe"
     feedback_name: ClassVar[str | None] = "swe_feedback"
     answer_format: ClassVar[str | None] = None
-    default_selectors: ClassVar[tuple[str, ...]] = ("majority",)
+    default_selectors: ClassVar[tuple[str, ...]] = ()  # patches have no answer to vote on; add selectors by name
     data_files: ClassVar[list[str]] = ["instances.json", "instances.jsonl", "test.jsonl", "test.json"]
 
     def records(self) -> list[dict[str, Any]]:
