@@ -96,7 +96,7 @@ def main() -> None:
     task = get_task("mbppplus", data=args.data)
     problems = task.load(limit=args.limit)
     items = [(p, [Candidate(p.id, 0, task.reference_text(p))]) for p in problems]
-    cfg = SandboxConfig(output_limit=64 * 1024 * 1024)
+    cfg = SandboxConfig(memory="4g", output_limit=512 * 1024 * 1024)  # evalplus: 4 GiB
     batched = CodeLimits()
     per_candidate = CodeLimits(batch_programs=1)
     print(f"MBPP+ canonical solutions: {len(items)} candidates, {args.workers} workers, "
