@@ -202,6 +202,7 @@ def study_plots(report: "Report", out_dir: Path) -> list[Path]:
             ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
             ax.set_xlabel("correct answer's share of all votes")
             ax.set_ylabel("problems")
+            ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
             ax.set_title(f"{r.name}: {sname}: correct answer's vote share "
                          f"({c['no_correct']} problems with no correct answer not shown)", fontsize=10)
             ax.legend(loc="best", fontsize=9)

@@ -35,8 +35,9 @@ def build_tokenizer(path: Path):
 def _config(tok, num_labels: int):
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.3,
+    # head_dim 64 (hidden 64, one head): vLLM's CPU attention has no kernel for tiny head sizes
+    return LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=512, initializer_range=0.3,
                        num_labels=num_labels, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                        bos_token_id=None)
 

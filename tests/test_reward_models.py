@@ -228,3 +228,30 @@ def test_backend_config_validation():
         BackendConfig(backend="http")
     with pytest.raises(ValueError, match="dtype"):
         BackendConfig(model="m", dtype="float8")
+
+
+def test_select_adds_reward_model_and_weighted_vote_to_a_run(rm_path, tmp_path, shared_data):
+    from loop.store import RunStore
+
+    from .test_cli_verify import make_samples, run_cli
+
+    gsm = shared_data / "gsm8k" / "test.jsonl"
+    samples = make_samples(tmp_path / "s.jsonl", gsm, problems=3, n=4)
+    run = tmp_path / "run"
+    run_cli("verify", "--task", "gsm8k", "--data", gsm, "--samples", samples, "--out", run, "--selectors", "majority")
+    p = run_cli("select", run, "--selectors",
+                f"reward_model:model={rm_path}:head=1:batch_size=5,weighted_majority:weights=reward_model")
+    assert "reward_model: judged 12 new candidates" in p.stderr
+    with RunStore.open(run) as store:
+        rv = store.verdicts("reward_model")
+        wv = store.verdicts("weighted_majority@reward_model")
+        problems = {q.id: q for q in store.problems()}
+        cands = store.candidates()
+        assert store.verifiers()["reward_model"]["role"] == "selector"
+    for c in cands:
+        want = direct_logits(rm_path, [dict(m) for m in problems[c.problem_id].prompt]
+                             + [{"role": "assistant", "content": c.text}])[1]
+        assert rv[c.key].score == pytest.approx(want, rel=1e-4, abs=1e-5)
+    for c in cands:  # weighted_majority voted with the stored reward (shifted to >= 0 per problem)
+        low = min(rv[d.key].score for d in cands if d.problem_id == c.problem_id)
+        assert wv[c.key].details["weight"] == pytest.approx(rv[c.key].score - min(low, 0.0))
