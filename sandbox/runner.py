@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import struct
-import subprocess
 import sys
 import time
+
+# the parent alone needs these; the child (same source) skips their import cost
+if not (len(sys.argv) > 1 and sys.argv[1] == "--fireassay-child"):
+    import select
+    import signal
+    import subprocess
 
 if "encode" not in globals():  # imported as a module on the host; inlined in the sandbox
     from sandbox.plain import decode, encode  # noqa: F401
