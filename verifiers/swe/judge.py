@@ -257,6 +257,10 @@ class SWEJudge:
         # one exec: copy the repository into the work dir (ours), then tar the files the patches touch
         r = sb.exec(["sh", "-c", READ if in_place else COPY_AND_READ, "sh", img.repo_dir, repo, *paths],
                     timeout=max(60.0, self.timeout))
+        if paths and not r.stdout and r.returncode in (0, 2) and not r.timed_out:
+            # tar always writes an archive: an empty stdout with success means the exec's output
+            # was lost (seen under heavy load), an infrastructure fault -> the job runs again
+            raise SandboxUnavailable("exec output lost while reading the repository")
         if r.returncode == 90 or r.returncode not in (0, 2) or (paths and not r.stdout):
             self._check_alive(sb)  # 2: some path does not exist yet (a file the patch creates)
             return JudgeResult(iid, "error", f"copying/reading the repository failed (exit {r.returncode}): "
@@ -309,6 +313,9 @@ class SWEJudge:
         payload = find_result_line(r.text(), nonce)
         if payload is None:
             self._check_alive(sb)  # a container that died with the daemon is not the patch's fault
+            if r.returncode == 0 and not r.timed_out:
+                # the supervisor exits 0 only after printing its line: the output was lost
+                raise SandboxUnavailable("exec output lost while running the tests")
         common = dict(apply_method=applied.method, apply_log=applied.log, image=img.tag, tests_run=files)
         if payload is None:
             why = "the test command ran past its time limit" if r.timed_out else (
