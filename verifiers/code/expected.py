@@ -56,21 +56,30 @@ class Expected:
 class ExpectedStore:
     def __init__(self, cache_dir: str | Path | None = None) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        # key -> (mtime_ns, size, problems): the file is read once per change, not per batch
+        self._memo: dict[str, tuple[int, int, dict[str, Expected]]] = {}
 
     def _path(self, key: str) -> Path:
         return self.cache_dir / f"{key}.json"
 
     def load(self, key: str) -> dict[str, Expected]:
         path = self._path(key)
-        if not path.exists():
+        try:
+            st = path.stat()
+        except OSError:
             return {}
+        memo = self._memo.get(key)
+        if memo is not None and memo[:2] == (st.st_mtime_ns, st.st_size):
+            return dict(memo[2])
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("version") != CACHE_VERSION:
                 return {}
-            return {pid: Expected.from_json(v) for pid, v in data["problems"].items()}
+            got = {pid: Expected.from_json(v) for pid, v in data["problems"].items()}
         except (OSError, ValueError, KeyError, TypeError):
             return {}  # a damaged cache is recomputed, never trusted
+        self._memo[key] = (st.st_mtime_ns, st.st_size, got)
+        return dict(got)
 
     def save(self, key: str, new: Mapping[str, Expected]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
