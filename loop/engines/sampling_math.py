@@ -28,26 +28,37 @@ def sampling_distribution(logits: np.ndarray, params: SamplingParams) -> tuple[n
     z = z / params.temperature
     k = params.top_k
     if 0 < k < z.size:
-        ids = np.argpartition(-z, k - 1)[:k]
+        ids: np.ndarray | None = np.argpartition(-z, k - 1)[:k]
+        zs = z[ids]
     else:
-        ids = np.arange(z.size)
-    zs = z[ids]
-    need_sorted = params.top_p < 1.0 or ids.size <= 4096
-    if need_sorted:
-        order = np.argsort(-zs, kind="stable")
-        ids, zs = ids[order], zs[order]
+        ids, zs = None, z
     p = np.exp(zs - zs.max())
     p /= p.sum()
-    keep = np.ones(p.size, dtype=bool)
     if params.top_p < 1.0:
-        before = np.cumsum(p) - p  # mass strictly before each token (sorted)
-        keep &= before < params.top_p
+        # the nucleus is a prefix of the tokens sorted by probability; sort only the top 64
+        # when they already hold top_p of the mass (the usual case), else everything
+        m = 64
+        if p.size > m:
+            sel = np.argpartition(-p, m - 1)[:m]
+            sel = sel[np.argsort(-p[sel], kind="stable")]
+            if p[sel].sum() < params.top_p:
+                sel = np.argsort(-p, kind="stable")
+        else:
+            sel = np.argsort(-p, kind="stable")
+        ps = p[sel]
+        before = np.cumsum(ps) - ps  # mass strictly before each token
+        keep = before < params.top_p
+        sel, ps = sel[keep], ps[keep]
+    elif p.size <= 4096:
+        sel = np.argsort(-p, kind="stable")
+        ps = p[sel]
+    else:
+        sel, ps = np.arange(p.size), p
     if params.min_p > 0.0:
-        keep &= p >= params.min_p * p.max()
-    if not keep.all():
-        ids, p = ids[keep], p[keep]
-        p = p / p.sum()
-    return ids, p
+        keep = ps >= params.min_p * p.max()
+        sel, ps = sel[keep], ps[keep]
+    out_ids = sel if ids is None else ids[sel]
+    return out_ids, ps / ps.sum()
 
 
 def draw(ids: np.ndarray, probs: np.ndarray, rng: np.random.Generator) -> int:
