@@ -115,7 +115,8 @@ def test_many_requests_batch_and_match_one_at_a_time(engine):
     together = engine.generate(reqs)
     assert [len(r) for r in together] == [4] * 5
     alone = engine.generate(reqs[2:3])[0]
-    # same seed, same prompt: the same samples whatever else is in the batch (up to
-    # floating-point differences of batched matmuls, which may flip a rare near-tie)
-    same = sum(a.token_ids == b.token_ids for a, b in zip(together[2], alone))
-    assert same >= 3
+    # a sample's random stream depends on (seed, sample index), not on its batch slot: the
+    # first tokens (drawn from the prompt's logits) agree exactly; later tokens may differ,
+    # since batched matmuls of different batch shapes round differently
+    assert [a.token_ids[0] for a in together[2]] == [b.token_ids[0] for b in alone]
+    assert len({c.token_ids for r in together for c in r}) > 15

@@ -109,6 +109,7 @@ class _Seq:
     first_top: tuple[tuple[int, str, float], ...] | None = None
     finish: str | None = None
     text_end: int | None = None  # byte offset where a stop string begins
+    feed: list[int] = field(default_factory=list)  # prompt tokens still to decode (suffix start)
 
 
 class LlamaCppEngine(Engine):
@@ -122,6 +123,7 @@ class LlamaCppEngine(Engine):
         n_batch: int = 512,
         n_threads: int | None = None,
         prompt_cache: int = 8,
+        suffix_max: int = 4,
         verbose: bool = False,
     ) -> None:
         llama_cpp, internals = _import_llama_cpp()
@@ -160,7 +162,7 @@ class LlamaCppEngine(Engine):
         with suppress_stdout_stderr(disable=verbose):
             self._ctx = internals.LlamaContext(model=self._llm._model, params=params, verbose=verbose)
         self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
-        self._batch = internals.LlamaBatch(n_tokens=max(n_batch, n_parallel), embd=0, n_seq_max=1, verbose=verbose)
+        self._batch = internals.LlamaBatch(n_tokens=max(n_batch, n_parallel * (suffix_max + 1)), embd=0, n_seq_max=1, verbose=verbose)
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm._model.model)
         self.n_vocab = int(self._llm.n_vocab())
         self.n_ctx = n_ctx
@@ -173,6 +175,7 @@ class LlamaCppEngine(Engine):
         self._piece_cache: dict[int, bytes] = {}
         self._eog: frozenset[int] | None = None
         self._chat = self._make_chat_formatter()
+        self.suffix_max = suffix_max
         self.eval_tokens = 0  # tokens run through the model (prompt + generated), for benchmarks
 
     # -- tokens -----------------------------------------------------------------------------
@@ -323,20 +326,28 @@ class LlamaCppEngine(Engine):
                     break
                 pending.popleft()
                 entry = entries.get(ri)
+                suffix: list[int] = []
                 if entry is None or entry not in self._cache:
-                    pinned = {e.seq for k, e in entries.items() if remaining[k] > 0}
-                    entry = self._prompt(prompt, pinned)
-                    entries[ri] = entry
+                    base, shared = self._longest_cached(prompt)
+                    if base is not None and 0 < len(prompt) - shared <= self.suffix_max and shared > 0:
+                        # a cached prefix plus a few tokens (FIRE's prompt + hot token): decode
+                        # the rest inside the next batched step instead of a prefill call
+                        entry, suffix = base, prompt[shared:]
+                    else:
+                        pinned = {e.seq for k, e in entries.items() if remaining[k] > 0}
+                        entry = self._prompt(prompt, pinned)
+                        entries[ri] = entry
                 remaining[ri] -= 1
                 slot = free_slots.pop()
                 self._seq_rm(slot)
-                self._seq_cp(entry.seq, slot, 0, len(prompt))
+                self._seq_cp(entry.seq, slot, 0, len(prompt) - len(suffix))
                 seq = _Seq(req=ri, index=si, slot=slot, request=req, prompt_len=len(prompt),
-                           rng=seed_rng(req.seed, si))
+                           rng=seed_rng(req.seed, si), feed=list(suffix))
+                if suffix:
+                    active.append(seq)
+                    continue
                 if req.top_logprobs_first:
-                    seq.first_top = tuple(
-                        (t, self.token_text(t), lp) for t, lp in top_logprobs(entry.logprobs, req.top_logprobs_first)
-                    )
+                    seq.first_top = self._first_top(entry.logprobs, req.top_logprobs_first)
                 self._accept(seq, entry.logits, budget, entry)
                 if seq.finish:
                     self._finish(seq, results, free_slots)
@@ -344,17 +355,44 @@ class LlamaCppEngine(Engine):
                     active.append(seq)
             if not active:
                 continue
-            self._decode([(s.tokens[-1], s.prompt_len + len(s.tokens) - 1, s.slot, True) for s in active])
+            rows: list[tuple[int, int, int, bool]] = []
+            out_row: list[int] = []
+            for s in active:
+                if s.feed:
+                    start = s.prompt_len - len(s.feed)
+                    rows += [(t, start + j, s.slot, j == len(s.feed) - 1) for j, t in enumerate(s.feed)]
+                    s.feed = []
+                else:
+                    rows.append((s.tokens[-1], s.prompt_len + len(s.tokens) - 1, s.slot, True))
+                out_row.append(len(rows) - 1)
+            self._decode(rows)
             still: list[_Seq] = []
-            for i, s in enumerate(active):
+            for i, s in zip(out_row, active):
                 budget = min(s.request.max_tokens, self.context_length - s.prompt_len)
-                self._accept(s, self._logits(i), budget, None)
+                logits = self._logits(i)
+                if not s.tokens and s.request.top_logprobs_first:
+                    s.first_top = self._first_top(log_softmax(logits), s.request.top_logprobs_first)
+                self._accept(s, logits, budget, None)
                 if s.finish:
                     self._finish(s, results, free_slots)
                 else:
                     still.append(s)
             active = still
         return [[c for c in row if c is not None] for row in results]
+
+    def _first_top(self, logprobs: np.ndarray, k: int) -> tuple[tuple[int, str, float], ...]:
+        return tuple((t, self.token_text(t), lp) for t, lp in top_logprobs(logprobs, k))
+
+    def _longest_cached(self, tokens: list[int]) -> tuple[_PromptEntry | None, int]:
+        best, best_len = None, 0
+        for e in self._cache:
+            n = min(len(e.tokens), len(tokens))
+            k = 0
+            while k < n and e.tokens[k] == tokens[k]:
+                k += 1
+            if k == len(e.tokens) and k > best_len:  # the whole cached prompt is a prefix
+                best, best_len = e, k
+        return best, best_len
 
     def _cells_needed(self, active: list[_Seq], entries: dict[int, _PromptEntry]) -> int:
         return sum(min(s.request.max_tokens, self.context_length - s.prompt_len) for s in active)
