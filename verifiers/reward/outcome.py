@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Sequence
 from ..base import SubsetRule, Verifier
 from ..selectors import _finish
 from ..types import Candidate, Problem, Verdict
-from .backends import BackendConfig, RewardBackend, RewardBackendError, make_backend
+from .backends import BackendConfig, RewardBackend, make_backend
 
 RewardModelConfig = BackendConfig
 
@@ -68,10 +68,7 @@ class RewardModel(Verifier):
 
     def verify_many(self, items: Sequence[tuple[Problem, Sequence[Candidate]]]) -> list[list[Verdict]]:
         convs = [conversation(p, c) for p, cs in items for c in cs]
-        try:
-            flat = self.backend.score(convs) if convs else []
-        except RewardBackendError:
-            raise
+        flat = self.backend.score(convs) if convs else []
         out: list[list[Verdict]] = []
         pos = 0
         for problem, cands in items:

@@ -16,13 +16,22 @@ Backend: transformers (``AutoModelForTokenClassification``; with ``trust_remote_
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
 from ..base import SubsetRule, Verifier
 from ..selectors import _finish
 from ..types import Candidate, Problem, Verdict
-from .backends import RewardBackendError, format_conversation, import_torch_transformers, load_tokenizer, resolve_device, resolve_dtype, BackendConfig
+from .backends import (
+    BackendConfig,
+    RewardBackendError,
+    format_conversation,
+    import_torch_transformers,
+    load_tokenizer,
+    resolve_device,
+    resolve_dtype,
+)
 from .outcome import config_from_options
 
 AGGREGATES = ("min", "last", "product")
@@ -71,8 +80,6 @@ def split_steps(text: str, split: str = "blank", marker: str = "") -> list[str]:
             cur = chunk
         parts.append(cur)
     else:
-        import re
-
         parts = re.split(r"\n\s*\n", text)
     steps = [p.strip() for p in parts if p.strip()]
     return steps or [text.strip()]
