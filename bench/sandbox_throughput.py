@@ -101,7 +101,14 @@ def main() -> None:
     print(f"MBPP+ canonical solutions: {len(items)} candidates, {args.workers} workers, "
           f"{args.rounds} interleaved rounds, image {cfg.image}", flush=True)
 
-    pool = SandboxExecutor(backend="docker", pool_size=args.workers, config=cfg)
+    for attempt in range(3):  # the start-up reap can race other runs' containers going away
+        try:
+            pool = SandboxExecutor(backend="docker", pool_size=args.workers, config=cfg)
+            break
+        except Exception as e:  # noqa: BLE001
+            if attempt == 2:
+                raise
+            print(f"  pool start failed ({type(e).__name__}: {e}); again", flush=True)
     names = ["floor (host subprocess/cand.)", "warm pool (batched)", "warm pool (1 cand./exec)",
              "cold docker run/cand."]
     spent = dict.fromkeys(names, 0.0)
