@@ -81,7 +81,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             "run_dir": str(run_dir), "oracle": oracle, "config": config,
             "turns": max((c.turn for c in cands), default=0) + 1,
             "generated_tokens": sum(tokens),
-            "sampler": config.get("sampler"), "model": config.get("model"), "engine": config.get("engine"),
+            "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"), "engine": config.get("engine"),
             "feedback": config.get("feedback_used"),
         }
         return RunData(

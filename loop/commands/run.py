@@ -48,17 +48,21 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
         fail(str(e))
     stored = cfg.stored()
     stored["feedback_used"] = feedback_label(cfg, task)
-    store = open_run_store(out, stored, resume, ignore=RESUMABLE)
+    try:  # a missing model or unreachable server is found before anything is written
+        engine = create_engine(cfg.engine, **({"model": cfg.model} if cfg.model else {}), **cfg.engine_options)
+    except EngineError as e:
+        fail(str(e))
+    try:
+        store = open_run_store(out, stored, resume, ignore=RESUMABLE)
+    except SystemExit:
+        engine.close()
+        raise
     store.add_problems(problems)
     oracle = task.oracle()
     feedback = task.feedback_verifier() if cfg.feedback == "auto" else None
     selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
     try:
-        try:
-            engine = create_engine(cfg.engine, **({"model": cfg.model} if cfg.model else {}), **cfg.engine_options)
-        except EngineError as e:
-            fail(str(e))
-        store.set_config({"model": engine.model_name})
+        store.set_config({"model_path": engine.model_name})
         total = len(problems) * cfg.n
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),

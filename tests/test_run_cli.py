@@ -1,0 +1,60 @@
+"""`fireassay run` end to end with the embedded model on real GSM8K problems."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from loop.store import RunStore
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+
+def cli(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "loop.cli", *map(str, args)], capture_output=True, text=True, timeout=1500)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr[-3000:]}")
+    return p
+
+
+def test_run_fire_and_regular_then_report_export_and_resume(tmp_path, shared_data):
+    data = shared_data / "gsm8k" / "test.jsonl"
+    common = ["--task", "gsm8k", "--data", data, "--limit", "4", "-n", "4", "--max-tokens", "64", "--quiet"]
+    for sampler in ("regular", "fire"):
+        p = cli("run", *common, "--sampler", sampler, "--out", tmp_path / sampler, "--name", sampler)
+        assert "16 candidates (16 generated now" in p.stdout
+        assert (tmp_path / sampler / "report" / "report.json").exists()
+    with RunStore.open(tmp_path / "fire") as s:
+        cands = s.candidates()
+        cfg = s.config()
+    assert cfg["sampler"] == "fire" and cfg["n"] == 4 and cfg["model_path"].endswith(".gguf")
+    assert {c.sampler["name"] for c in cands} == {"fire"}
+    assert all(c.text.startswith(c.meta["first_token"].lstrip()) or c.meta["first_token"].strip() == "" for c in cands)
+    cli("export", tmp_path / "fire", "--out", tmp_path / "e.jsonl")
+    rows = [json.loads(l) for l in (tmp_path / "e.jsonl").open()]
+    assert len(rows) == 16 and all(r["sampler"] == "fire" and isinstance(r["tokens"], int) and r["first_token"] is not None for r in rows)
+    cli("report", tmp_path / "regular", tmp_path / "fire", "--out", tmp_path / "rep")
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert [r["name"] for r in rep["runs"]] == ["regular", "fire"]
+    assert all(set(r["coverage"]) == {"1", "2", "4"} for r in rep["runs"])
+    # a finished run resumes to nothing new; a resume with other settings is refused
+    p = cli("run", "--resume", tmp_path / "fire", "--quiet")
+    assert "(0 generated now" in p.stdout
+    p = cli("run", "--resume", tmp_path / "fire", "-n", "6", check=False)
+    assert p.returncode == 2 and "n: stored 4, given 6" in p.stderr
+
+
+def test_run_rejects_bad_settings_with_one_message(tmp_path):
+    p = cli("run", "--task", "gsm8k", "--out", tmp_path / "r", "--sampler", "fire@sentence:0", check=False)
+    assert p.returncode == 2 and "N >= 1" in p.stderr and "Traceback" not in p.stderr
+    p = cli("run", "--task", "gsm8k", "--out", tmp_path / "r", "--temperature", "-1", check=False)
+    assert p.returncode == 2 and "temperature" in p.stderr
+    p = cli("run", "--task", "gsm8k", "--data", tmp_path / "none.jsonl", "--out", tmp_path / "r", check=False)
+    assert p.returncode == 2 and "no such file" in p.stderr
+    (tmp_path / "d.jsonl").write_text('{"question": "1+1?", "answer": "#### 2"}\n')
+    p = cli("run", "--task", "gsm8k", "--data", tmp_path / "d.jsonl", "--out", tmp_path / "r", "--model",
+            tmp_path / "missing.gguf", check=False)
+    assert p.returncode == 2 and "model file not found" in p.stderr
+    assert not (tmp_path / "r").exists()  # nothing written before the model was found
