@@ -20,9 +20,20 @@ class ReapReport:
 
 
 def fireassay_containers(client: Any, run_id: str | None = None) -> list[Any]:
+    import docker
+
     flt = [f"{L_TOOL}={TOOL}"] + ([f"{L_RUN}={run_id}"] if run_id else [])
-    return retrying(lambda: client.containers.list(all=True, filters={"label": flt}),
-                    seconds=30, what="list containers")
+
+    def listing() -> list[Any]:
+        # the SDK inspects each listed container; one removed in between raises NotFound: list again
+        for _ in range(10):
+            try:
+                return client.containers.list(all=True, filters={"label": flt})
+            except docker.errors.NotFound:
+                continue
+        return client.containers.list(all=True, filters={"label": flt})
+
+    return retrying(listing, seconds=30, what="list containers")
 
 
 def reap(client: Any = None, *, everything: bool = False, run_id: str | None = None,
