@@ -32,6 +32,12 @@ TEXTS = [
 CANDS = [Candidate("p0", i, t) for i, t in enumerate(TEXTS)]
 
 
+# Batched, padded forward passes run other matmul shapes than one-at-a-time passes; on this CPU
+# float32 results differed by up to 6.5e-4 (seen in a full-suite run). A wrong head, wrong
+# template or mixed-up order differs by far more (logits here are O(1) apart).
+REL, ABS = 3e-3, 2e-3
+
+
 @pytest.fixture(scope="module")
 def rm_path(tmp_path_factory):
     return build_sequence_classifier(tmp_path_factory.mktemp("rm"), num_labels=2)
@@ -61,7 +67,7 @@ def test_scores_equal_a_direct_forward_pass(rm_path):
     verdicts = rm.verify(PROBLEM, CANDS)
     want = [direct_logits(rm_path, conv(t))[0] for t in TEXTS]
     got = [v.score for v in verdicts]
-    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
+    assert got == pytest.approx(want, rel=REL, abs=ABS)
     assert len(set(round(w, 6) for w in want)) == len(want)  # the test model tells texts apart
     assert [v.details["weight"] for v in verdicts] == got
     best = max(range(len(got)), key=got.__getitem__)
@@ -69,7 +75,7 @@ def test_scores_equal_a_direct_forward_pass(rm_path):
     # the second head is the model's other logit
     rm1 = RewardModel(model=str(rm_path), head=1)
     assert [v.score for v in rm1.verify(PROBLEM, CANDS)] == pytest.approx(
-        [direct_logits(rm_path, conv(t))[1] for t in TEXTS], rel=1e-4, abs=1e-5)
+        [direct_logits(rm_path, conv(t))[1] for t in TEXTS], rel=REL, abs=ABS)
 
 
 def test_batch_order_and_size_never_change_a_score(rm_path):
@@ -81,7 +87,7 @@ def test_batch_order_and_size_never_change_a_score(rm_path):
         random.Random(seed).shuffle(perm)
         for bs in (2, 4, 7):
             scores = [v.score for v in RewardModel(model=str(rm_path), batch_size=bs).verify(PROBLEM, perm)]
-            assert scores == pytest.approx([base[c.text] for c in perm], rel=1e-4, abs=1e-5)
+            assert scores == pytest.approx([base[c.text] for c in perm], rel=REL, abs=ABS)
 
 
 def test_several_problems_in_one_batch_keep_their_scores(rm_path):
@@ -89,8 +95,8 @@ def test_several_problems_in_one_batch_keep_their_scores(rm_path):
     rm = RewardModel(model=str(rm_path), batch_size=3)
     alone = [v.score for v in rm.verify(other, CANDS[:3])]
     both = rm.verify_many([(PROBLEM, CANDS), (other, CANDS[:3])])
-    assert [v.score for v in both[1]] == pytest.approx(alone, rel=1e-4, abs=1e-5)
-    assert [v.score for v in both[0]] == pytest.approx([v.score for v in rm.verify(PROBLEM, CANDS)], rel=1e-4, abs=1e-5)
+    assert [v.score for v in both[1]] == pytest.approx(alone, rel=REL, abs=ABS)
+    assert [v.score for v in both[0]] == pytest.approx([v.score for v in rm.verify(PROBLEM, CANDS)], rel=REL, abs=ABS)
 
 
 def test_config_errors_are_clear(rm_path, tmp_path):
@@ -158,7 +164,7 @@ def test_http_pooling_backend_matches_the_model(rm_path):
     try:
         rm = create_verifier("reward_model", backend="http", url=server.url, model="tiny-rm", head="1", concurrency="3")
         got = [v.score for v in rm.verify(PROBLEM, CANDS)]
-        assert got == pytest.approx([direct_logits(rm_path, conv(t))[1] for t in TEXTS], rel=1e-4, abs=1e-5)
+        assert got == pytest.approx([direct_logits(rm_path, conv(t))[1] for t in TEXTS], rel=REL, abs=ABS)
         assert len(server.requests) == len(TEXTS)
         assert all(r["model"] == "tiny-rm" and r["task"] == "classify" and r["use_activation"] is False
                    and r["add_generation_prompt"] is False for r in server.requests)
@@ -251,7 +257,7 @@ def test_select_adds_reward_model_and_weighted_vote_to_a_run(rm_path, tmp_path, 
     for c in cands:
         want = direct_logits(rm_path, [dict(m) for m in problems[c.problem_id].prompt]
                              + [{"role": "assistant", "content": c.text}])[1]
-        assert rv[c.key].score == pytest.approx(want, rel=1e-4, abs=1e-5)
+        assert rv[c.key].score == pytest.approx(want, rel=REL, abs=ABS)
     for c in cands:  # weighted_majority voted with the stored reward (shifted to >= 0 per problem)
         low = min(rv[d.key].score for d in cands if d.problem_id == c.problem_id)
         assert wv[c.key].details["weight"] == pytest.approx(rv[c.key].score - min(low, 0.0))
