@@ -14,7 +14,7 @@ from sandbox.plain import decode, encode
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
 from .compare import check_output, expected_transform
-from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor, make_executor
+from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
 
@@ -51,11 +51,7 @@ class EvalPlusOracle(Verifier):
         self.limits = limits or CodeLimits()
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
-        if executor is not None:
-            self._executor = LazyExecutor(lambda: executor, owned=False)
-        else:
-            self._executor = LazyExecutor(
-                lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
+        self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
 
     def close(self) -> None:
         self._executor.close()

@@ -365,6 +365,14 @@ class LazyExecutor:
     _executor: RunnerExecutor | None = field(default=None, init=False)
     owned: bool = True
 
+    @classmethod
+    def of(cls, executor: RunnerExecutor | None, backend: str, pool_size: int | None,
+           sandbox_config: Any, allow_unsafe: bool) -> "LazyExecutor":
+        """A given executor (not ours to close), or one made on first use from the settings."""
+        if executor is not None:
+            return cls(lambda: executor, owned=False)
+        return cls(lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
+
     def get(self) -> RunnerExecutor:
         if self._executor is None:
             self._executor = self.factory()

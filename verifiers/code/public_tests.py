@@ -24,7 +24,7 @@ from sandbox.plain import encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor, make_executor
+from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .sanitize import sanitize
 
 _SAFE_BUILTINS = {n: getattr(builtins, n) for n in (
@@ -165,11 +165,7 @@ class PublicTests(Verifier):
                  sandbox_config: Any = None, limits: CodeLimits | None = None,
                  executor: RunnerExecutor | None = None, allow_unsafe: bool = False) -> None:
         self.limits = limits or CodeLimits()
-        if executor is not None:
-            self._executor = LazyExecutor(lambda: executor, owned=False)
-        else:
-            self._executor = LazyExecutor(
-                lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
+        self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
 
     def close(self) -> None:
         self._executor.close()
