@@ -16,6 +16,14 @@ Encoding (every encoded value is standard JSON; no NaN literals):
   ``{"unserializable": "<type name>"}``; it decodes to an :class:`Unserializable` marker that
   equals nothing but itself.
 
+An output with more than ``DIGEST_NODES`` container items (Mbpp/255's reference builds 1.7
+million 77-tuples, 1.1 GB) does not travel as data: :func:`encode_output` sends
+``{"digest": ["<sha256 hex>", <items>]}`` instead, a hash of a canonical text of the plain value
+(``repr`` of plain types, sets and dicts by their members' sorted hashes). It decodes to a
+:class:`Digest`, equal only to a digest of the same value, and the host hashes the other side
+the same way to compare (exactly: no float tolerance at that size). The candidate cannot forge
+it any better than the data: the expected value never enters the sandbox.
+
 Subclasses of the plain types (``namedtuple``, ``Counter``, ``IntEnum``, ``bool`` excepted:
 bool is its own type) are encoded as their plain base type, so a returned value carries no
 code of its own to the host: a forged ``__eq__`` never leaves the sandbox.
@@ -23,9 +31,13 @@ code of its own to the host: a forged ``__eq__`` never leaves the sandbox.
 from __future__ import annotations
 
 import base64 as _b64
+import hashlib as _hashlib
 import math as _math
+import sys as _sys
 
 PLAIN_MAX_DEPTH = 200
+# container items (a long string: one per 64 characters) above which a value travels as a digest
+DIGEST_NODES = 4_000_000
 _SMALL_INT = 10**15
 
 
@@ -45,6 +57,25 @@ class Unserializable:
 
     def __hash__(self) -> int:
         return id(self)
+
+
+class Digest:
+    """Stand-in for a value too big to carry: the SHA-256 of its canonical text."""
+
+    __slots__ = ("hex", "nodes")
+
+    def __init__(self, hex_: str, nodes: int) -> None:
+        self.hex = hex_
+        self.nodes = nodes
+
+    def __repr__(self) -> str:
+        return f"<digest of {self.nodes} items {self.hex[:12]}>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Digest and other.hex == self.hex
+
+    def __hash__(self) -> int:
+        return hash(self.hex)
 
 
 def _type_name(value: object) -> str:
@@ -100,6 +131,8 @@ def _encode(value: object, depth: int) -> object:
         return {"complex": [_encode(c.real, depth + 1), _encode(c.imag, depth + 1)]}
     if t is Unserializable:
         return {"unserializable": value.type_name}
+    if t is Digest:
+        return {"digest": [value.hex, value.nodes]}
     if isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
         return {"bytes": _b64.b64encode(raw).decode("ascii")}
@@ -180,6 +213,12 @@ def decode(data: object, _depth: int = 0) -> object:
         return _b64.b64decode(body.encode("ascii"), validate=True)
     if tag == "unserializable":
         return Unserializable(str(body)[:100])
+    if tag == "digest":
+        parts = _seq(body)
+        if (len(parts) != 2 or type(parts[0]) is not str or len(parts[0]) != 64
+                or type(parts[1]) is not int):
+            raise PlainDecodeError("digest needs [sha256 hex, item count]")
+        return Digest(parts[0], parts[1])
     raise PlainDecodeError(f"unknown tag {tag!r}")
 
 
@@ -187,3 +226,153 @@ def _seq(body: object) -> list:
     if type(body) is not list:
         raise PlainDecodeError("container body must be a list")
     return body
+
+
+# -- digests of big values ---------------------------------------------------------------------
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes, complex})
+_FLUSH = 8192
+
+
+class _NoDigest(Exception):
+    """The value holds something that is not plain data (or nests too deep)."""
+
+
+def count_nodes(value: object, cap: int) -> int:
+    """Container items in ``value`` (a long str or bytes weighs one per 64 characters),
+    counted until the count passes ``cap``. Reads containers through their base types only."""
+    stack = [value]
+    n = 0
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bytes:
+            n += len(v) >> 6
+        elif t in _ATOMS:
+            continue
+        else:
+            try:
+                if isinstance(v, dict):
+                    items = list(dict.keys(v)) + list(dict.values(v))
+                elif isinstance(v, list):
+                    items = list(list.__iter__(v))
+                elif isinstance(v, tuple):
+                    items = list(tuple.__iter__(v))
+                elif isinstance(v, (set, frozenset)):
+                    items = list(frozenset.__iter__(v) if isinstance(v, frozenset)
+                                 else set.__iter__(v))
+                else:
+                    continue
+            except Exception:
+                continue
+            n += len(items)
+            if not set(map(type, items)) <= _ATOMS:
+                stack.extend(x for x in items if type(x) not in _ATOMS)
+            elif str in set(map(type, items)) and len(items) < 4096:
+                stack.extend(x for x in items if type(x) is str and len(x) > 64)
+        if n > cap:
+            return n
+    return n
+
+
+def _plain_atom(v: object) -> object:
+    t = type(v)
+    if t in _ATOMS:
+        return v
+    if isinstance(v, int):
+        return int.__int__(v)
+    if isinstance(v, float):
+        return float.__float__(v)
+    if isinstance(v, str):
+        return str.__str__(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, complex):
+        return complex(float.__float__(v.real), float.__float__(v.imag))
+    raise _NoDigest(_type_name(v))
+
+
+def _feed(parts: list, h: object, v: object, depth: int) -> None:
+    t = type(v)
+    if t in _ATOMS:
+        parts.append(repr(v))
+        return
+    if depth > PLAIN_MAX_DEPTH:
+        raise _NoDigest("too deep")
+    if t is list or t is tuple:
+        if set(map(type, v)) <= _ATOMS:  # the bulk: plain atoms, repr'd in C
+            parts.append(repr(v))
+            if len(parts) > _FLUSH:
+                h.update("".join(parts).encode("utf-8", "surrogatepass"))
+                parts.clear()
+            return
+        items, is_tuple = v, t is tuple
+    elif isinstance(v, list):
+        items, is_tuple = list(list.__iter__(v)), False
+    elif isinstance(v, tuple):
+        items, is_tuple = list(tuple.__iter__(v)), True
+    elif isinstance(v, (set, frozenset, dict)):
+        def sub(x: object) -> str:
+            p: list = []
+            hh = _hashlib.sha256()
+            _feed(p, hh, x, depth + 1)
+            hh.update("".join(p).encode("utf-8", "surrogatepass"))
+            return hh.hexdigest()
+
+        if isinstance(v, dict):
+            body = sorted(sub(k) + ":" + sub(dict.__getitem__(v, k)) for k in list(dict.keys(v)))
+            parts.append("dict{" + ",".join(body) + "}")
+        else:
+            fs = isinstance(v, frozenset)
+            body = sorted(sub(x) for x in list(frozenset.__iter__(v) if fs else set.__iter__(v)))
+            parts.append(("frozenset{" if fs else "set{") + ",".join(body) + "}")
+        return
+    else:
+        parts.append(repr(_plain_atom(v)))
+        return
+    parts.append("(" if is_tuple else "[")
+    for i, x in enumerate(items):
+        if i:
+            parts.append(", ")
+        _feed(parts, h, x, depth + 1)
+        if len(parts) > _FLUSH:
+            h.update("".join(parts).encode("utf-8", "surrogatepass"))
+            parts.clear()
+    if is_tuple and len(items) == 1:
+        parts.append(",")
+    parts.append(")" if is_tuple else "]")
+
+
+def digest_of(value: object) -> "Digest | Unserializable":
+    """The :class:`Digest` of a plain value (``repr`` text of plain types, exactly; sets and
+    dicts by their members' sorted hashes); :class:`Unserializable` if it holds other things."""
+    if type(value) is Digest or type(value) is Unserializable:
+        return value
+    get = getattr(_sys, "get_int_max_str_digits", None)
+    old = get() if get else None
+    try:
+        if old is not None:
+            _sys.set_int_max_str_digits(0)  # repr of a huge int must not fail on one side only
+        h = _hashlib.sha256()
+        parts: list = []
+        _feed(parts, h, value, 0)
+        h.update("".join(parts).encode("utf-8", "surrogatepass"))
+        return Digest(h.hexdigest(), count_nodes(value, 1 << 62))
+    except _NoDigest as e:
+        return Unserializable(str(e)[:100])
+    except RecursionError:
+        return Unserializable("RecursionError")
+    except Exception:
+        return Unserializable(_type_name(value))
+    finally:
+        if old is not None:
+            _sys.set_int_max_str_digits(old)
+
+
+def encode_output(value: object, cap: int = DIGEST_NODES) -> object:
+    """``encode(value)``, or its digest when it holds more than ``cap`` nodes."""
+    try:
+        big = count_nodes(value, cap) > cap
+    except RecursionError:
+        big = False
+    return encode(digest_of(value)) if big else encode(value)

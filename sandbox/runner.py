@@ -5,7 +5,8 @@ source of :mod:`sandbox.plain` is inlined). The job::
 
     {"nonce": "<hex>",                      # only this process ever holds it
      "limits": {"memory_mb": 4096, "recursion_limit": null, "import_s": 10.0,
-                "max_output_bytes": 134217728, "wall_factor": 10},
+                "max_output_bytes": 134217728, "wall_factor": 10,
+                "digest_nodes": 4000000, "digest_s": 60.0},
      "kill_strays": false,                  # sweep every other process of our uid (docker only)
      "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
                  "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
@@ -23,6 +24,8 @@ prints exactly one line ``FIREASSAY-RESULT <nonce> <json>`` with::
 
     {"id": "p0", "load": null | {"kind", "message", "traceback"},
      "outputs": [{"s": "ok", "v": <tagged>, "t": wall secs, "cpu": cpu secs}
+                 # a value of over digest_nodes items comes as {"digest": [sha256, items]},
+                 # hashed within digest_s CPU seconds more (sandbox.plain.encode_output)
                  | {"s": "error", "kind": "ValueError", "message": ..., "traceback": ...}
                  | {"s": "timeout", "t": secs} | {"s": "crash", "message": ...}
                  | {"s": "skipped", "message": ...}, ...]}
@@ -45,7 +48,13 @@ if not (len(sys.argv) > 1 and sys.argv[1] == "--fireassay-child"):
     import subprocess
 
 if "encode" not in globals():  # imported as a module on the host; inlined in the sandbox
-    from sandbox.plain import decode, encode  # noqa: F401
+    from sandbox.plain import (  # noqa: F401
+        DIGEST_NODES,
+        count_nodes,
+        decode,
+        digest_of,
+        encode,
+    )
 
 RESULT_PREFIX = "FIREASSAY-RESULT"
 _HDR = struct.Struct(">I")
@@ -101,6 +110,7 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
             pass
     if limits.get("recursion_limit"):
         sys.setrecursionlimit(int(limits["recursion_limit"]))
+    cap = int(limits.get("digest_nodes") or DIGEST_NODES)
 
     namespace: dict = {"__name__": "__candidate__", "__builtins__": __builtins__}
     try:
@@ -134,7 +144,12 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
             dt = time.perf_counter() - t0
             cpu = time.process_time() - c0
             try:
-                send({"s": "ok", "t": dt, "cpu": cpu}, encode(out), True)
+                if count_nodes(out, cap) > cap:
+                    # the call is over: hashing a huge value gets its own allowance
+                    send({"s": "ret", "t": dt, "cpu": cpu})
+                    send({"s": "ok", "t": dt, "cpu": cpu}, encode(digest_of(out)), True)
+                else:
+                    send({"s": "ok", "t": dt, "cpu": cpu}, encode(out), True)
             except (TypeError, ValueError):  # e.g. a surrogate in a str
                 send({"s": "ok", "t": dt, "cpu": cpu}, {"unserializable": _type_name(out)}, True)
         except BaseException as e:
@@ -364,6 +379,23 @@ def _sweep_strays() -> None:
         time.sleep(0.01)
 
 
+def _await(child: _Child, limit: float, deadline: float, hard: float, cpu0: float | None,
+           max_bytes: int) -> dict:
+    """The child's next message; the limit is on its CPU time: a child starved by a busy
+    machine gets more wall time, up to ``hard``."""
+    while True:
+        try:
+            return child.recv(deadline, max_bytes)
+        except _Deadline:
+            cpu1 = child.cpu()
+            if deadline >= hard or cpu0 is None or cpu1 is None:
+                raise
+            used = cpu1 - cpu0
+            if used >= limit:
+                raise
+            deadline = min(time.monotonic() + max(limit - used, 0.05), hard)
+
+
 def _run_program(source: str, python: str, group: dict, program: dict, limits: dict) -> dict:
     inputs = group["inputs"]
     time_limits = group["time_limits"]
@@ -372,6 +404,7 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
     import_s = float(limits.get("import_s") or 10.0)
     max_bytes = int(limits.get("max_output_bytes") or (8 << 20))
     wall_factor = max(1.0, float(limits.get("wall_factor") or 1.0))
+    hash_s = float(limits.get("digest_s") or 60.0)  # CPU seconds to hash a huge output
     cpu_budget = float(group.get("budget_s") or 1e9)  # CPU seconds over all inputs
     budget_end = time.monotonic() + cpu_budget * wall_factor
     cpu_spent = 0.0
@@ -413,20 +446,12 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
                 cpu0 = child.cpu()
                 try:
                     child.send({"args": inputs[i]}, deadline)
-                    while True:
-                        try:
-                            msg = child.recv(deadline, max_bytes)
-                            break
-                        except _Deadline:
-                            # the limit is on CPU time: a child starved by a busy machine gets
-                            # more wall time, up to `wall_factor` times the limit
-                            cpu1 = child.cpu()
-                            if deadline >= hard or cpu0 is None or cpu1 is None:
-                                raise
-                            used = cpu1 - cpu0
-                            if used >= limit:
-                                raise
-                            deadline = min(time.monotonic() + max(limit - used, 0.05), hard)
+                    msg = _await(child, limit, deadline, hard, cpu0, max_bytes)
+                    if msg.get("s") == "ret":  # returned a huge value; now it is being hashed
+                        t1 = time.monotonic()
+                        msg = _await(child, hash_s, min(t1 + hash_s, budget_end),
+                                     min(t1 + hash_s * wall_factor, budget_end), child.cpu(),
+                                     max_bytes)
                 except _Deadline:
                     msg = {"s": "timeout"}
                     lost = True

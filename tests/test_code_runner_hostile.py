@@ -238,3 +238,37 @@ def test_public_tests_feedback_never_shows_hidden_inputs(executor):
     for v in vs:  # hidden inputs (base/plus) never appear
         assert "123456000" not in v.feedback and "10**20" not in v.feedback
         assert "100000000000000000000" not in v.feedback
+
+
+# -- outputs too big to carry travel as digests (Mbpp/255 returns 1.1 GB) ----------------------
+
+BIG_LIMITS = CodeLimits(min_time_limit=2.0, import_time_limit=5.0, program_time_cap=20.0,
+                        wall_factor=4.0, memory_mb=1024, max_output_bytes=1 << 20,
+                        digest_items=1000)
+BIG_REF = "def pairs(n):\n    return [(i, str(i)) for i in range(n)]\n"
+BIG_PROBLEM = Problem(
+    id="T/pairs", prompt=({"role": "user", "content": "pairs"},),
+    reference=make_reference(dataset="mbpp", entry_point="pairs", base_input=[(3,)],
+                             plus_input=[(5000,), (20000,)], atol=0, reference_code=BIG_REF,
+                             cache_key="digest-test-v1"))
+
+
+def test_big_outputs_are_compared_by_digest(executor, tmp_path):
+    codes = [
+        BIG_REF,
+        # the same plain value through subclasses: still equal
+        "import collections\nP = collections.namedtuple('P', 'a b')\n"
+        "class L(list):\n    pass\n"
+        "def pairs(n):\n    return L(P(i, str(i)) for i in range(n))\n",
+        "def pairs(n):\n    return [(i, str(i)) for i in range(n - 1)]\n",  # one short
+        "def pairs(n):\n    return [(i, str(i + (i == n - 1))) for i in range(n)]\n",  # last off
+        # a forged __eq__ hidden in a big value
+        "class E:\n    def __eq__(self, o):\n        return True\n"
+        "def pairs(n):\n    return [(i, str(i)) for i in range(n - 1)] + [E()]\n",
+    ]
+    cands = [Candidate(BIG_PROBLEM.id, i, f"```python\n{c}\n```") for i, c in enumerate(codes)]
+    with EvalPlusOracle(executor=executor, limits=BIG_LIMITS, progress=False,
+                        cache_dir=str(tmp_path)) as oracle:
+        v = oracle.verify(BIG_PROBLEM, cands)
+    assert [x.passed for x in v] == [True, True, False, False, False], [x.details for x in v]
+    assert all(x.details["first_failure"]["index"] == 0 for x in v[2:])  # the first big input

@@ -96,3 +96,51 @@ def test_malformed_input_raises(bad):
 def test_huge_int_beyond_str_digit_limit():
     big = 7**20000  # > 4300 decimal digits: str() would refuse, hex does not
     assert roundtrip(big) == big
+
+
+# -- digests: how a value too big to carry is compared -----------------------------------------
+
+from sandbox.plain import Digest, count_nodes, digest_of, encode_output  # noqa: E402
+
+
+def test_digest_is_canonical_for_equal_plain_values():
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class MyList(list):
+        pass
+
+    class MyStr(str):
+        def __repr__(self):
+            return "'forged'"
+
+    base = [(1, "x"), (2, "y")]
+    assert digest_of(base) == digest_of([Pair(1, "x"), Pair(2, MyStr("y"))])
+    assert digest_of(base) == digest_of(MyList(base))
+    assert digest_of({"a", "b", "c"}) == digest_of({"c", "b", "a"})
+    assert digest_of({1: [2], 3: (4,)}) == digest_of({3: (4,), 1: [2]})
+    assert digest_of(frozenset({1})) != digest_of({1})
+    assert digest_of([1]) != digest_of((1,)) != digest_of([1.0]) != digest_of([True])
+    assert digest_of(["a, 'b'"]) != digest_of(["a", "b"])
+    assert digest_of([10**5000]) == digest_of([10**5000]) != digest_of([10**5000 + 1])
+    assert digest_of(["\ud800"]) != digest_of(["\ud801"])
+    assert decode(encode(digest_of(base))) == digest_of(base)
+
+
+def test_digest_of_non_plain_data_is_unserializable():
+    cyclic: list = []
+    cyclic.append(cyclic)
+    assert type(digest_of([object()])) is Unserializable
+    assert type(digest_of(cyclic)) is Unserializable
+    assert digest_of([object()]) != digest_of([object()])
+
+
+def test_encode_output_digests_only_big_values():
+    small = list(range(100))
+    assert encode_output(small, cap=1000) == encode(small)
+    big = [(i, str(i)) for i in range(1000)]  # 3000 items
+    tagged = encode_output(big, cap=1000)
+    assert set(tagged) == {"digest"} and decode(tagged) == digest_of(big)
+    assert type(decode(tagged)) is Digest and decode(tagged).nodes == 3000
+    assert count_nodes("x" * 64_000, 10**9) == 1000  # a long string weighs too
+    with pytest.raises(PlainDecodeError):
+        decode({"digest": ["abc", 1]})

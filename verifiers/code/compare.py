@@ -5,7 +5,8 @@ of MBPP+ (set equality, output-not-None, Mbpp/164, 295, 558, 581) and HumanEval+
 ``find_zero``: the root is checked through the polynomial); for floats (or ``atol != 0``) the
 same type and length, then ``numpy.allclose(rtol=1e-7, atol=atol)`` with ``atol`` 1e-6 when
 the dataset gives 0. Both sides are plain data decoded by :mod:`sandbox.plain`, so ``==`` here
-is always the builtin one.
+is always the builtin one. An output too big to carry arrives as a
+:class:`sandbox.plain.Digest` and is compared exactly, by hash.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import math
 from typing import Any, Sequence
 
 import numpy as np
+
+from sandbox.plain import Digest, digest_of
 
 MBPP_OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_starta_endb"})
 MBPP_OUTPUT_SET_EQ_TASKS = frozenset({
@@ -65,6 +68,8 @@ def check_output(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, e
                  atol: float) -> bool:
     """True when ``out`` is accepted for expected ``exp`` on input ``inp`` (never raises)."""
     try:
+        if type(out) is Digest or type(exp) is Digest:  # a huge value: compared by its hash
+            return digest_of(out) == digest_of(exp)
         return bool(_check(dataset, entry_point, inp, out, exp, atol))
     except Exception:
         return False

@@ -46,7 +46,11 @@ class CodeLimits:
     import_time_limit: float = 10.0  # loading (exec of) the code
     memory_mb: int = 4096  # RLIMIT_AS of the child interpreter (evalplus: 4 GiB)
     recursion_limit: int | None = None  # None: Python's default
-    max_output_bytes: int = 128 * MIB  # one returned value, encoded (Mbpp/255 needs ~42 MiB)
+    max_output_bytes: int = 128 * MIB  # one returned value, encoded
+    # a returned value with more container items than this travels as a SHA-256 of its plain
+    # text (Mbpp/255's reference returns 1.7M 77-tuples: 1.1 GB), hashed within this many CPU s
+    digest_items: int = 4_000_000
+    digest_time_limit: float = 60.0
     public_test_time_limit: float = 3.0  # per prompt-visible test (no reference time exists)
     reference_time_limit: float = 60.0  # per input when running canonical solutions
     batch_programs: int = 32  # most programs in one runner exec
@@ -55,7 +59,8 @@ class CodeLimits:
         if not isinstance(self.wall_factor, (int, float)) or self.wall_factor < 1:
             raise ValueError(f"CodeLimits.wall_factor={self.wall_factor!r}: give a number >= 1")
         for name in ("min_time_limit", "gt_time_limit_factor", "program_time_cap",
-                     "import_time_limit", "public_test_time_limit", "reference_time_limit"):
+                     "import_time_limit", "public_test_time_limit", "reference_time_limit",
+                     "digest_time_limit"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v > 0:
                 raise ValueError(f"CodeLimits.{name}={v!r}: give a positive number of seconds")
@@ -65,6 +70,9 @@ class CodeLimits:
             raise ValueError("CodeLimits.recursion_limit must be None or >= 100")
         if self.batch_programs < 1 or self.max_output_bytes < 1024:
             raise ValueError("CodeLimits.batch_programs >= 1 and max_output_bytes >= 1024")
+        if not isinstance(self.digest_items, int) or self.digest_items < 1000:
+            raise ValueError(f"CodeLimits.digest_items={self.digest_items!r}: give an integer "
+                             ">= 1000")
 
     def time_limits(self, reference_times: Sequence[float]) -> list[float]:
         return [max(self.min_time_limit, self.gt_time_limit_factor * float(t))
@@ -76,7 +84,8 @@ class CodeLimits:
     def runner_limits(self) -> dict[str, Any]:
         return {"memory_mb": self.memory_mb, "recursion_limit": self.recursion_limit,
                 "import_s": self.import_time_limit, "max_output_bytes": self.max_output_bytes,
-                "wall_factor": self.wall_factor}
+                "wall_factor": self.wall_factor, "digest_nodes": self.digest_items,
+                "digest_s": self.digest_time_limit}
 
 
 # -- jobs ---------------------------------------------------------------------------------------
