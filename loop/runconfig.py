@@ -9,7 +9,9 @@ FEEDBACK_MODES = ("auto", "none", "retry")
 FIRE_TURNS = ("first", "all")
 
 # settings that may differ on --resume (they change how, not what, is computed)
-RESUMABLE = {"show_progress", "gen_batch", "verify_batch", "max_in_flight", "report"}
+# (gen_batch is not one: it decides which samples share a generation call, and a batched engine's
+# numbers depend on that)
+RESUMABLE = {"show_progress", "verify_batch", "max_in_flight", "report"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class RunConfig:
     selectors: tuple[str, ...] | None = None  # None: the task's defaults
     task_options: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
-    gen_batch: int = 8  # problems per turn-0 generation call
+    gen_batch: int = 8  # problems per generation call (their follow-ups share one call too)
     verify_batch: int = 64  # candidates per verification call
     max_in_flight: int = 256  # trajectories generated but not finished (bounds memory)
     report: bool = True

@@ -13,6 +13,13 @@ The state is rebuilt from the store at start, so a fresh run and a resumed run a
 code path: what is stored is never generated or judged again, and seeds depend only on
 (run seed, problem position, sample index, turn), so a resumed run samples what a clean run
 would have where the engine is deterministic.
+
+Batched engines are deterministic per *call* at best (llama.cpp's and vLLM's numbers depend on
+which sequences share a batch), so what goes into one generation call never depends on timing:
+turn 0 of problem group ``g`` (positions ``g*gen_batch ...``) is one call, and the follow-ups
+of group ``g`` after turn ``t`` are one call, made once every turn-``t`` candidate of the group
+is judged, in (problem, sample) order. Each unit is committed in one transaction, so a resumed
+run rebuilds exactly these units.
 """
 from __future__ import annotations
 
@@ -82,7 +89,11 @@ class RunLoop:
         self.progress = progress
         self.cv = threading.Condition()
         self.pending: deque[Problem] = deque()
-        self.followups: deque[Trajectory] = deque()
+        self.followups: deque[list[Trajectory]] = deque()  # units: one generation call each
+        # unit (group, turn): candidates in it, how many are judged, who wants another turn
+        self.unit_size: dict[tuple[int, int], int] = defaultdict(int)
+        self.unit_judged: dict[tuple[int, int], int] = defaultdict(int)
+        self.unit_next: dict[tuple[int, int], list[Trajectory]] = defaultdict(list)
         self.to_verify: list[tuple[Trajectory, Candidate]] = []
         self.in_flight = 0
         self.gen_busy = False
@@ -115,14 +126,34 @@ class RunLoop:
                 traj.feedback.append(self._feedback_text(oracle_v.get(c.key), fb_v.get(c.key)))
             last = cs[-1]
             traj.texts.append(last.text)
+            unit = (self._group(traj.position), last.turn)
+            self.unit_size[unit] += 1
             judged = last.key in oracle_v and (self.feedback_name is None or last.key in fb_v)
             if not judged:
                 self.to_verify.append((traj, last))
                 self.in_flight += 1
-            elif self._wants_another_turn(last.turn, oracle_v[last.key], fb_v.get(last.key)):
+                continue
+            self.unit_judged[unit] += 1
+            if self._wants_another_turn(last.turn, oracle_v[last.key], fb_v.get(last.key)):
                 traj.feedback.append(self._feedback_text(oracle_v[last.key], fb_v.get(last.key)))
-                self.followups.append(traj)
+                self.unit_next[unit].append(traj)
                 self.in_flight += 1
+        for unit in sorted(self.unit_size):
+            self._maybe_release(unit)
+
+    # -- units ------------------------------------------------------------------------------------
+    def _group(self, position: int) -> int:
+        return position // self.cfg.gen_batch
+
+    def _maybe_release(self, unit: tuple[int, int]) -> None:
+        """Once every candidate of ``unit`` is judged, queue its follow-ups as one call."""
+        if self.unit_judged.get(unit, 0) < self.unit_size.get(unit, 0):
+            return
+        nxt = sorted(self.unit_next.pop(unit, []), key=lambda t: (t.position, t.sample_index))
+        self.unit_size.pop(unit, None)
+        self.unit_judged.pop(unit, None)
+        if nxt:
+            self.followups.append(nxt)
 
     # -- feedback policy -------------------------------------------------------------------------
     def _wants_another_turn(self, turn: int, oracle_v: Verdict | None, fb_v: Verdict | None) -> bool:
@@ -186,17 +217,22 @@ class RunLoop:
                     if self.stop.is_set():
                         return
                     if self.followups:
-                        batch_f = [self.followups.popleft() for _ in range(min(len(self.followups), self.cfg.gen_batch * self.cfg.n))]
+                        batch_f = self.followups.popleft()
                         batch_p: list[Problem] = []
                     else:
                         batch_f = []
-                        batch_p = [self.pending.popleft() for _ in range(min(len(self.pending), self.cfg.gen_batch))]
+                        group = self._group(self.position[self.pending[0].id])
+                        batch_p = []
+                        while self.pending and self._group(self.position[self.pending[0].id]) == group:
+                            batch_p.append(self.pending.popleft())
                         self.in_flight += len(batch_p) * self.cfg.n
                     self.gen_busy = True
                 made = self._generate_followups(batch_f) if batch_f else self._generate_initial(batch_p)
                 self.store.add_candidates([c for _, c in made])  # committed before anyone judges it
                 toks = sum(int(c.meta.get("tokens", 0)) for _, c in made)
                 with self.cv:
+                    for t, c in made:
+                        self.unit_size[(self._group(t.position), c.turn)] += 1
                     self.to_verify.extend(made)
                     self.gen_busy = False
                     self.tokens += toks
@@ -224,12 +260,15 @@ class RunLoop:
                 for j, (t, c) in enumerate(g):
                     ov = oracle_out[gi][j]
                     fv = fb_out[gi][j] if fb_out is not None else None
+                    unit = (self._group(t.position), c.turn)
+                    self.unit_judged[unit] += 1
                     if self._wants_another_turn(c.turn, ov, fv):
                         t.feedback.append(self._feedback_text(ov, fv))
-                        self.followups.append(t)
+                        self.unit_next[unit].append(t)
                     else:
                         self.in_flight -= 1
                         finished += 1
+                    self._maybe_release(unit)
             self.stats["verified"] += len(batch)
             self.stats["finished"] += finished
         self._advance("trajectories", finished)

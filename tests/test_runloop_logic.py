@@ -24,11 +24,13 @@ class FakeAnswerEngine(Engine):
         self.calls = 0
         self.crash_after_calls = crash_after_calls
         self.prompts: list[tuple[int, ...]] = []
+        self.batches: list[tuple] = []  # what each successful call held: (prompt, seed, n)
 
     def generate(self, requests):  # type: ignore[override]
         if self.crash_after_calls is not None and self.calls >= self.crash_after_calls:
             raise RuntimeError("fake engine crash")
         self.calls += 1
+        self.batches.append(tuple((tuple(r.prompt_token_ids), r.seed, r.n) for r in requests))
         out = []
         for r in requests:
             self.prompts.append(tuple(r.prompt_token_ids))
@@ -112,6 +114,25 @@ def test_crash_then_resume_equals_clean_run(tmp_path, shared_data, crash_after):
     rows, verdicts = _run(tmp_path / "crashed", shared_data, FakeAnswerEngine(), _cfg(), resume=True)
     assert rows == clean_rows
     assert verdicts == clean_v
+
+
+@pytest.mark.parametrize("crash_after", [2, 5])
+def test_generation_calls_hold_the_same_samples_in_clean_and_resumed_runs(tmp_path, shared_data, crash_after):
+    """Batched engines are deterministic per call at best: which samples share a call must not
+    depend on timing (verification speed) or on where a run was cut."""
+    calls = []
+    for name in ("a", "b"):  # two clean runs: verification timing differs, calls do not
+        engine = FakeAnswerEngine()
+        _run(tmp_path / name, shared_data, engine, _cfg())
+        calls.append(sorted(engine.batches))
+    assert calls[0] == calls[1]
+    first, second = FakeAnswerEngine(crash_after_calls=crash_after), FakeAnswerEngine()
+    with pytest.raises(RuntimeError, match="fake engine crash"):
+        _run(tmp_path / "cut", shared_data, first, _cfg())
+    _run(tmp_path / "cut", shared_data, second, _cfg(), resume=True)
+    assert sorted(first.batches + second.batches) == calls[0]
+    # each call is one unit: one problem group's turn 0, or its follow-ups after one turn
+    assert all(len({b[1] for b in batch}) == len(batch) for batch in calls[0])
 
 
 def test_retry_feedback_text_is_fixed_and_gold_flagged():

@@ -159,7 +159,8 @@ def run_command(
             fail(f"{resume} was made by `fireassay {stored.get('command')}`, not `fireassay run`")
         cfg = RunConfig.from_dict({**stored, "show_progress": not quiet})
         _refuse_changed(cfg, task=task, data=data, engine=engine, model=model, sampler=sampler, n=n, limit=limit,
-                        max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors)
+                        max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors,
+                        gen_batch=gen_batch)
         execute(cfg, resume, resume=True)
         return
     if task is None or out is None:
@@ -183,7 +184,8 @@ def run_command(
 
 def _refuse_changed(cfg: RunConfig, **given: Any) -> None:
     """On --resume, options left at their defaults are ignored; others must match the store."""
-    defaults = {"engine": "llamacpp", "sampler": "regular", "n": 8, "max_tokens": 512, "seed": 0, "max_turns": 1}
+    defaults = {"engine": "llamacpp", "sampler": "regular", "n": 8, "max_tokens": 512, "seed": 0, "max_turns": 1,
+                "gen_batch": 8}
     diffs = []
     for key, value in given.items():
         if value is None or defaults.get(key) == value:

@@ -125,6 +125,7 @@ class LlamaCppEngine(Engine):
         prompt_cache: int = 8,
         suffix_max: int = 4,
         verbose: bool = False,
+        deterministic: bool = True,
     ) -> None:
         llama_cpp, internals = _import_llama_cpp()
         self._lc = llama_cpp
@@ -171,6 +172,13 @@ class LlamaCppEngine(Engine):
         self.context_length = int(self._llm._model.n_ctx_train())
         self._cache_cap = prompt_cache
         self._free_prompt_seqs = list(range(n_parallel, n_seq_max))
+        self._prompt_seqs = list(self._free_prompt_seqs)
+        # llama.cpp's numbers depend on where sequences sit in the KV cache (SIMD sums over
+        # cells), so a call's samples depend on what earlier calls left there. deterministic:
+        # every call starts from an empty cache, so its samples depend only on its requests
+        # and seeds (a resumed run redraws what the clean run drew); False keeps prompts cached
+        # across calls (faster for many calls on one prompt).
+        self.deterministic = bool(deterministic)
         self._cache: list[_PromptEntry] = []  # most recently used last
         self._piece_cache: dict[int, bytes] = {}
         self._eog: frozenset[int] | None = None
@@ -299,6 +307,10 @@ class LlamaCppEngine(Engine):
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)
+        if self.deterministic:
+            self._lc.llama_memory_clear(self._mem, True)
+            self._cache = []
+            self._free_prompt_seqs = list(self._prompt_seqs)
         prompts = [self.prompt_token_ids(r) for r in requests]
         for r, p in zip(requests, prompts):
             if len(p) >= self.context_length:
