@@ -14,6 +14,10 @@ from sandbox.plain import decode
 pytestmark = [pytest.mark.docker, pytest.mark.engine, pytest.mark.slow]
 
 
+def forms(inp: list) -> set[str]:
+    return {repr(tuple(inp)), repr(list(inp)), ", ".join(map(repr, inp))}
+
+
 def test_feedback_never_reveals_hidden_inputs(tmp_path, shared_data):
     data = shared_data / "evalplus" / "MbppPlus.jsonl.gz"
     out = tmp_path / "run"
@@ -34,11 +38,12 @@ def test_feedback_never_reveals_hidden_inputs(tmp_path, shared_data):
         visible = problem.prompt[-1]["content"]
         ref = problem.reference
         inputs = [decode(a) for a in list(ref["base_input"]) + list(ref["plus_input"])]
-        hidden = [inp for inp in inputs
-                  if repr(tuple(inp)) not in visible and repr(list(inp)) not in visible]
+        # an input is visible when the prompt shows it: as the call's arguments
+        # (``f('Please move back to stream')``), or as a tuple or list
+        hidden = [inp for inp in inputs if not any(form in visible for form in forms(inp))]
         assert verdict.feedback, "a failing candidate got no feedback"
         for inp in hidden:
-            for shown in {repr(tuple(inp)), repr(list(inp)), ", ".join(map(repr, inp))}:
+            for shown in forms(inp):
                 if len(shown) >= 12:  # long enough not to occur by chance
                     assert shown not in verdict.feedback, f"{pid}: hidden input {shown[:80]} leaked into feedback"
         checked += 1
