@@ -351,7 +351,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
         "",
     ]
     out += _table(
-        ["run", "task", "problems", "n", "#EA", "unjudged", "meta"],
+        ["run", "task", "problems", "n", "#EA", "distinct 1st tokens", "unjudged", "meta"],
         [
             [
                 r.name,
@@ -359,6 +359,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
                 str(r.problems),
                 str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",
                 f"{r.effective_answers:.2f}",
+                str(r.meta.get("distinct_first_tokens", "–")),
                 f"{r.unjudged.candidates} ({_pct(r.unjudged.share, 2)}%) in {r.unjudged.problems} problems",
                 ", ".join(f"{k}={v}" for k, v in r.meta.items() if isinstance(v, (str, int, float, bool)))[
                     :120

@@ -77,6 +77,10 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
         call_arrays = [np.array([traj_calls[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
                        for pid in pids]
         tokens = list(traj_tokens.values())
+        firsts: dict[str, set] = defaultdict(set)
+        for c in cands:
+            if c.turn == 0 and c.meta.get("first_token") is not None:
+                firsts[c.problem_id].add(c.meta["first_token"])
         meta = {
             "run_dir": str(run_dir), "oracle": oracle, "config": config,
             "turns": max((c.turn for c in cands), default=0) + 1,
@@ -84,6 +88,8 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"), "engine": config.get("engine"),
             "feedback": config.get("feedback_used"),
         }
+        if firsts:  # mean over problems of the distinct first tokens among their turn-0 samples
+            meta["distinct_first_tokens"] = round(float(np.mean([len(firsts[p]) for p in pids])), 2)
         return RunData(
             name=name or config.get("name") or Path(run_dir).name, task=str(config.get("task", "?")),
             problem_ids=pids, correct=correct, unjudged=unjudged, answers=answers, selectors=selectors, meta=meta,

@@ -39,6 +39,14 @@ def test_run_fire_and_regular_then_report_export_and_resume(tmp_path, shared_dat
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert [r["name"] for r in rep["runs"]] == ["regular", "fire"]
     assert all(set(r["coverage"]) == {"1", "2", "4"} for r in rep["runs"])
+    # the report counts distinct first tokens per problem (turn 0), recomputed here from the stores
+    for r in rep["runs"]:
+        with RunStore.open(tmp_path / r["name"]) as s:
+            firsts: dict = {}
+            for c in s.candidates():
+                firsts.setdefault(c.problem_id, set()).add(c.meta["first_token"])
+        assert r["meta"]["distinct_first_tokens"] == round(sum(map(len, firsts.values())) / len(firsts), 2)
+    assert "distinct 1st tokens" in (tmp_path / "rep" / "report.md").read_text()
     # a finished run resumes to nothing new; a resume with other settings is refused
     p = cli("run", "--resume", tmp_path / "fire", "--quiet")
     assert "(0 generated now" in p.stdout
