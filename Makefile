@@ -80,6 +80,7 @@ test-vllm: venv-vllm
 FIREASSAY_DATA ?= $(abspath ../shared/data)
 DEMO_OUT ?= demo-out
 DEMO_PROBLEMS ?= 20
+DEMO_MBPP_PROBLEMS ?= 5
 DEMO_N ?= 16
 DEMO_RUN = $(BIN)/fireassay run --quiet
 
@@ -92,8 +93,8 @@ demo: venv sandbox
 	$(call demo_run,gsm8k-regular,--task gsm8k --data $(FIREASSAY_DATA)/gsm8k/test.jsonl --limit $(DEMO_PROBLEMS) -n $(DEMO_N) --max-tokens 256 --sampler regular)
 	$(call demo_run,gsm8k-fire,--task gsm8k --data $(FIREASSAY_DATA)/gsm8k/test.jsonl --limit $(DEMO_PROBLEMS) -n $(DEMO_N) --max-tokens 256 --sampler fire)
 	$(BIN)/fireassay report $(DEMO_OUT)/gsm8k-regular $(DEMO_OUT)/gsm8k-fire --out $(DEMO_OUT)/report-gsm8k-fire-vs-regular
-	$(call demo_run,mbpp-1turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_PROBLEMS) -n 8 --max-tokens 384 --max-turns 1)
-	$(call demo_run,mbpp-2turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_PROBLEMS) -n 8 --max-tokens 384 --max-turns 2)
+	$(call demo_run,mbpp-1turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_MBPP_PROBLEMS) -n 8 --max-tokens 384 --max-turns 1)
+	$(call demo_run,mbpp-2turn,--task mbppplus --data $(FIREASSAY_DATA)/evalplus/MbppPlus.jsonl.gz --limit $(DEMO_MBPP_PROBLEMS) -n 8 --max-tokens 384 --max-turns 2)
 	$(BIN)/fireassay report $(DEMO_OUT)/mbpp-1turn $(DEMO_OUT)/mbpp-2turn --out $(DEMO_OUT)/report-mbpp-turns
 	@echo; echo "reports: $(DEMO_OUT)/report-gsm8k-fire-vs-regular/report.md  $(DEMO_OUT)/report-mbpp-turns/report.md"
 	@sed -n '/## Runs/,/## Selection/p' $(DEMO_OUT)/report-gsm8k-fire-vs-regular/report.md
