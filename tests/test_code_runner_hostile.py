@@ -260,15 +260,18 @@ def test_big_outputs_are_compared_by_digest(executor, tmp_path):
         "import collections\nP = collections.namedtuple('P', 'a b')\n"
         "class L(list):\n    pass\n"
         "def pairs(n):\n    return L(P(i, str(i)) for i in range(n))\n",
-        "def pairs(n):\n    return [(i, str(i)) for i in range(n - 1)]\n",  # one short
-        "def pairs(n):\n    return [(i, str(i + (i == n - 1))) for i in range(n)]\n",  # last off
+        # right on the small base input, wrong only where the answer travels as a digest:
+        "def pairs(n):\n    return [(i, str(i)) for i in range(n - (n > 100))]\n",  # one short
+        "def pairs(n):\n    return [(i, str(i + (i == n - 1 and n > 100))) for i in range(n)]\n",
         # a forged __eq__ hidden in a big value
         "class E:\n    def __eq__(self, o):\n        return True\n"
-        "def pairs(n):\n    return [(i, str(i)) for i in range(n - 1)] + [E()]\n",
+        "def pairs(n):\n    return [(i, str(i)) for i in range(n - (n > 100))] + [E()] * (n > 100)\n",
     ]
     cands = [Candidate(BIG_PROBLEM.id, i, f"```python\n{c}\n```") for i, c in enumerate(codes)]
     with EvalPlusOracle(executor=executor, limits=BIG_LIMITS, progress=False,
                         cache_dir=str(tmp_path)) as oracle:
         v = oracle.verify(BIG_PROBLEM, cands)
     assert [x.passed for x in v] == [True, True, False, False, False], [x.details for x in v]
-    assert all(x.details["first_failure"]["index"] == 0 for x in v[2:])  # the first big input
+    # each wrong one fails on the first big input (plus 0), after passing the small base one
+    assert all(x.details["first_failure"]["suite"] == "plus" and x.details["first_failure"]["index"] == 0
+               for x in v[2:]), [x.details for x in v[2:]]
