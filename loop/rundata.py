@@ -68,19 +68,18 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             selectors[sname] = SelectorData(info["subset_rule"], classes, scores)
         traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
         traj_calls: dict[tuple[str, int], int] = defaultdict(int)
+        firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
         for c in cands:
             traj_tokens[(c.problem_id, c.sample_index)] += int(c.meta.get("tokens", 0) or 0)
             traj_calls[(c.problem_id, c.sample_index)] += 1
+            if c.turn == 0 and c.meta.get("first_token") is not None:
+                firsts[c.problem_id].add(c.meta["first_token"])
         has_tokens = any(traj_tokens.values())
         tok_arrays = [np.array([traj_tokens[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
                       for pid in pids] if has_tokens else None
         call_arrays = [np.array([traj_calls[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
                        for pid in pids]
         tokens = list(traj_tokens.values())
-        firsts: dict[str, set] = defaultdict(set)
-        for c in cands:
-            if c.turn == 0 and c.meta.get("first_token") is not None:
-                firsts[c.problem_id].add(c.meta["first_token"])
         meta = {
             "run_dir": str(run_dir), "oracle": oracle, "config": config,
             "turns": max((c.turn for c in cands), default=0) + 1,

@@ -266,9 +266,10 @@ def count_nodes(value: object, cap: int) -> int:
             except Exception:
                 continue
             n += len(items)
-            if not set(map(type, items)) <= _ATOMS:
+            types = set(map(type, items))
+            if not types <= _ATOMS:
                 stack.extend(x for x in items if type(x) not in _ATOMS)
-            elif str in set(map(type, items)) and len(items) < 4096:
+            elif str in types and len(items) < 4096:
                 stack.extend(x for x in items if type(x) is str and len(x) > 64)
         if n > cap:
             return n

@@ -112,6 +112,15 @@ class _Seq:
     feed: list[int] = field(default_factory=list)  # prompt tokens still to decode (suffix start)
 
 
+def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
 class LlamaCppEngine(Engine):
     name = "llamacpp"
 
@@ -266,10 +275,7 @@ class LlamaCppEngine(Engine):
         """The cache entry for ``tokens``, evaluating only what no cached prompt shares."""
         best, best_len = None, 0
         for e in self._cache:
-            n = min(len(e.tokens), len(tokens))
-            k = 0
-            while k < n and e.tokens[k] == tokens[k]:
-                k += 1
+            k = _shared_prefix(e.tokens, tokens)
             if k == len(tokens) == len(e.tokens):
                 self._cache.remove(e)
                 self._cache.append(e)
@@ -398,10 +404,7 @@ class LlamaCppEngine(Engine):
     def _longest_cached(self, tokens: list[int]) -> tuple[_PromptEntry | None, int]:
         best, best_len = None, 0
         for e in self._cache:
-            n = min(len(e.tokens), len(tokens))
-            k = 0
-            while k < n and e.tokens[k] == tokens[k]:
-                k += 1
+            k = _shared_prefix(e.tokens, tokens)
             if k == len(e.tokens) and k > best_len:  # the whole cached prompt is a prefix
                 best, best_len = e, k
         return best, best_len
