@@ -15,10 +15,12 @@ source of :mod:`sandbox.plain` is inlined). The job::
 
 For every program the trusted parent (this process) starts a FRESH child interpreter
 (``subprocess``, i.e. fork+exec: the child never holds the nonce), sends it the code over a
-private pipe, then each input in turn; the child answers every call with the tagged output (or
-the error) on a second private pipe. The child's stdin/stdout/stderr are ``/dev/null``. A call
-that overruns its time limit (CPU seconds of the child; wall time may stretch to
-``wall_factor`` times the limit on a busy machine, never further), or a child that dies or garbles the channel, is killed (its whole
+private pipe and, once it has loaded, all the inputs at once; the child calls the entry point
+on each in turn and streams every answer (the tagged output, or the error) back on a second
+private pipe without waiting for the parent, which times call i from answer i-1 (no round trip
+per input). The child's stdin/stdout/stderr are ``/dev/null``. A call that overruns its time
+limit (CPU seconds of the child; wall time may stretch to ``wall_factor`` times the limit on a
+busy machine, never further), or a child that dies or garbles the channel, is killed (its whole
 process group) and a new child takes the remaining inputs. When a program is done the parent
 prints exactly one line ``FIREASSAY-RESULT <nonce> <json>`` with::
 
@@ -125,17 +127,23 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
         send({"load": describe(e)})
         return
     send({"load": None})
-    while True:
+    # every remaining input arrives at once; the answers stream back as the calls finish, so
+    # the parent never waits on a round trip per input (it times each call from the previous
+    # answer: a call starts as soon as the one before it has been sent)
+    try:
+        req = recv()
+    except (EOFError, OSError, ValueError):
+        return
+    if not isinstance(req, dict) or not isinstance(req.get("inputs"), list):
+        return
+    stop_on_error = bool(req.get("stop_on_error", True))
+    for tagged in req["inputs"]:
         try:
-            req = recv()
-        except (EOFError, OSError, ValueError):
-            return
-        if req is None:
-            return
-        try:
-            args = decode(req["args"])
+            args = decode(tagged)
         except BaseException as e:
             send({"s": "error", **describe(e)})
+            if stop_on_error:
+                return
             continue
         t0 = time.perf_counter()
         c0 = time.process_time()
@@ -155,6 +163,8 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
         except BaseException as e:
             dt = time.perf_counter() - t0
             send({"s": "error", **describe(e), "t": dt})
+            if stop_on_error:
+                return
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -435,17 +445,26 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
                 break
             first = False
             lost = False
+            try:
+                child.send({"inputs": inputs[i:], "stop_on_error": stop_on_error},
+                           min(time.monotonic() + import_s, budget_end))
+            except (_Deadline, _ChildGone):
+                outputs[i] = {"s": "crash", "message": "the child stopped reading its inputs"}
+                i += 1
+                if stop_on_error:
+                    stopped = "not run: stopped after the first failing input"
+                continue  # a fresh child for the rest
+            now = time.monotonic()
+            cpu0 = child.cpu()
             while i < n:
-                now = time.monotonic()
                 if now >= budget_end or cpu_spent >= cpu_budget:
                     stopped = "the program's total time budget ran out"
                     break
+                # call i started when answer i-1 was sent: its clock runs from that answer
                 limit = float(time_limits[i])
                 deadline = min(now + limit, budget_end)
                 hard = min(now + limit * wall_factor, budget_end)
-                cpu0 = child.cpu()
                 try:
-                    child.send({"args": inputs[i]}, deadline)
                     msg = _await(child, limit, deadline, hard, cpu0, max_bytes)
                     if msg.get("s") == "ret":  # returned a huge value; now it is being hashed
                         t1 = time.monotonic()
@@ -463,13 +482,15 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
                     msg = {"s": "crash", "message": str(e)}
                     lost = True
                 cpu1 = child.cpu()
+                t_end = time.monotonic()
                 if cpu0 is not None and cpu1 is not None:
                     cpu_spent += max(0.0, cpu1 - cpu0)
                 else:
-                    cpu_spent += time.monotonic() - now
-                msg["wall"] = time.monotonic() - now
+                    cpu_spent += t_end - now
+                msg["wall"] = t_end - now
                 outputs[i] = msg
                 i += 1
+                now, cpu0 = t_end, cpu1
                 if msg.get("s") != "ok" and stop_on_error:
                     stopped = "not run: stopped after the first failing input"
                     break
