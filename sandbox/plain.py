@@ -176,10 +176,11 @@ def decode(data: object, _depth: int = 0) -> object:
         raise PlainDecodeError(f"not a tagged value: {type(data).__name__}")
     ((tag, body),) = data.items()
     d = _depth + 1
-    if tag == "list":
-        return [decode(v, d) for v in _seq(body)]
-    if tag == "tuple":
-        return tuple(decode(v, d) for v in _seq(body))
+    if tag == "list" or tag == "tuple":
+        # fast path for atoms (the common case: millions of items at times)
+        items = [v if type(v) is str or type(v) is int or type(v) is float else decode(v, d)
+                 for v in _seq(body)]
+        return items if tag == "list" else tuple(items)
     if tag == "set":
         return {decode(v, d) for v in _seq(body)}
     if tag == "frozenset":

@@ -44,7 +44,7 @@ import sys
 import time
 
 # the parent alone needs these; the child (same source) skips their import cost
-if not (len(sys.argv) > 1 and sys.argv[1] == "--fireassay-child"):
+if not (len(sys.argv) > 1 and sys.argv[1] in ("--fireassay-child", "--fireassay-zygote")):
     import select
     import signal
     import subprocess
@@ -193,6 +193,79 @@ def _child_entry(argv: list[str]) -> None:
         os._exit(0)
 
 
+def _prctl(option: int, value: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except Exception:
+        pass
+
+
+PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+
+
+def _zygote_entry(argv: list[str]) -> None:
+    """Fork server: a fresh interpreter that never sees the nonce, an input or a program; it
+    forks one child per program (saving the ~20 ms start of a new interpreter each time).
+
+    A request ``{"op": "fork"}`` on its SOCK_SEQPACKET socket carries the child's two pipe
+    ends (SCM_RIGHTS); the answer is ``{"pid": n}``. The child is forked twice over, so it is
+    reparented to the runner (a child subreaper): the runner waits for it, and its
+    ``getppid()`` is the runner, as for a child started directly. The fork server is
+    non-dumpable, so same-uid code can neither ptrace it nor open its fds; a candidate can only
+    signal it, and then the runner starts a new one (or a fresh interpreter per program)."""
+    import socket
+
+    _prctl(PR_SET_DUMPABLE, 0)
+    _zygote_serve(socket.socket(fileno=int(argv[1])))
+
+
+def _zygote_serve(sock: "object") -> None:
+    import resource  # noqa: F401 - loaded once here, used by every child
+    import socket
+    import traceback  # noqa: F401
+
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(sock, 4096, 4)
+        except (OSError, ValueError):
+            os._exit(0)
+        if not data or data != b"fork" or len(fds) != 2:
+            os._exit(3)
+        r, w = os.pipe()
+        mid = os.fork()
+        if mid == 0:
+            try:
+                os.close(r)
+                pid = os.fork()
+                if pid == 0:
+                    os.close(w)
+                    sock.close()
+                    os.setsid()
+                    _prctl(PR_SET_DUMPABLE, 1)  # the untrusted one, as a fresh process would be
+                    _child_main(fds[0], fds[1])
+                else:
+                    os.write(w, str(pid).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        for fd in fds:
+            os.close(fd)
+        got = b""
+        while True:
+            chunk = os.read(r, 64)
+            if not chunk:
+                break
+            got += chunk
+        os.close(r)
+        os.waitpid(mid, 0)  # the child is now the runner's (its closest subreaper)
+        try:
+            sock.send(got or b"0")
+        except OSError:
+            os._exit(0)
+
+
 # ---------------------------------------------------------------------------------------------
 # parent side: trusted, holds the nonce
 
@@ -243,20 +316,143 @@ def _dump_line(res: dict) -> bytes:
     return b"".join(parts)
 
 
-class _Child:
+class _ZygoteGone(Exception):
+    """The fork server did not answer (killed or stopped by a candidate, or never started)."""
+
+
+class _Zygote:
+    """The parent's end of the fork server (see :func:`_zygote_entry`)."""
+
+    REQUEST_S = 2.0  # a healthy fork server answers in milliseconds
+
     def __init__(self, source: str, python: str) -> None:
+        """A fork server in a fresh interpreter (safe at any time)."""
+        import socket
+
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc: subprocess.Popen | None = subprocess.Popen(
+                [python, "-I", "-c", source, "--fireassay-zygote", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),), start_new_session=True, close_fds=True,
+            )
+        except BaseException:
+            self._sock.close()
+            raise
+        finally:
+            theirs.close()
+        self.pid = self.proc.pid
+
+    @classmethod
+    def fork_of_this_process(cls) -> "_Zygote":
+        """A fork server forked from this process: ONLY before the job (the nonce) is read;
+        it saves starting and compiling a second interpreter per runner exec."""
+        import socket
+
+        self = cls.__new__(cls)
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._sock.close()
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # the exec's stdin and the result channel stay ours
+                    os.dup2(devnull, fd)
+                keep = theirs.fileno()
+                os.closerange(3, keep)
+                os.closerange(keep + 1, 1 << 16)
+                os.setsid()
+                _zygote_serve(theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.proc = None
+        self.pid = pid
+        return self
+
+    def fork(self, cmd_r: int, res_w: int) -> int:
+        import socket
+
+        try:
+            os.kill(self.pid, signal.SIGCONT)  # a candidate may have stopped it
+            self._sock.settimeout(self.REQUEST_S)
+            socket.send_fds(self._sock, [b"fork"], [cmd_r, res_w])
+            pid = int(self._sock.recv(64) or b"0")
+        except (OSError, ValueError) as e:  # socket.timeout is an OSError
+            raise _ZygoteGone(str(e) or type(e).__name__) from None
+        if pid <= 1:
+            raise _ZygoteGone("the fork server hung up")
+        return pid
+
+    def close(self) -> None:
+        try:
+            if self.proc is not None:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self._sock.close()
+
+
+class _Spawner:
+    """Starts children: forked by a fork server where it works, else fresh interpreters."""
+
+    def __init__(self, source: str, python: str, zygote: "_Zygote | None" = None) -> None:
+        self.source, self.python = source, python
+        self.zygote = zygote
+        self.failures = 0
+
+    def keep_pids(self) -> set[int]:
+        return {self.zygote.pid} if self.zygote is not None else set()
+
+    def child(self) -> "_Child":
+        if self.zygote is None and self.failures < 3:
+            try:
+                self.zygote = _Zygote(self.source, self.python)
+            except OSError:
+                self.failures += 1
+        if self.zygote is not None:
+            try:
+                return _Child(self.source, self.python, self.zygote)
+            except _ZygoteGone:
+                self.failures += 1
+                self.zygote.close()
+                self.zygote = None
+        return _Child(self.source, self.python)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
+
+
+class _Child:
+    def __init__(self, source: str, python: str, zygote: _Zygote | None = None) -> None:
         cmd_r, self.cmd_w = os.pipe()
         self.res_r, res_w = os.pipe()
+        self.proc: subprocess.Popen | None = None
+        self.zygote = zygote
         try:
-            self.proc = subprocess.Popen(
-                [python, "-I", "-c", source, "--fireassay-child", str(cmd_r), str(res_w)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(cmd_r, res_w),
-                start_new_session=True,
-                close_fds=True,
-            )
+            if zygote is not None:
+                self.pid = zygote.fork(cmd_r, res_w)
+            else:
+                self.proc = subprocess.Popen(
+                    [python, "-I", "-c", source, "--fireassay-child", str(cmd_r), str(res_w)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(cmd_r, res_w),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+                self.pid = self.proc.pid
+        except BaseException:
+            for fd in (self.cmd_w, self.res_r):
+                os.close(fd)
+            raise
         finally:
             os.close(cmd_r)
             os.close(res_w)
@@ -318,16 +514,33 @@ class _Child:
     def cpu(self) -> float | None:
         """CPU seconds the child has used (user + system), or None without /proc."""
         try:
-            with open(f"/proc/{self.proc.pid}/stat", "rb") as fh:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / _CLK_TCK
         except (OSError, ValueError, IndexError):
             return None
 
+    def _returncode(self, timeout: float) -> int | None:
+        if self.proc is not None:
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        end = time.monotonic() + timeout
+        while True:  # a forked child is ours too: the fork server made us its subreaper
+            try:
+                got, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if got:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.002)
+
     def _exit_text(self) -> str:
-        try:
-            rc = self.proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
+        rc = self._returncode(0.5)
+        if rc is None:
             return "the child closed the result channel"
         if rc < 0:
             try:
@@ -338,17 +551,14 @@ class _Child:
 
     def kill(self) -> None:
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         try:
-            self.proc.kill()
-        except ProcessLookupError:
+            os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        self._returncode(5)
         for fd in (self.cmd_w, self.res_r):
             try:
                 os.close(fd)
@@ -356,10 +566,11 @@ class _Child:
                 pass
 
 
-def _sweep_strays() -> None:
-    """Kill every process of our uid except us and our ancestors (inside a container only)."""
+def _sweep_strays(spare: set[int]) -> None:
+    """Kill every process of our uid except us, our ancestors and ``spare`` (inside a container
+    only)."""
     me = os.getpid()
-    keep = {me}
+    keep = {me, *spare}
     pid = me
     for _ in range(64):
         try:
@@ -378,15 +589,31 @@ def _sweep_strays() -> None:
             if not name.isdigit() or int(name) in keep or int(name) == 1:
                 continue
             try:
-                if os.stat(f"/proc/{name}").st_uid != uid:
+                # the real uid from status (world-readable): a non-dumpable process's /proc
+                # directory belongs to root, so its owner would hide it
+                with open(f"/proc/{name}/status", "rb") as fh:
+                    line = next((ln for ln in fh if ln.startswith(b"Uid:")), b"")
+                if line.split()[1:2] != [str(uid).encode()]:
                     continue
                 os.kill(int(name), signal.SIGKILL)
                 found = True
-            except (OSError, ValueError):
+            except (OSError, ValueError, IndexError):
                 continue
+        _reap_orphans()
         if not found:
             break
         time.sleep(0.01)
+
+
+def _reap_orphans() -> None:
+    """Collect the exit status of dead orphans handed to us (we are a child subreaper)."""
+    while True:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not got:
+            return
 
 
 def _await(child: _Child, limit: float, deadline: float, hard: float, cpu0: float | None,
@@ -406,7 +633,7 @@ def _await(child: _Child, limit: float, deadline: float, hard: float, cpu0: floa
             deadline = min(time.monotonic() + max(limit - used, 0.05), hard)
 
 
-def _run_program(source: str, python: str, group: dict, program: dict, limits: dict) -> dict:
+def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) -> dict:
     inputs = group["inputs"]
     time_limits = group["time_limits"]
     n = len(inputs)
@@ -424,7 +651,7 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
     i = 0
     first = True
     while i < n and stopped is None:
-        child = _Child(source, python)
+        child = spawner.child()
         try:
             try:
                 deadline = min(time.monotonic() + import_s, budget_end)
@@ -509,18 +736,19 @@ def _run_program(source: str, python: str, group: dict, program: dict, limits: d
 
 def _harden() -> None:
     """Make this process non-dumpable: same-uid code can then neither ptrace it nor read
-    /proc/<pid>/mem, environ or fd/ (where the nonce or our stdout would be)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except Exception:
-        pass
+    /proc/<pid>/mem, environ or fd/ (where the nonce or our stdout would be). And a child
+    subreaper: orphans of the code under test become our children (the fork server's children
+    are handed to us that way; the stray sweep reaps the rest)."""
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def _parent_main() -> int:
     _harden()
+    try:  # before the job is read: the fork server must never hold the nonce
+        zygote: _Zygote | None = _Zygote.fork_of_this_process()
+    except OSError:
+        zygote = None
     try:
         job = json.loads(sys.stdin.buffer.read())
     except ValueError as e:
@@ -534,20 +762,27 @@ def _parent_main() -> int:
     python = job.get("python") or sys.executable or "python3"
     limits = job.get("limits") or {}
     out = sys.stdout.buffer
-    for group in job["groups"]:
-        for program in group["programs"]:
-            res = _run_program(source, python, group, program, limits)
-            if job.get("kill_strays"):
-                _sweep_strays()
-            line = _dump_line(res)
-            out.write(f"{RESULT_PREFIX} {nonce} ".encode() + line + b"\n")
-            out.flush()
+    spawner = _Spawner(source, python, zygote)
+    try:
+        for group in job["groups"]:
+            for program in group["programs"]:
+                res = _run_program(spawner, group, program, limits)
+                if job.get("kill_strays"):
+                    _sweep_strays(spawner.keep_pids())
+                line = _dump_line(res)
+                out.write(f"{RESULT_PREFIX} {nonce} ".encode() + line + b"\n")
+                out.flush()
+    finally:
+        spawner.close()
     return 0
 
 
 def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[0] == "--fireassay-child":
         _child_entry(argv)
+    if len(argv) >= 2 and argv[0] == "--fireassay-zygote":
+        _zygote_entry(argv)
+        os._exit(0)
     sys.exit(_parent_main())
 
 

@@ -47,6 +47,23 @@ def test_batches_cover_every_program_once():
     assert make_batches([], 2, 6) == []
 
 
+def test_batches_balance_estimated_cost_heaviest_first():
+    # one slow problem (2 s per program) and many fast ones: the slow programs spread out
+    slow = CallGroup("slow", ({"list": []},), (8.0,), tuple((f"s{j}", "c") for j in range(4)),
+                     10.0, cost_s=2.0)
+    fast = CallGroup("fast", ({"list": []},), (1.0,), tuple((f"f{j}", "c") for j in range(40)),
+                     3.0, cost_s=0.05)
+    batches = make_batches([fast, slow], workers=2, max_programs=32)
+    assert len(batches) == 4  # two per worker
+    cost = [sum(g.program_cost() * len(g.programs) for g in b) for b in batches]
+    assert cost == sorted(cost, reverse=True)
+    assert max(cost) - min(cost) <= 2.1 + 1e-9  # within one slow program (LPT bound)
+    assert [sum(g.entry_point == "slow" for g in b) for b in batches] == [1, 1, 1, 1]
+    # programs keep their group order inside a batch; the cap holds
+    one = make_batches([fast], workers=1, max_programs=8, per_worker=1)
+    assert len(one) == 5 and all(sum(len(g.programs) for g in b) <= 8 for b in one)
+
+
 def test_limits_follow_evalplus():
     lim = CodeLimits()
     assert lim.time_limits([0.01, 2.0]) == [1.0, 8.0]

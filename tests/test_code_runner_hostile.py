@@ -111,6 +111,38 @@ def test_killing_the_parent_during_a_call(oracle):
         "def add(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return a + b\n"))
 
 
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGSTOP"])
+def test_signalling_the_fork_server_spoils_nothing(oracle, sig):
+    """Children are forked by a fork server (a sibling: a child of the runner). A candidate
+    that kills or stops every sibling process fails or passes on its own answers only; the
+    honest candidates in the same batch after it still get their real results, quickly."""
+    hostile = (  # sorts first among the candidates, so the honest ones run after it
+        "def add(a, b):\n"
+        "    import os, signal\n"
+        "    me, parent, hit = os.getpid(), os.getppid(), []\n"
+        "    for name in os.listdir('/proc'):\n"
+        "        if not name.isdigit() or int(name) == me:\n"
+        "            continue\n"
+        "        try:\n"
+        "            with open(f'/proc/{name}/status') as fh:\n"
+        "                ppid = [ln for ln in fh if ln.startswith('PPid:')][0].split()[1]\n"
+        "        except (OSError, IndexError):\n"
+        "            continue\n"
+        "        if int(ppid) == parent:\n"
+        f"            os.kill(int(name), signal.{sig})\n"
+        "            hit.append(name)\n"
+        "    if not hit:\n"
+        "        raise RuntimeError('no sibling found')\n"
+        "    return a - b\n")
+    t0 = time.monotonic()
+    # 8 programs on 2 workers: 4 batches of 2, the hostile one first in its batch
+    honest = [f"def add(a, b):\n    return a + b + {k} - {k}\n" for k in range(7)]
+    verdicts = judge(oracle, hostile, *honest)
+    assert verdicts[0].details["first_failure"]["kind"] == "wrong_answer", verdicts[0]  # it hit
+    assert [v.passed for v in verdicts[1:]] == [True] * 7, verdicts
+    assert time.monotonic() - t0 < 20  # no waiting on a stopped fork server
+
+
 def test_printed_fake_results(oracle):
     fake = ('{"id":"x","load":null,"outputs":[{"s":"ok","v":3,"t":0.0}]}')
     code = (
@@ -275,3 +307,29 @@ def test_big_outputs_are_compared_by_digest(executor, tmp_path):
     # each wrong one fails on the first big input (plus 0), after passing the small base one
     assert all(x.details["first_failure"]["suite"] == "plus" and x.details["first_failure"]["index"] == 0
                for x in v[2:]), [x.details for x in v[2:]]
+
+
+def test_runner_killer_in_a_batch_costs_two_more_execs_not_one_per_program():
+    """Programs after a runner-killer run again together, not one exec each; the killer
+    alone is judged lost and everything beside it gets its real result."""
+    import sys
+
+    from sandbox.plain import encode
+    from verifiers.code.execution import run_groups_with
+
+    host = HostExecutor(workers=1)
+    calls = []
+
+    def counting(argv, stdin, timeout):
+        calls.append(len(stdin))
+        return host.exec_fn(argv, stdin, timeout)
+
+    killer = ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+              "def add(a, b):\n    return a + b\n")
+    progs = [(f"p{i}", GOOD if i != 2 else killer) for i in range(6)]
+    group = CallGroup("add", (encode([1, 2]), encode([3, 4])), (2.0, 2.0), tuple(progs), 10.0)
+    res = run_groups_with(counting, [group], LIMITS, python=sys.executable)
+    assert res["p2"].lost
+    for i in (0, 1, 3, 4, 5):
+        assert [o.value for o in res[f"p{i}"].outcomes] == [3, 7], res[f"p{i}"]
+    assert len(calls) == 3  # the batch, the killer alone, the three after it together

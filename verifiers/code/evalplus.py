@@ -7,13 +7,14 @@ outputs compared on the host with :func:`verifiers.code.compare.check_output`.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Literal, Mapping, Sequence
 
 from sandbox.plain import decode, encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .compare import check_output, expected_transform
+from .compare import check_output, expected_transform, uses_input
 from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
@@ -52,6 +53,28 @@ class EvalPlusOracle(Verifier):
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
         self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
+        # problem id -> (its Expected, decoded inputs, decoded expected outputs): decoding is
+        # the host's biggest cost per batch, so it is done once per problem, not per call
+        self._decoded: OrderedDict[str, tuple[Expected, list[Any], list[Any]]] = OrderedDict()
+
+    DECODED_PROBLEMS = 1024  # most problems whose decoded inputs and outputs are kept
+
+    def _decoded_for(self, pid: str, ref: Mapping[str, Any], exp: Expected
+                     ) -> tuple[list[Any], list[Any]]:
+        hit = self._decoded.get(pid)
+        if hit is not None and hit[0] is exp:
+            self._decoded.move_to_end(pid)
+            return hit[1], hit[2]
+        raw = list(ref["base_input"]) + list(ref["plus_input"])
+        # decoded only where a special oracle reads them
+        inputs = [decode(a) for a in raw] if uses_input(ref["dataset"], ref["entry_point"]) \
+            else [()] * len(raw)
+        wanted = [expected_transform(ref["dataset"], ref["entry_point"], decode(v))
+                  for v in exp.outputs]
+        self._decoded[pid] = (exp, inputs, wanted)
+        while len(self._decoded) > self.DECODED_PROBLEMS:
+            self._decoded.popitem(last=False)
+        return inputs, wanted
 
     def close(self) -> None:
         self._executor.close()
@@ -85,7 +108,8 @@ class EvalPlusOracle(Verifier):
             if unique and n:
                 groups.append(CallGroup(
                     ref["entry_point"], tuple(inputs), tuple(tl),
-                    tuple((_pid(p.id, c), c) for c in unique), self.limits.budget(tl)))
+                    tuple((_pid(p.id, c), c) for c in unique), self.limits.budget(tl),
+                    cost_s=float(sum(exp.times[:n]))))
         results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
 
         verdicts: list[list[Verdict]] = []
@@ -93,11 +117,7 @@ class EvalPlusOracle(Verifier):
         for (p, cands), codes in zip(items, code_of):
             exp = expected[p.id]
             if exp.ok and p.id not in decoded and any(c.strip() for c in codes):
-                ref = refs[p.id]
-                decoded[p.id] = (
-                    [decode(a) for a in list(ref["base_input"]) + list(ref["plus_input"])],
-                    [expected_transform(ref["dataset"], ref["entry_point"], decode(v))
-                     for v in exp.outputs])
+                decoded[p.id] = self._decoded_for(p.id, refs[p.id], exp)
             out = []
             for code in codes:
                 if not exp.ok:

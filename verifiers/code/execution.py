@@ -9,6 +9,7 @@ missing it failed on every input (``ProgramResult.lost``). Infrastructure errors
 """
 from __future__ import annotations
 
+import heapq
 import hmac
 import json
 import math
@@ -91,6 +92,11 @@ class CodeLimits:
 # -- jobs ---------------------------------------------------------------------------------------
 
 
+# measured in Docker on 2 cores (runner with a fork server): ~15 ms per program, ~60 us per input
+PROGRAM_OVERHEAD_S = 0.015
+INPUT_OVERHEAD_S = 60e-6
+
+
 @dataclass(frozen=True)
 class CallGroup:
     """Programs that share one entry point, one input list and its time limits."""
@@ -101,6 +107,9 @@ class CallGroup:
     programs: tuple[tuple[str, str], ...]  # (program id, code)
     budget_s: float
     stop_on_error: bool = True
+    # estimated seconds one program of this group takes (e.g. the reference's CPU time);
+    # None: guessed from the number of inputs. Only balances batches, never limits anything.
+    cost_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"entry_point": self.entry_point, "inputs": list(self.inputs),
@@ -110,7 +119,12 @@ class CallGroup:
 
     def with_programs(self, programs: Sequence[tuple[str, str]]) -> "CallGroup":
         return CallGroup(self.entry_point, self.inputs, self.time_limits, tuple(programs),
-                         self.budget_s, self.stop_on_error)
+                         self.budget_s, self.stop_on_error, self.cost_s)
+
+    def program_cost(self) -> float:
+        """Estimated seconds per program: start-up, transport per input, and the calls."""
+        calls = self.cost_s if self.cost_s is not None else 1e-3 * len(self.inputs)
+        return PROGRAM_OVERHEAD_S + INPUT_OVERHEAD_S * len(self.inputs) + max(0.0, calls)
 
 
 @dataclass(frozen=True)
@@ -215,53 +229,76 @@ ExecFn = Callable[[list[str], bytes, float], tuple[bytes, bool]]
 def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLimits, *,
                     python: str = "python3", kill_strays: bool = False,
                     before_retry: Callable[[], None] | None = None) -> dict[str, ProgramResult]:
-    """Run ``groups`` in one runner exec; programs whose line is missing run again alone."""
+    """Run ``groups`` in one runner exec. If programs come back without a result line (one
+    of them killed the runner), the first of those runs again alone on a reset sandbox (it
+    was running when the runner died; still no line: it failed on every input) and the ones
+    after it run again together."""
     argv = [python, "-I", "-c", runner_source()]
-    nonce = secrets.token_hex(16)
-    out, _ = exec_fn(argv, build_job(groups, limits, nonce, kill_strays),
-                     job_timeout(groups, limits))
-    results = parse_runner_output(out, nonce)
-    for g in groups:
-        for pid, code in g.programs:
-            if pid in results:
-                continue
+
+    def once(part: Sequence[CallGroup]) -> tuple[dict[str, ProgramResult], bool]:
+        nonce = secrets.token_hex(16)
+        out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays),
+                                 job_timeout(part, limits))
+        return parse_runner_output(out, nonce), truncated
+
+    results, _ = once(groups)
+    while True:
+        missing = [(g, pid, code) for g in groups for pid, code in g.programs
+                   if pid not in results]
+        if not missing:
+            return results
+        g, pid, code = missing[0]
+        if before_retry is not None:
+            before_retry()
+        got, truncated = once([g.with_programs([(pid, code)])])
+        res = got.get(pid)
+        if res is None and truncated:
+            res = ProgramResult(pid, (), None, unjudged="the sandbox's output cap cut the "
+                                "runner's result; raise SandboxConfig.output_limit")
+        results[pid] = res if res is not None else ProgramResult(pid, (), None, lost=True)
+        rest: list[CallGroup] = []
+        for grp in groups:  # the others that never ran, in their order, as one batch
+            left = [(p, c) for p, c in grp.programs if p not in results]
+            if left:
+                rest.append(grp.with_programs(left))
+        if rest:
             if before_retry is not None:
                 before_retry()
-            alone = [g.with_programs([(pid, code)])]
-            nonce = secrets.token_hex(16)
-            out, truncated = exec_fn(argv, build_job(alone, limits, nonce, kill_strays),
-                                     job_timeout(alone, limits))
-            got = parse_runner_output(out, nonce).get(pid)
-            if got is None and truncated:
-                got = ProgramResult(pid, (), None, unjudged="the sandbox's output cap cut the "
-                                    "runner's result; raise SandboxConfig.output_limit")
-            results[pid] = got if got is not None else ProgramResult(pid, (), None, lost=True)
-    return results
+            got, _ = once(rest)
+            results.update(got)
 
 
 def make_batches(groups: Sequence[CallGroup], workers: int, max_programs: int,
-                 ) -> list[list[CallGroup]]:
-    """Pack groups into batches of at most ``max_programs`` programs, aiming at about four
-    batches per worker so that the pool stays busy; a group may be split across batches."""
-    total = sum(len(g.programs) for g in groups)
-    if total == 0:
+                 per_worker: int = 2) -> list[list[CallGroup]]:
+    """Pack the programs into about ``per_worker`` batches per worker (at most ``max_programs``
+    programs each), balanced by estimated cost (:meth:`CallGroup.program_cost`, longest
+    first onto the lightest batch); heaviest batch first. Every batch is one runner exec, so
+    fewer batches save execs, and two per worker still even out a wrong estimate."""
+    units = [(g.program_cost(), k, j) for k, g in enumerate(groups)
+             for j in range(len(g.programs))]
+    if not units:
         return []
-    per = max(1, min(max_programs, math.ceil(total / max(1, workers * 4))))
-    batches: list[list[CallGroup]] = []
-    cur: list[CallGroup] = []
-    room = per
-    for g in groups:
-        progs = list(g.programs)
-        while progs:
-            take, progs = progs[:room], progs[room:]
-            cur.append(g.with_programs(take))
-            room -= len(take)
-            if room == 0:
-                batches.append(cur)
-                cur, room = [], per
-    if cur:
-        batches.append(cur)
-    return batches
+    n = max(1, min(len(units), max(workers * per_worker, math.ceil(len(units) / max_programs))))
+    load = [0.0] * n
+    members: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    lightest = [(0.0, b) for b in range(n)]  # a heap of the batches that still have room
+    for cost, k, j in sorted(units, key=lambda u: -u[0]):
+        _, b = heapq.heappop(lightest)
+        load[b] += cost
+        members[b].append((k, j))
+        if len(members[b]) < max_programs:
+            heapq.heappush(lightest, (load[b], b))
+    batches: list[tuple[float, list[CallGroup]]] = []
+    for b in range(n):
+        if not members[b]:
+            continue
+        by_group: dict[int, list[int]] = {}
+        for k, j in sorted(members[b]):
+            by_group.setdefault(k, []).append(j)
+        batches.append((load[b], [groups[k].with_programs([groups[k].programs[j] for j in js])
+                                  for k, js in by_group.items()]))
+    batches.sort(key=lambda lb: -lb[0])
+    return [b for _, b in batches]
 
 
 # -- executors ----------------------------------------------------------------------------------
