@@ -68,3 +68,25 @@ def test_find_zero_checks_the_root():
     assert chk(3.0000001, 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
     assert not chk(2.5, 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
     assert not chk("2", 1.0, dataset="humaneval", entry="find_zero", inp=(xs,), atol=1e-4)
+
+
+def test_a_tagged_match_is_accepted_only_where_check_output_would_accept():
+    """The oracle skips decoding when the candidate's tagged output equals the expected one;
+    that shortcut must never accept what check_output rejects (NaN, special oracles)."""
+    from sandbox.plain import encode
+    from verifiers.code.compare import tagged_match_passes
+
+    nan = float("nan")
+    values = [1, 1.0, True, -0.0, 0.0, nan, [nan], (1, (2, nan)), complex(nan, 1), "a", b"a",
+              [1, 2], (1, 2), {1, 2}, frozenset({3}), {"k": [1.5, nan]}, None, 10**30, [[]]]
+    cases = [("mbpp", "f"), ("mbpp", "check_str"), ("mbpp", "similar_elements"),
+             ("humaneval", "g"), ("humaneval", "find_zero")]
+    for dataset, entry in cases:
+        for v in values:
+            t = encode(v)
+            if tagged_match_passes(dataset, entry, t):
+                assert check_output(dataset, entry, ([1.0, 2.0],), v, v, 0), (dataset, entry, v)
+    assert not tagged_match_passes("mbpp", "f", encode([1.0, nan]))
+    assert not tagged_match_passes("mbpp", "check_str", encode(True))
+    assert not tagged_match_passes("humaneval", "find_zero", encode(1.0))
+    assert tagged_match_passes("mbpp", "f", encode({"a": (1, 2.5)}))

@@ -14,7 +14,7 @@ from sandbox.plain import decode, encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .compare import check_output, expected_transform, uses_input
+from .compare import check_output, expected_transform, tagged_match_passes, uses_input
 from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
@@ -53,28 +53,30 @@ class EvalPlusOracle(Verifier):
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
         self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
-        # problem id -> (its Expected, decoded inputs, decoded expected outputs): decoding is
-        # the host's biggest cost per batch, so it is done once per problem, not per call
-        self._decoded: OrderedDict[str, tuple[Expected, list[Any], list[Any]]] = OrderedDict()
+        # problem id -> (its Expected, decoded inputs, decoded expected outputs, whether a
+        # tagged match passes, per input): decoding is the host's biggest cost per batch, so
+        # it is done once per problem, not per call
+        self._decoded: OrderedDict[str, tuple[Expected, list[Any], list[Any], list[bool]]] = \
+            OrderedDict()
 
     DECODED_PROBLEMS = 1024  # most problems whose decoded inputs and outputs are kept
 
     def _decoded_for(self, pid: str, ref: Mapping[str, Any], exp: Expected
-                     ) -> tuple[list[Any], list[Any]]:
+                     ) -> tuple[list[Any], list[Any], list[bool]]:
         hit = self._decoded.get(pid)
         if hit is not None and hit[0] is exp:
             self._decoded.move_to_end(pid)
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
         raw = list(ref["base_input"]) + list(ref["plus_input"])
+        dataset, entry = ref["dataset"], ref["entry_point"]
         # decoded only where a special oracle reads them
-        inputs = [decode(a) for a in raw] if uses_input(ref["dataset"], ref["entry_point"]) \
-            else [()] * len(raw)
-        wanted = [expected_transform(ref["dataset"], ref["entry_point"], decode(v))
-                  for v in exp.outputs]
-        self._decoded[pid] = (exp, inputs, wanted)
+        inputs = [decode(a) for a in raw] if uses_input(dataset, entry) else [()] * len(raw)
+        wanted = [expected_transform(dataset, entry, decode(v)) for v in exp.outputs]
+        fast = [tagged_match_passes(dataset, entry, v) for v in exp.outputs]
+        self._decoded[pid] = (exp, inputs, wanted, fast)
         while len(self._decoded) > self.DECODED_PROBLEMS:
             self._decoded.popitem(last=False)
-        return inputs, wanted
+        return inputs, wanted, fast
 
     def close(self) -> None:
         self._executor.close()
@@ -113,7 +115,7 @@ class EvalPlusOracle(Verifier):
         results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
 
         verdicts: list[list[Verdict]] = []
-        decoded: dict[str, tuple[list[Any], list[Any]]] = {}
+        decoded: dict[str, tuple[list[Any], list[Any], list[bool]]] = {}
         for (p, cands), codes in zip(items, code_of):
             exp = expected[p.id]
             if exp.ok and p.id not in decoded and any(c.strip() for c in codes):
@@ -133,7 +135,7 @@ class EvalPlusOracle(Verifier):
         return verdicts
 
     def _judge(self, ref: Mapping[str, Any], exp: Expected,
-               data: tuple[list[Any], list[Any]], res: ProgramResult) -> Verdict:
+               data: tuple[list[Any], list[Any], list[bool]], res: ProgramResult) -> Verdict:
         dataset, entry, atol = ref["dataset"], ref["entry_point"], float(ref["atol"])
         n_base = exp.n_base
         n = n_base if self.tests == "base" else len(exp.outputs)
@@ -148,7 +150,7 @@ class EvalPlusOracle(Verifier):
             return _failed({"error_kind": f"load:{res.load_error['kind']}",
                             "message": res.load_error["message"][:300],
                             "base_passed": False, "plus_passed": plus_na})
-        inputs, wanted = data
+        inputs, wanted, fast = data
         first: dict[str, Any] | None = None
         ok_base = ok_plus = True
         n_passed = 0
@@ -159,7 +161,8 @@ class EvalPlusOracle(Verifier):
             elif not o.ok:
                 good, kind = False, o.status if o.status != "error" else f"error:{o.error_kind}"
             else:
-                good = check_output(dataset, entry, inputs[i], o.value, wanted[i], atol)
+                good = (fast[i] and o.tagged == exp.outputs[i]) or \
+                    check_output(dataset, entry, inputs[i], o.value, wanted[i], atol)
                 kind = "wrong_answer"
             if good:
                 n_passed += 1

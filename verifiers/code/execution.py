@@ -129,10 +129,11 @@ class CallGroup:
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """What one call of the entry point did. ``value`` is plain data (decoded)."""
+    """What one call of the entry point did. ``tagged`` is the returned value as it came
+    (tagged plain data, :mod:`sandbox.plain`); ``value`` decodes it on first use."""
 
     status: str  # "ok" | "error" | "timeout" | "crash" | "skipped"
-    value: Any = None
+    tagged: Any = None
     error_kind: str = ""
     message: str = ""
     traceback: str = ""
@@ -142,6 +143,22 @@ class CallOutcome:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def value(self) -> Any:
+        """The returned value, decoded once (malformed data: :class:`Unserializable`)."""
+        try:
+            return self.__dict__["_value"]
+        except KeyError:
+            pass
+        value = None
+        if self.status == "ok":
+            try:
+                value = decode(self.tagged)
+            except (PlainDecodeError, ValueError, TypeError, RecursionError):
+                value = Unserializable("undecodable")
+        object.__setattr__(self, "_value", value)  # a cache, not state: frozen stays frozen
+        return value
 
 
 @dataclass(frozen=True)
@@ -163,14 +180,10 @@ def _outcome(raw: Any) -> CallOutcome:
     status = raw.get("s")
     secs = raw.get("t", raw.get("wall", 0.0))
     secs = float(secs) if isinstance(secs, (int, float)) and math.isfinite(secs) else 0.0
-    if status == "ok":
-        try:
-            value = decode(raw.get("v"))
-        except (PlainDecodeError, ValueError, TypeError, RecursionError):
-            value = Unserializable("undecodable")
+    if status == "ok":  # decoded on demand: a match with the expected tagged data needs none
         cpu = raw.get("cpu")
         cpu = float(cpu) if isinstance(cpu, (int, float)) and math.isfinite(cpu) else None
-        return CallOutcome("ok", value=value, seconds=secs, cpu_seconds=cpu)
+        return CallOutcome("ok", tagged=raw.get("v"), seconds=secs, cpu_seconds=cpu)
     if status in ("error", "timeout", "crash", "skipped"):
         return CallOutcome(status, error_kind=str(raw.get("kind", status))[:100],
                            message=str(raw.get("message", ""))[:1000],
