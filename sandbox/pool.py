@@ -117,6 +117,7 @@ class SandboxPool:
             raise
         with self._lock:
             self.stats.leases += 1
+        sb.quiet = False
         try:
             yield sb
         except SandboxUnavailable:
@@ -208,7 +209,8 @@ class SandboxPool:
 
     def flush_resets(self) -> None:
         """Carry out pending resets of idle sandboxes now, so that nothing a job left running
-        keeps burning CPU while the pool waits (``map`` calls this at its end)."""
+        keeps burning CPU while the pool waits (``map`` calls this at its end). Sandboxes whose
+        job reported itself ``quiet`` keep the reset folded into their next command."""
         idle: list[Sandbox | None] = []
         while True:
             try:
@@ -217,8 +219,8 @@ class SandboxPool:
                 break
 
         def flush(sb: Sandbox | None) -> Sandbox | None:
-            if sb is None:
-                return None
+            if sb is None or sb.quiet:  # its last job left nothing running: no CPU to save
+                return sb
             try:
                 sb.flush_reset()
                 return sb

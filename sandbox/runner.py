@@ -59,6 +59,7 @@ if "encode" not in globals():  # imported as a module on the host; inlined in th
     )
 
 RESULT_PREFIX = "FIREASSAY-RESULT"
+END_PREFIX = "FIREASSAY-END"  # "<END_PREFIX> <nonce> quiet": no process of ours is left
 _HDR = struct.Struct(">I")
 _TB_CHARS = 2000
 try:
@@ -527,6 +528,7 @@ class _Child:
             except subprocess.TimeoutExpired:
                 return None
         end = time.monotonic() + timeout
+        pause = 0.0001
         while True:  # a forked child is ours too: the fork server made us its subreaper
             try:
                 got, status = os.waitpid(self.pid, os.WNOHANG)
@@ -536,7 +538,8 @@ class _Child:
                 return os.waitstatus_to_exitcode(status)
             if time.monotonic() >= end:
                 return None
-            time.sleep(0.002)
+            time.sleep(pause)  # a killed child is gone within microseconds to milliseconds
+            pause = min(pause * 2, 0.01)
 
     def _exit_text(self) -> str:
         rc = self._returncode(0.5)
@@ -566,9 +569,9 @@ class _Child:
                 pass
 
 
-def _sweep_strays(spare: set[int]) -> None:
+def _sweep_strays(spare: set[int]) -> bool:
     """Kill every process of our uid except us, our ancestors and ``spare`` (inside a container
-    only)."""
+    only). True when the last look found none left."""
     me = os.getpid()
     keep = {me, *spare}
     pid = me
@@ -583,6 +586,7 @@ def _sweep_strays(spare: set[int]) -> None:
             break
         keep.add(pid)
     uid = os.getuid()
+    found = False
     for _round in range(3):
         found = False
         for name in os.listdir("/proc"):
@@ -603,6 +607,7 @@ def _sweep_strays(spare: set[int]) -> None:
         if not found:
             break
         time.sleep(0.01)
+    return not found
 
 
 def _reap_orphans() -> None:
@@ -774,6 +779,9 @@ def _parent_main() -> int:
                 out.flush()
     finally:
         spawner.close()
+    if job.get("kill_strays") and _sweep_strays(set()):
+        out.write(f"{END_PREFIX} {nonce} quiet\n".encode())
+        out.flush()
     return 0
 
 

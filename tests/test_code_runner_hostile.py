@@ -333,3 +333,30 @@ def test_runner_killer_in_a_batch_costs_two_more_execs_not_one_per_program():
     for i in (0, 1, 3, 4, 5):
         assert [o.value for o in res[f"p{i}"].outcomes] == [3, 7], res[f"p{i}"]
     assert len(calls) == 3  # the batch, the killer alone, the three after it together
+
+
+@pytest.mark.docker
+def test_pool_skips_the_idle_flush_only_after_a_quiet_job(executor):
+    """After an ordinary batch the runner signs 'nothing left running' and the pool keeps
+    the reset folded into the next exec; after a runner-killer (whose leftovers nobody
+    swept) the idle sandboxes are reset at once. Either way the next job starts clean."""
+    if not hasattr(executor, "pool"):
+        pytest.skip("docker pool only")
+    honest = CallGroup("f", ({"list": []},), (2.0,), (("q", "def f():\n    return 1\n"),), 5.0)
+    executor.run([honest], LIMITS)
+    idle = list(executor.pool._live)
+    assert any(sb.quiet and sb.reset_pending for sb in idle)  # the one that ran it
+    assert all(sb.quiet or not sb.reset_pending for sb in idle)
+    leaver = CallGroup("f", ({"list": []},), (2.0,), (("k", (
+        "import os, signal, subprocess\n"
+        "def f():\n"
+        "    subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)\n")),), 5.0)
+    assert executor.run([leaver], LIMITS)["k"].lost
+    idle = list(executor.pool._live)
+    assert any(not sb.quiet and not sb.reset_pending for sb in idle)  # the one that ran it
+    assert all(sb.quiet or not sb.reset_pending for sb in idle)
+    flushed = next(sb for sb in idle if not sb.reset_pending)
+    # no reset is pending on it, so this exec runs as it is: the flush killed the sleeper
+    r = flushed.exec(["sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$' || true"])
+    assert r.stdout.strip() == b"0", r

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from sandbox.plain import PlainDecodeError, Unserializable, decode
-from sandbox.runner import RESULT_PREFIX, runner_source
+from sandbox.runner import END_PREFIX, RESULT_PREFIX, runner_source
 
 MIB = 1024 * 1024
 
@@ -241,17 +241,24 @@ ExecFn = Callable[[list[str], bytes, float], tuple[bytes, bool]]
 
 def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLimits, *,
                     python: str = "python3", kill_strays: bool = False,
-                    before_retry: Callable[[], None] | None = None) -> dict[str, ProgramResult]:
+                    before_retry: Callable[[], None] | None = None,
+                    on_quiet: Callable[[bool], None] | None = None) -> dict[str, ProgramResult]:
     """Run ``groups`` in one runner exec. If programs come back without a result line (one
     of them killed the runner), the first of those runs again alone on a reset sandbox (it
     was running when the runner died; still no line: it failed on every input) and the ones
-    after it run again together."""
+    after it run again together. ``on_quiet`` hears whether the last exec's runner verified
+    that nothing it started is left running (``kill_strays`` only)."""
     argv = [python, "-I", "-c", runner_source()]
+    quiet_line = f"\n{END_PREFIX} ".encode()
 
     def once(part: Sequence[CallGroup]) -> tuple[dict[str, ProgramResult], bool]:
         nonce = secrets.token_hex(16)
         out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays),
                                  job_timeout(part, limits))
+        if on_quiet is not None:
+            tail = out[-200:]
+            on_quiet(tail.endswith(quiet_line + nonce.encode() + b" quiet\n")
+                     or out == quiet_line[1:] + nonce.encode() + b" quiet\n")
         return parse_runner_output(out, nonce), truncated
 
     results, _ = once(groups)
@@ -362,8 +369,12 @@ class SandboxExecutor(RunnerExecutor):
                 r = sb.exec(argv, stdin=stdin, timeout=timeout)
                 return r.stdout, r.truncated
 
+            def quiet(flag: bool) -> None:
+                sb.quiet = flag
+
             return run_groups_with(exec_fn, batch, limits, python="python3",
-                                   kill_strays=self.kill_strays, before_retry=sb.reset)
+                                   kill_strays=self.kill_strays, before_retry=sb.reset,
+                                   on_quiet=quiet)
 
         merged: dict[str, ProgramResult] = {}
         for part in self.pool.map(job, list(batches), progress=progress and len(batches) > 4):
