@@ -138,6 +138,7 @@ def _child_main(cmd_fd: int, res_fd: int) -> None:
     if not isinstance(req, dict) or not isinstance(req.get("inputs"), list):
         return
     stop_on_error = bool(req.get("stop_on_error", True))
+    send({"ready": len(req["inputs"])})  # parsing the inputs is nobody's call time
     for tagged in req["inputs"]:
         try:
             args = decode(tagged)
@@ -678,10 +679,12 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
             first = False
             lost = False
             try:
-                child.send({"inputs": inputs[i:], "stop_on_error": stop_on_error},
-                           min(time.monotonic() + import_s, budget_end))
-            except (_Deadline, _ChildGone):
-                outputs[i] = {"s": "crash", "message": "the child stopped reading its inputs"}
+                deadline = min(time.monotonic() + import_s, budget_end)
+                child.send({"inputs": inputs[i:], "stop_on_error": stop_on_error}, deadline)
+                if child.recv(deadline, max_bytes).get("ready") != n - i:
+                    raise _ChildGone("garbled message on the result channel")
+            except (_Deadline, _ChildGone, _TooLarge):
+                outputs[i] = {"s": "crash", "message": "the child did not take its inputs"}
                 i += 1
                 if stop_on_error:
                     stopped = "not run: stopped after the first failing input"
