@@ -211,9 +211,9 @@ def _zygote_entry(argv: list[str]) -> None:
     """Fork server: a fresh interpreter that never sees the nonce, an input or a program; it
     forks one child per program (saving the ~20 ms start of a new interpreter each time).
 
-    A request ``{"op": "fork"}`` on its SOCK_SEQPACKET socket carries the child's two pipe
-    ends (SCM_RIGHTS); the answer is ``{"pid": n}``. The child is forked twice over, so it is
-    reparented to the runner (a child subreaper): the runner waits for it, and its
+    A request ``b"fork"`` on its SOCK_SEQPACKET socket carries the child's two pipe ends
+    (SCM_RIGHTS); the answer is the child's pid in decimal. The child is forked twice over, so
+    it is reparented to the runner (a child subreaper): the runner waits for it, and its
     ``getppid()`` is the runner, as for a child started directly. The fork server is
     non-dumpable, so same-uid code can neither ptrace it nor open its fds; a candidate can only
     signal it, and then the runner starts a new one (or a fresh interpreter per program)."""

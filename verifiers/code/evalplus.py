@@ -115,11 +115,10 @@ class EvalPlusOracle(Verifier):
         results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
 
         verdicts: list[list[Verdict]] = []
-        decoded: dict[str, tuple[list[Any], list[Any], list[bool]]] = {}
         for (p, cands), codes in zip(items, code_of):
             exp = expected[p.id]
-            if exp.ok and p.id not in decoded and any(c.strip() for c in codes):
-                decoded[p.id] = self._decoded_for(p.id, refs[p.id], exp)
+            data = self._decoded_for(p.id, refs[p.id], exp) \
+                if exp.ok and any(c.strip() for c in codes) else None
             out = []
             for code in codes:
                 if not exp.ok:
@@ -129,8 +128,7 @@ class EvalPlusOracle(Verifier):
                     out.append(_failed({"error_kind": "no_code", "base_passed": False,
                                         "plus_passed": False if self.tests == "all" else None}))
                 else:
-                    out.append(self._judge(refs[p.id], exp, decoded[p.id],
-                                           results[_pid(p.id, code)]))
+                    out.append(self._judge(refs[p.id], exp, data, results[_pid(p.id, code)]))
             verdicts.append(out)
         return verdicts
 

@@ -249,16 +249,14 @@ def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLi
     after it run again together. ``on_quiet`` hears whether the last exec's runner verified
     that nothing it started is left running (``kill_strays`` only)."""
     argv = [python, "-I", "-c", runner_source()]
-    quiet_line = f"\n{END_PREFIX} ".encode()
 
     def once(part: Sequence[CallGroup]) -> tuple[dict[str, ProgramResult], bool]:
         nonce = secrets.token_hex(16)
         out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays),
                                  job_timeout(part, limits))
-        if on_quiet is not None:
-            tail = out[-200:]
-            on_quiet(tail.endswith(quiet_line + nonce.encode() + b" quiet\n")
-                     or out == quiet_line[1:] + nonce.encode() + b" quiet\n")
+        if on_quiet is not None:  # the runner's last line, whole
+            end = f"{END_PREFIX} {nonce} quiet\n".encode()
+            on_quiet(out == end or out.endswith(b"\n" + end))
         return parse_runner_output(out, nonce), truncated
 
     results, _ = once(groups)
