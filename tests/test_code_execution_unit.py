@@ -59,6 +59,12 @@ def test_batches_balance_estimated_cost_heaviest_first():
     assert cost == sorted(cost, reverse=True)
     assert max(cost) - min(cost) <= 2.1 + 1e-9  # within one slow program (LPT bound)
     assert [sum(g.entry_point == "slow" for g in b) for b in batches] == [1, 1, 1, 1]
+    # longest first onto the lightest batch: 3,2,2,1,1,1 splits 5/5 (round robin gives 6/4)
+    mixed = [CallGroup(f"g{c}{k}", ({"list": []},), (1.0,), ((f"m{c}{k}", "c"),), 3.0,
+                       cost_s=float(c)) for k, c in enumerate([3, 2, 2, 1, 1, 1])]
+    two = make_batches(mixed, workers=1, max_programs=32)
+    loads = [sum(g.cost_s for g in b) for b in two]
+    assert loads == [5.0, 5.0], loads
     # programs keep their group order inside a batch; the cap holds
     one = make_batches([fast], workers=1, max_programs=8, per_worker=1)
     assert len(one) == 5 and all(sum(len(g.programs) for g in b) <= 8 for b in one)
