@@ -13,7 +13,9 @@ from typing import Any, Mapping
 
 from sandbox.errors import SandboxConfigError
 
-DEFAULT_IMAGE = "fireassay/python:3.11-bookworm"
+# The tag carries the image version (sandbox.image.IMAGE_VERSION): an image built by an older
+# fireassay (version 1: no numpy) keeps its own tag and stays usable by that version.
+DEFAULT_IMAGE = "fireassay/python:3.11-bookworm-v2"
 MIB = 1024 * 1024
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)

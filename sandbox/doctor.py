@@ -34,11 +34,18 @@ def run_checks(config: SandboxConfig | None = None) -> list[Check]:
         checks.append(Check("docker daemon", False, str(exc).split(". ")[0], NO_DAEMON_FIX))
         return checks
 
-    from sandbox.image import image_exists
+    from sandbox.image import IMAGE_MODULES, IMAGE_VERSION, image_exists, image_version
 
     image_id = image_exists(client, cfg.image)
-    if image_id:
-        checks.append(Check("image", True, f"{cfg.image} ({image_id[7:19]})"))
+    version = image_version(client, cfg.image) if image_id else None
+    if image_id and version is not None and version < IMAGE_VERSION:
+        # still usable (the hello run below says so), but it lacks what model code imports
+        checks.append(Check("image", False, f"{cfg.image} is image version {version}; this "
+                            f"fireassay needs {IMAGE_VERSION} (with {', '.join(IMAGE_MODULES)})",
+                            f"fireassay sandbox build --image {cfg.image}   (rebuilds it)"))
+    elif image_id:
+        checks.append(Check("image", True, f"{cfg.image} ({image_id[7:19]}, "
+                            f"version {version})"))
     else:
         checks.append(Check("image", False, f"{cfg.image} does not exist",
                             "fireassay sandbox build   (or: sudo make sandbox)"))
@@ -48,14 +55,19 @@ def run_checks(config: SandboxConfig | None = None) -> list[Check]:
 
     try:
         with DockerSandbox(cfg, client=client, kind="doctor") as sb:
-            r = sb.exec(["python3", "-c", "import os, sys; print('hello', os.getuid(), "
-                         "sys.version.split()[0])"], timeout=30)
+            mods = ",".join(IMAGE_MODULES)
+            r = sb.exec(["python3", "-c", "import os, sys, importlib.util as u; print('hello', "
+                         "os.getuid(), sys.version.split()[0], ','.join(m for m in "
+                         f"'{mods}'.split(',') if u.find_spec(m) is None) or '-')"], timeout=30)
             net = sb.container.attrs["HostConfig"].get("NetworkMode")
         if r.ok and r.stdout.startswith(b"hello"):
-            _, uid, pyver = r.stdout.decode().split()
+            _, uid, pyver, missing = r.stdout.decode().split()
             checks.append(Check("hello run", True,
                                 f"python {pyver} as uid {uid}, network {net}, exec "
                                 f"{r.duration_s * 1000:.0f} ms"))
+            if missing != "-":
+                checks.append(Check("libraries", False, f"{cfg.image} lacks {missing}",
+                                    f"fireassay sandbox build --force --image {cfg.image}"))
         else:
             checks.append(Check("hello run", False, f"exit {r.returncode}: "
                                 f"{r.text('stderr').strip()[:300]}",

@@ -12,6 +12,12 @@ Encoding (every encoded value is standard JSON; no NaN literals):
   ``{"float": "nan"|"inf"|"-inf"}``, ``{"complex": [re, im]}``, ``{"bytes": "<base64>"}``,
   ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"set": [...]}``, ``{"frozenset": [...]}``,
   ``{"dict": [[k, v], ...]}``;
+- numpy values, when the code imported numpy (what EvalPlus compares them as): a scalar of a
+  numeric dtype is ``{"numpy": ["<dtype>", <its value>]}``, an array
+  ``{"ndarray": ["<dtype>", [shape], [items, row-major]]}`` (at most ``NUMPY_MAX_ITEMS``
+  items); the host decodes them into numpy values it builds itself (a dtype from
+  ``NUMPY_DTYPES`` only), so ``np.int64(3) == 3`` holds and ``np.float64`` is not ``float``,
+  as in the official evaluator;
 - anything else (and anything nested too deep, cyclic, or raising while being read) becomes
   ``{"unserializable": "<type name>"}``; it decodes to an :class:`Unserializable` marker that
   equals nothing but itself.
@@ -39,6 +45,11 @@ PLAIN_MAX_DEPTH = 200
 # container items (a long string: one per 64 characters) above which a value travels as a digest
 DIGEST_NODES = 4_000_000
 _SMALL_INT = 10**15
+# numpy dtypes that travel as numpy values (anything else numpy makes is unserializable)
+NUMPY_DTYPES = frozenset({
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128"})
+NUMPY_MAX_ITEMS = 1_000_000
 
 
 class Unserializable:
@@ -112,6 +123,11 @@ def _encode(value: object, depth: int) -> object:
         return value
     if value is None or t is bool:
         return value
+    np = _sys.modules.get("numpy")  # only code that imported numpy can return its values
+    if np is not None and isinstance(value, (np.generic, np.ndarray)):
+        got = _encode_numpy(np, value, depth)
+        if got is not None:
+            return got
     if isinstance(value, int) and t is not bool:
         v = int.__int__(value)  # plain int even for subclasses with odd __int__
         if -_SMALL_INT < v < _SMALL_INT:
@@ -157,6 +173,59 @@ def _encode(value: object, depth: int) -> object:
     except Exception:
         return {"unserializable": _type_name(value)}
     return {"unserializable": _type_name(value)}
+
+
+def _encode_numpy(np: object, value: object, depth: int) -> object:
+    """A numpy scalar or array of a dtype in NUMPY_DTYPES as tagged data; None for other
+    numpy values (a numpy ``str_`` is then a str subclass, the rest unserializable)."""
+    dtype = value.dtype  # type: ignore[attr-defined]
+    name = str.__str__(str(dtype.name))
+    if name not in NUMPY_DTYPES:
+        return None
+    if isinstance(value, np.ndarray):  # type: ignore[attr-defined]
+        if value.size > NUMPY_MAX_ITEMS:  # type: ignore[attr-defined]
+            return {"unserializable": "ndarray (too big)"}
+        shape = [int(n) for n in value.shape]  # type: ignore[attr-defined]
+        flat = value.ravel().tolist()  # type: ignore[attr-defined]
+        return {"ndarray": [name, shape, [_encode(v, depth + 1) for v in flat]]}
+    return {"numpy": [name, _encode(value.item(), depth + 1)]}  # type: ignore[attr-defined]
+
+
+_NUMPY_KIND = {"b": (bool,), "i": (int,), "u": (int,), "f": (float,), "c": (complex,)}
+
+
+def _numpy_value(name: object, body: object, d: int) -> object:
+    """Host side: a numpy scalar of dtype ``name`` from a decoded plain ``body``."""
+    if type(name) is not str or name not in NUMPY_DTYPES:
+        raise PlainDecodeError(f"numpy dtype {str(name)[:40]!r} is not one of NUMPY_DTYPES")
+    import numpy as np
+
+    dtype = np.dtype(name)
+    v = decode(body, d)
+    if type(v) not in _NUMPY_KIND[dtype.kind]:
+        raise PlainDecodeError(f"a numpy {name} cannot hold a {type(v).__name__}")
+    try:
+        return dtype.type(v)
+    except (OverflowError, ValueError, TypeError):
+        raise PlainDecodeError(f"{str(v)[:40]} does not fit a numpy {name}") from None
+
+
+def _numpy_array(body: object, d: int) -> object:
+    parts = _seq(body)
+    if len(parts) != 3:
+        raise PlainDecodeError("ndarray needs [dtype, shape, items]")
+    name, shape, items = parts[0], _seq(parts[1]), _seq(parts[2])
+    if len(shape) > 32 or any(type(n) is not int or n < 0 for n in shape):
+        raise PlainDecodeError("ndarray shape must be up to 32 non-negative ints")
+    size = 1
+    for n in shape:
+        size *= n
+    if size != len(items) or size > NUMPY_MAX_ITEMS:
+        raise PlainDecodeError("ndarray shape does not match its items")
+    import numpy as np
+
+    values = [_numpy_value(name, v, d) for v in items]
+    return np.array(values, dtype=np.dtype(str(name))).reshape(shape)
 
 
 class PlainDecodeError(ValueError):
@@ -212,6 +281,13 @@ def decode(data: object, _depth: int = 0) -> object:
         if type(body) is not str:
             raise PlainDecodeError("bytes body must be base64 text")
         return _b64.b64decode(body.encode("ascii"), validate=True)
+    if tag == "numpy":
+        parts = _seq(body)
+        if len(parts) != 2:
+            raise PlainDecodeError("numpy needs [dtype, value]")
+        return _numpy_value(parts[0], parts[1], d)
+    if tag == "ndarray":
+        return _numpy_array(body, d)
     if tag == "unserializable":
         return Unserializable(str(body)[:100])
     if tag == "digest":

@@ -90,3 +90,38 @@ def test_a_tagged_match_is_accepted_only_where_check_output_would_accept():
     assert not tagged_match_passes("mbpp", "check_str", encode(True))
     assert not tagged_match_passes("humaneval", "find_zero", encode(1.0))
     assert tagged_match_passes("mbpp", "f", encode({"a": (1, 2.5)}))
+
+
+def test_atol_carries_through_a_suite_as_in_evalplus():
+    """EvalPlus sets atol to 1e-6 once an expected output of a suite is a float (or floats)
+    and keeps it for the rest of that suite; base and plus are separate suites."""
+    from verifiers.code.compare import FLOAT_ATOL, carried_atols
+
+    exp = [[1, 2], 0.5, [1, 2.5], [[0.5]], 3, [1.0, 2.0], [1, 2.5]]
+    got = carried_atols("humaneval", "f", 0.0, exp, n_base=4)
+    #      base: [1,2]  0.5   [1,2.5]    [[0.5]]   | plus: 3   [1.,2.]  [1,2.5]
+    assert got == [0.0, 0.0, FLOAT_ATOL, FLOAT_ATOL, 0.0, 0.0, FLOAT_ATOL]
+    # a dataset atol is kept as it is
+    assert carried_atols("mbpp", "f", 1e-3, exp, n_base=4) == [1e-3] * len(exp)
+    # HumanEval/32 returns before the float step
+    assert carried_atols("humaneval", "find_zero", 0.0, [0.5, 0.5], 2) == [0.0, 0.0]
+    # what the carry changes: a mixed list is compared with tolerance only after a float
+    assert not chk([1, 2.5000000001], [1, 2.5], atol=0.0)
+    assert chk([1, 2.5000000001], [1, 2.5], atol=got[2])
+    assert chk([[0.5000000001]], [[0.5]], atol=FLOAT_ATOL)
+    assert not chk([[0.5000000001]], [[0.5]], atol=0.0)
+
+
+def test_numpy_values_compare_as_in_evalplus():
+    """numpy outputs (decoded on the host as numpy values): equal ones pass through ``==``;
+    a near float of another type fails EvalPlus' ``type(out) == type(exp)``."""
+    import numpy as np
+
+    assert chk(np.int64(3), 3) and chk(np.float64(1.5), 1.5) and chk(np.bool_(True), True)
+    assert chk([np.int64(1), np.int64(2)], [1, 2])
+    assert not chk(np.float64(1.5 + 1e-12), 1.5)  # within atol, but np.float64 is not float
+    assert chk(1.5 + 1e-12, 1.5)
+    assert chk([np.float64(1.0), np.float64(2.0 + 1e-12)], [1.0, 2.0])  # a list is a list
+    assert not chk(np.array([1, 2]), [1, 2])  # == gives an array: its truth is ambiguous
+    assert chk(np.array([3]), [3])  # ... unless it has one item, as in EvalPlus
+    assert is_floats(np.array([1.0])) and not is_floats(np.array([1]))

@@ -144,3 +144,34 @@ def test_encode_output_digests_only_big_values():
     assert count_nodes("x" * 64_000, 10**9) == 1000  # a long string weighs too
     with pytest.raises(PlainDecodeError):
         decode({"digest": ["abc", 1]})
+
+
+def test_numpy_values_roundtrip_as_numpy():
+    import json
+
+    import numpy as np
+
+    for v in (np.int64(-3), np.uint8(200), np.float64(1.5), np.float32(0.1), np.bool_(False),
+              np.complex128(1 - 2j), np.float64("inf")):
+        d = decode(json.loads(json.dumps(encode(v))))
+        assert type(d) is type(v) and (d == v)
+    arr = np.arange(6, dtype=np.int32).reshape(2, 3)
+    d = decode(json.loads(json.dumps(encode(arr))))
+    assert type(d) is np.ndarray and d.dtype == np.int32 and d.shape == (2, 3)
+    assert (d == arr).all()
+    assert decode(encode([np.int64(1), (np.float64(2.0),)])) == [1, (2.0,)]
+    assert type(decode(encode(np.str_("ab")))) is str  # a str subclass: plain str
+    assert type(decode(encode(np.array(["a"])))) is Unserializable
+    assert type(decode(encode(np.longdouble(1)))) is Unserializable
+
+
+@pytest.mark.parametrize("bad", [
+    {"numpy": ["object", 1]}, {"numpy": ["int64", 2**70]}, {"numpy": ["int64", 1.5]},
+    {"numpy": ["uint8", -1]}, {"numpy": ["float64"]}, {"numpy": [["float64"], 1.0]},
+    {"ndarray": ["int64", [2], [1]]}, {"ndarray": ["int64", [-1], []]},
+    {"ndarray": ["int64", [1] * 33, [1]]}, {"ndarray": ["str", [1], ["a"]]},
+    {"ndarray": ["int64", [10**7], []]}, {"ndarray": ["int64", [1], [{"list": []}]]},
+])
+def test_hostile_numpy_tags_raise(bad):
+    with pytest.raises(PlainDecodeError):
+        decode(bad)

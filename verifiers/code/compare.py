@@ -1,12 +1,19 @@
 """EvalPlus output comparison on plain data (the host side; expected outputs never leave it).
 
-Mirrors ``evalplus.eval.check_output`` (EvalPlus v0.3.x): exact equality; the special oracles
-of MBPP+ (set equality, output-not-None, Mbpp/164, 295, 558, 581) and HumanEval+ (HumanEval/32
-``find_zero``: the root is checked through the polynomial); for floats (or ``atol != 0``) the
-same type and length, then ``numpy.allclose(rtol=1e-7, atol=atol)`` with ``atol`` 1e-6 when
-the dataset gives 0. Both sides are plain data decoded by :mod:`sandbox.plain`, so ``==`` here
-is always the builtin one. An output too big to carry arrives as a
-:class:`sandbox.plain.Digest` and is compared exactly, by hash.
+Mirrors the comparison in ``evalplus.eval.unsafe_execute`` (EvalPlus v0.3.1): exact equality;
+the special oracles of MBPP+ (set equality, output-not-None, Mbpp/164, 295, 558, 581) and
+HumanEval+ (HumanEval/32 ``find_zero``: the root is checked through the polynomial); for floats
+(or ``atol != 0``) the same type and length, then ``numpy.allclose(rtol=1e-7, atol=atol)``.
+
+The tolerance is EvalPlus' exactly, quirk included: when the dataset gives ``atol`` 0, the
+first input of a suite (base, then plus, each judged on its own) whose expected output is a
+float or a list/tuple of floats sets ``atol`` to 1e-6 *for the rest of that suite*, so a later
+input whose expected output is, say, ``[1, 2.5]`` or ``[[0.5]]`` is then compared with
+tolerance too. :func:`carried_atols` gives the ``atol`` each input starts with; pass it to
+:func:`check_output`. Both sides are plain data decoded by :mod:`sandbox.plain` (numpy
+scalars and arrays as numpy values, built on the host), so ``==`` here is never the
+candidate's. An output too big to carry arrives as a :class:`sandbox.plain.Digest` and is
+compared exactly, by hash.
 """
 from __future__ import annotations
 
@@ -49,12 +56,38 @@ def poly(xs: Sequence[Any], x: float) -> float:
 
 
 def is_floats(x: Any) -> bool:
-    """A float, or a non-empty list/tuple of floats (evalplus ``is_floats``)."""
+    """A float, a non-empty list/tuple of floats, or a float64/float32 numpy array (evalplus
+    ``is_floats``)."""
     if isinstance(x, float):
         return True
     if isinstance(x, (list, tuple)) and x:
         return all(isinstance(i, float) for i in x)
+    if isinstance(x, np.ndarray):
+        return bool(x.dtype == np.float64 or x.dtype == np.float32)
     return False
+
+
+FLOAT_ATOL = 1e-6  # what EvalPlus sets atol to once an expected output is a float
+
+
+def carried_atols(dataset: str, entry_point: str, atol: float, expected: Sequence[Any],
+                  n_base: int) -> list[float]:
+    """The ``atol`` each input's comparison starts with, as EvalPlus carries it: per suite
+    (``expected[:n_base]`` is the base suite, the rest the plus suite) it starts at the
+    dataset's ``atol``; once an input's expected output passes :func:`is_floats` while it is 0,
+    it is :data:`FLOAT_ATOL` for every later input of that suite. (HumanEval/32 ``find_zero``
+    returns before that step, so there it never changes.)"""
+    out: list[float] = []
+    cur = float(atol)
+    for i, exp in enumerate(expected):
+        if i == n_base:
+            cur = float(atol)
+        out.append(cur)
+        if dataset == "humaneval" and entry_point == "find_zero":
+            continue
+        if cur == 0 and is_floats(exp):
+            cur = FLOAT_ATOL
+    return out
 
 
 def uses_input(dataset: str, entry_point: str) -> bool:
@@ -66,22 +99,24 @@ def uses_input(dataset: str, entry_point: str) -> bool:
 def tagged_match_passes(dataset: str, entry_point: str, expected_tagged: Any) -> bool:
     """Whether an output whose tagged form equals the expected tagged form may be accepted
     without decoding: equal tagged data decode to equal values, so :func:`check_output`
-    accepts them, except where a special oracle transforms or re-reads the values and where a
-    NaN (never equal to itself, and EvalPlus' ``allclose`` has no ``equal_nan``) is inside."""
+    accepts them, except where a special oracle transforms or re-reads the values, where a
+    NaN (never equal to itself, and EvalPlus' ``allclose`` has no ``equal_nan``) is inside, and
+    where a numpy array is (``==`` on arrays is an array, whose truth EvalPlus cannot take)."""
     if dataset == "mbpp" and (entry_point in MBPP_OUTPUT_NOT_NONE_TASKS
                               or entry_point in MBPP_OUTPUT_SET_EQ_TASKS):
         return False
     if dataset == "humaneval" and entry_point == "find_zero":
         return False
-    return not _has_nan_tag(expected_tagged)
+    return not _has_unequal_tag(expected_tagged)
 
 
-def _has_nan_tag(tagged: Any) -> bool:
+def _has_unequal_tag(tagged: Any) -> bool:
+    """Whether tagged data holds a NaN or a numpy array (values ``==`` does not accept)."""
     stack = [tagged]
     while stack:
         t = stack.pop()
         if type(t) is dict:
-            if t.get("float") == "nan":
+            if t.get("float") == "nan" or "ndarray" in t:
                 return True
             stack.extend(t.values())
         elif type(t) is list:
@@ -98,7 +133,9 @@ def expected_transform(dataset: str, entry_point: str, value: Any) -> Any:
 
 def check_output(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, exp: Any,
                  atol: float) -> bool:
-    """True when ``out`` is accepted for expected ``exp`` on input ``inp`` (never raises)."""
+    """True when ``out`` is accepted for expected ``exp`` on input ``inp`` (never raises).
+    ``atol`` is the tolerance this input starts with (:func:`carried_atols`; the dataset's
+    own ``atol`` for a lone comparison)."""
     try:
         if type(out) is Digest or type(exp) is Digest:  # a huge value: compared by its hash
             return digest_of(out) == digest_of(exp)
@@ -126,7 +163,7 @@ def _check(dataset: str, entry_point: str, inp: Sequence[Any], out: Any, exp: An
     if dataset == "humaneval" and entry_point == "find_zero":  # HumanEval/32
         return abs(poly(*inp, out)) <= atol
     if atol == 0 and is_floats(exp):
-        atol = 1e-6
+        atol = FLOAT_ATOL
     if not exact and atol != 0:
         if type(out) is not type(exp):
             return False

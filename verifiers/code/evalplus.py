@@ -14,12 +14,16 @@ from sandbox.plain import decode, encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .compare import check_output, expected_transform, tagged_match_passes, uses_input
+from .compare import (carried_atols, check_output, expected_transform, tagged_match_passes,
+                      uses_input)
 from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
 
 Tests = Literal["all", "base"]
+# per input of a problem: decoded input, decoded expected output, whether a tagged match
+# passes, the atol EvalPlus carries into its comparison
+Decoded = tuple[list[Any], list[Any], list[bool], list[float]]
 
 
 def make_reference(*, dataset: str, entry_point: str, base_input: Sequence[Sequence[Any]],
@@ -53,30 +57,30 @@ class EvalPlusOracle(Verifier):
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
         self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
-        # problem id -> (its Expected, decoded inputs, decoded expected outputs, whether a
-        # tagged match passes, per input): decoding is the host's biggest cost per batch, so
-        # it is done once per problem, not per call
-        self._decoded: OrderedDict[str, tuple[Expected, list[Any], list[Any], list[bool]]] = \
-            OrderedDict()
+        # problem id -> (its Expected, then per input: decoded input, decoded expected output,
+        # whether a tagged match passes, the atol EvalPlus carries into it): decoding is the
+        # host's biggest cost per batch, so it is done once per problem, not per call
+        self._decoded: OrderedDict[str, tuple[Expected, Decoded]] = OrderedDict()
 
     DECODED_PROBLEMS = 1024  # most problems whose decoded inputs and outputs are kept
 
-    def _decoded_for(self, pid: str, ref: Mapping[str, Any], exp: Expected
-                     ) -> tuple[list[Any], list[Any], list[bool]]:
+    def _decoded_for(self, pid: str, ref: Mapping[str, Any], exp: Expected) -> Decoded:
         hit = self._decoded.get(pid)
         if hit is not None and hit[0] is exp:
             self._decoded.move_to_end(pid)
-            return hit[1], hit[2], hit[3]
+            return hit[1]
         raw = list(ref["base_input"]) + list(ref["plus_input"])
         dataset, entry = ref["dataset"], ref["entry_point"]
         # decoded only where a special oracle reads them
         inputs = [decode(a) for a in raw] if uses_input(dataset, entry) else [()] * len(raw)
         wanted = [expected_transform(dataset, entry, decode(v)) for v in exp.outputs]
         fast = [tagged_match_passes(dataset, entry, v) for v in exp.outputs]
-        self._decoded[pid] = (exp, inputs, wanted, fast)
+        atols = carried_atols(dataset, entry, float(ref["atol"]), wanted, exp.n_base)
+        data = (inputs, wanted, fast, atols)
+        self._decoded[pid] = (exp, data)
         while len(self._decoded) > self.DECODED_PROBLEMS:
             self._decoded.popitem(last=False)
-        return inputs, wanted, fast
+        return data
 
     def close(self) -> None:
         self._executor.close()
@@ -132,9 +136,9 @@ class EvalPlusOracle(Verifier):
             verdicts.append(out)
         return verdicts
 
-    def _judge(self, ref: Mapping[str, Any], exp: Expected,
-               data: tuple[list[Any], list[Any], list[bool]], res: ProgramResult) -> Verdict:
-        dataset, entry, atol = ref["dataset"], ref["entry_point"], float(ref["atol"])
+    def _judge(self, ref: Mapping[str, Any], exp: Expected, data: Decoded,
+               res: ProgramResult) -> Verdict:
+        dataset, entry = ref["dataset"], ref["entry_point"]
         n_base = exp.n_base
         n = n_base if self.tests == "base" else len(exp.outputs)
         plus_na = None if self.tests == "base" else False
@@ -148,7 +152,7 @@ class EvalPlusOracle(Verifier):
             return _failed({"error_kind": f"load:{res.load_error['kind']}",
                             "message": res.load_error["message"][:300],
                             "base_passed": False, "plus_passed": plus_na})
-        inputs, wanted, fast = data
+        inputs, wanted, fast, atols = data
         first: dict[str, Any] | None = None
         ok_base = ok_plus = True
         n_passed = 0
@@ -160,7 +164,7 @@ class EvalPlusOracle(Verifier):
                 good, kind = False, o.status if o.status != "error" else f"error:{o.error_kind}"
             else:
                 good = (fast[i] and o.tagged == exp.outputs[i]) or \
-                    check_output(dataset, entry, inputs[i], o.value, wanted[i], atol)
+                    check_output(dataset, entry, inputs[i], o.value, wanted[i], atols[i])
                 kind = "wrong_answer"
             if good:
                 n_passed += 1

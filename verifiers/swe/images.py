@@ -1,6 +1,6 @@
 """Images for SWE judging, layered base -> environment -> instance, built on demand, reused.
 
-- base: the sandbox image (``fireassay/python:3.11-bookworm``, :func:`sandbox.image.ensure_image`).
+- base: the sandbox image (``sandbox.config.DEFAULT_IMAGE``, :func:`sandbox.image.ensure_image`).
 - environment: base + the test dependencies, installed OFFLINE from wheels that the host
   downloads with its own pip configuration (the build itself runs with ``network_mode=none``);
   tag ``fireassay/swe-env:py3.11-<requirements>``, shared by every repository that needs the
@@ -19,8 +19,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
@@ -29,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from sandbox.config import DEFAULT_IMAGE, SandboxConfig
+from sandbox.errors import ImageBuildError
+from sandbox.image import add_wheels
 
 from .instance import SWEInstance
 
@@ -102,26 +102,15 @@ def image_exists(client: Any, tag: str) -> bool:
 
 
 def download_wheels(requirements: tuple[str, ...], log: Callable[[str], None] = print) -> Path:
-    """Wheels for ``requirements`` (+ pip itself) for CPython 3.11 on manylinux x86_64, fetched
+    """Wheels for ``requirements`` (+ pip itself) for CPython 3.11 on x86_64 Linux, fetched
     on the host with the host's pip configuration; cached by requirement set."""
+    from sandbox.image import download_wheels as fetch
+
     key = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:12]
-    dest = cache_dir() / "swe-wheels" / key
-    if (dest / ".complete").exists():
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "-d", str(dest), "--only-binary=:all:",
-           "--python-version", BASE_PY[0], "--implementation", "cp", "--abi", BASE_PY[1],
-           "--platform", "manylinux2014_x86_64", "--platform", "any", "pip", *requirements]
-    log("$ " + " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise EnvironmentUnavailable(
-            "could not download the test dependencies on the host "
-            f"({' '.join(requirements)}): {proc.stderr.strip()[-800:]}\n"
-            "Check that pip reaches PyPI (pip config list) or pre-fill " + str(dest)
-        )
-    (dest / ".complete").write_text("ok\n")
-    return dest
+    try:
+        return fetch(requirements, cache_dir() / "swe-wheels" / key, log, python=BASE_PY)
+    except ImageBuildError as exc:
+        raise EnvironmentUnavailable(f"the test dependencies: {exc}") from None
 
 
 def _build(client: Any, context: Path, tag: str, labels: Mapping[str, str], log: Callable[[str], None]) -> None:
@@ -166,21 +155,11 @@ class ImageBuilder:
                 return tag
             base = self.base()
             wheels = download_wheels(requirements, self.log)
-            with tempfile.TemporaryDirectory(prefix="fireassay-swe-env-") as tmp:
-                ctx = Path(tmp)
-                shutil.copytree(wheels, ctx / "wheels", ignore=shutil.ignore_patterns(".complete"))
-                pip = sorted(p.name for p in (ctx / "wheels").glob("pip-*.whl"))[-1]
-                reqs = " ".join(f"'{r}'" for r in requirements)
-                (ctx / "Dockerfile").write_text(
-                    f"FROM {base}\n"
-                    "USER 0\n"
-                    "COPY wheels /tmp/fa-wheels\n"
-                    # pip runs from its own wheel: the base image has no pip
-                    f"RUN python3 /tmp/fa-wheels/{pip}/pip install --no-index --no-cache-dir "
-                    "--disable-pip-version-check --break-system-packages --root-user-action=ignore "
-                    f"--find-links /tmp/fa-wheels {reqs} && rm -rf /tmp/fa-wheels\n"
-                )
-                _build(self.client, ctx, tag, {"fireassay.swe": "env", "fireassay.requirements": " ".join(requirements)}, self.log)
+            labels = {"fireassay.swe": "env", "fireassay.requirements": " ".join(requirements)}
+            try:
+                add_wheels(self.client, base, tag, requirements, wheels, labels, self.log)
+            except ImageBuildError as exc:
+                raise EnvironmentUnavailable(str(exc)) from None
             self.built.append(tag)
             return tag
 
