@@ -58,7 +58,8 @@ def run_checks(config: SandboxConfig | None = None) -> list[Check]:
             mods = ",".join(IMAGE_MODULES)
             r = sb.exec(["python3", "-c", "import os, sys, importlib.util as u; print('hello', "
                          "os.getuid(), sys.version.split()[0], ','.join(m for m in "
-                         f"'{mods}'.split(',') if u.find_spec(m) is None) or '-')"], timeout=30)
+                         f"'{mods}'.split(',') if getattr(u.find_spec(m), 'origin', None) is None) or '-')"],
+                        timeout=30)  # origin None: missing, or an empty namespace folder
             net = sb.container.attrs["HostConfig"].get("NetworkMode")
         if r.ok and r.stdout.startswith(b"hello"):
             _, uid, pyver, missing = r.stdout.decode().split()
