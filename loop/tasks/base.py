@@ -17,6 +17,8 @@ class Task(ABC):
     answer_format: ClassVar[str | None] = None  # how selectors key answers (see verifiers.answers)
     default_selectors: ClassVar[tuple[str, ...]] = ("majority",)
     data_files: ClassVar[list[str]] = []  # file names looked for under --data dir / $FIREASSAY_DATA/<task>
+    data_folders: ClassVar[tuple[str, ...]] = ()  # other folders of a data root that may hold them
+    own_data: ClassVar[bool] = False  # True: a data root without the file is fine (own fallback set)
     hub: ClassVar[tuple[str, str | None, str] | None] = None  # (path, config, split)
 
     def __init__(self, data: str | Path | None = None, **options: Any) -> None:
@@ -25,13 +27,21 @@ class Task(ABC):
 
     # -- data -------------------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
-        path = resolve_data_file(self.name, self.data, self.data_files)
+        path = self.data_file()
         if path is not None:
             return read_records(path)
+        return self.hub_records()
+
+    def data_file(self) -> Path | None:
+        """The local data file (``--data``, ``$FIREASSAY_DATA``), or None for the hub."""
+        return resolve_data_file(self.name, self.data, self.data_files, self.data_folders,
+                                 missing_ok=self.own_data)
+
+    def hub_records(self) -> list[dict[str, Any]]:
         if self.hub is None:
             raise DataError(f"task {self.name!r} needs --data PATH (or $FIREASSAY_DATA/{self.name}/)")
         hub_path, config, split = self.hub
-        return load_from_hub(hub_path, split, config)
+        return load_from_hub(hub_path, split, config, task=self.name)
 
     def load(self, limit: int | None = None) -> list[Problem]:
         rows = self.records()

@@ -1,7 +1,8 @@
 """MBPP+ and HumanEval+ (EvalPlus): write a Python function; judged by running it.
 
 Data: the EvalPlus release files ``MbppPlus.jsonl.gz`` (v0.2.0) and ``HumanEvalPlus.jsonl.gz``
-(v0.1.10), from ``--data``, ``$FIREASSAY_DATA/<task>/`` or the hub. Problem ids are EvalPlus
+(v0.1.10), from ``--data``, ``$FIREASSAY_DATA/<task>/`` or ``$FIREASSAY_DATA/evalplus/`` (the
+layout they ship in), or the hub. Problem ids are EvalPlus
 task ids (``Mbpp/2``, ``HumanEval/0``). MBPP+ stores tuples, sets and complex numbers as JSON
 lists/strings; :func:`mbpp_deserialize_inputs` restores them per task as EvalPlus does.
 Oracle ``evalplus`` (base + plus inputs, expected outputs from the canonical solutions run in
@@ -19,7 +20,7 @@ from verifiers.code.evalplus import make_reference
 from verifiers.code.public_tests import doctest_public_tests, mbpp_public_tests
 
 from .base import Task
-from .data import DataError, load_from_hub, read_records, resolve_data_file
+from .data import DataError, read_records
 
 SYSTEM = "You are an expert Python programmer."
 MBPP_PROMPT = (
@@ -91,16 +92,15 @@ class _EvalPlusTask(Task):
     default_selectors: ClassVar[tuple[str, ...]] = ("public_tests",)
     dataset: ClassVar[str]
 
+    data_folders: ClassVar[tuple[str, ...]] = ("evalplus",)
+
     def records(self) -> list[dict[str, Any]]:
-        path = resolve_data_file(self.name, self.data, self.data_files)
+        path = self.data_file()
         if path is not None:
             rows = read_records(path)
             self._cache_key = hashlib.sha256(Path(path).read_bytes()).hexdigest()
             return rows
-        if self.hub is None:
-            raise DataError(f"task {self.name!r} needs --data PATH")
-        hub_path, config, split = self.hub
-        rows = load_from_hub(hub_path, split, config)
+        rows = self.hub_records()
         blob = json.dumps(rows, sort_keys=True, default=str).encode()
         self._cache_key = hashlib.sha256(blob).hexdigest()
         return rows

@@ -19,7 +19,7 @@ from verifiers.swe.instance import InstanceError, SWEInstance
 from verifiers.swe.taskset import is_own_repo, repo_dir, taskset_records
 
 from .base import Task
-from .data import DataError, read_records, resolve_data_file
+from .data import DataError, read_records
 
 PROMPT = """You are working in the Python repository {repo} and must resolve the issue below.
 
@@ -45,8 +45,12 @@ class SWETask(Task):
     default_selectors: ClassVar[tuple[str, ...]] = ()  # patches have no answer to vote on; add selectors by name
     data_files: ClassVar[list[str]] = ["instances.json", "instances.jsonl", "test.jsonl", "test.json"]
 
+    # a data root without an instance file: our own offline set (the SWE files in
+    # ../shared/data are format samples whose repositories are not there)
+    own_data: ClassVar[bool] = True
+
     def records(self) -> list[dict[str, Any]]:
-        path = resolve_data_file(self.name, self.data, self.data_files)
+        path = self.data_file()
         if path is not None:
             return read_records(path)
         return taskset_records()  # our own offline set
