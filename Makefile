@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (its AMX kernels segfault on some VMs that report amx_tile: llama.cpp issue #20824), no llava.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: venv test test-quick test-slow test-all test-fast demo bench clean sandbox venv-vllm test-vllm
+.PHONY: venv test test-quick test-slow test-all test-fast demo bench clean sandbox venv-vllm test-vllm venv-evalplus
 
 venv: $(STAMP)
 
@@ -28,10 +28,24 @@ sandbox: venv
 	sandbox/ensure_docker.sh
 	$(BIN)/fireassay sandbox build
 
+# The official EvalPlus evaluator in its own venv (its dependencies clash with ours: transformers,
+# datasets, ...) for the parity check tests/test_evalplus_parity.py and bench/evalplus_parity.py.
+EVALPLUS_VENV ?= .venv-evalplus
+EVALPLUS_VERSION ?= 0.3.1
+EVALPLUS_STAMP := $(EVALPLUS_VENV)/.evalplus-$(EVALPLUS_VERSION)
+
+$(EVALPLUS_STAMP):
+	test -x $(EVALPLUS_VENV)/bin/python || $(PY) -m venv $(EVALPLUS_VENV)
+	$(EVALPLUS_VENV)/bin/pip install -q --upgrade pip
+	$(EVALPLUS_VENV)/bin/pip install -q evalplus==$(EVALPLUS_VERSION)
+	touch $@
+
+venv-evalplus: $(EVALPLUS_STAMP)
+
 # `make test` is what CI runs: the whole suite, the slow end-to-end tests included (real-model
 # runs, every canonical EvalPlus solution in Docker, dockerd kill/restart: ~15 of its ~20
 # minutes on 2 cores). `make test-quick` leaves those out, `make test-slow` runs only them.
-test: venv sandbox
+test: venv sandbox venv-evalplus
 	$(BIN)/python -m pytest -q --durations=15
 
 test-all: test
@@ -39,7 +53,7 @@ test-all: test
 test-quick: venv sandbox
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: venv sandbox
+test-slow: venv sandbox venv-evalplus
 	$(BIN)/python -m pytest -q -m slow --durations=20
 
 test-fast: venv
@@ -100,4 +114,4 @@ demo: venv sandbox
 	@sed -n '/## Runs/,/## Selection/p' $(DEMO_OUT)/report-gsm8k-fire-vs-regular/report.md
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(EVALPLUS_VENV) build *.egg-info .pytest_cache
