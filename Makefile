@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (its AMX kernels segfault on some VMs that report amx_tile: llama.cpp issue #20824), no llava.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: venv test test-quick test-slow test-all test-fast demo bench clean sandbox venv-vllm test-vllm venv-evalplus
+.PHONY: venv test test-quick test-slow test-all test-fast test-adversarial demo bench clean sandbox venv-vllm test-vllm venv-evalplus
 
 venv: $(STAMP)
 
@@ -55,6 +55,10 @@ test-quick: venv sandbox
 
 test-slow: venv sandbox venv-evalplus
 	$(BIN)/python -m pytest -q -m slow --durations=20
+
+# the standing red-team suite alone (hostile candidates and patches; `make test` runs it too)
+test-adversarial: venv sandbox
+	$(BIN)/python -m pytest -q -m adversarial --durations=10
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not docker and not engine"

@@ -1,19 +1,17 @@
 """SWE judging against real Docker, on fireassay's own task set: gold patches resolve, the
-empty patch and cheating patches resolve nothing, the flaky instance is caught, feedback never
-shows hidden tests, and instances without an environment are reported as unjudgeable."""
+empty patch resolves nothing, the flaky instance is caught, feedback never shows hidden tests,
+and instances without an environment are reported as unjudgeable. Cheating patches are in
+``tests/adversarial/test_swe_harness.py``."""
 from __future__ import annotations
-
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 try:  # tests/ is a package in some checkouts and a plain folder in others
     from tests.sandbox_helpers import docker_client
+    from tests.swe_helpers import base_text, first_code_file, make_patch, steady
 except ImportError:
     from sandbox_helpers import docker_client
+    from swe_helpers import base_text, first_code_file, make_patch, steady
 from verifiers.swe.instance import SWEInstance
 from verifiers.swe.judge import SWEJudge
 from verifiers.swe.taskset import repo_dir, taskset_records
@@ -33,33 +31,6 @@ def judge():
 @pytest.fixture(scope="module")
 def instances() -> list[SWEInstance]:
     return [SWEInstance.from_record(r) for r in taskset_records()]
-
-
-def steady(instances):
-    return [i for i in instances if not i.meta.get("flaky")]
-
-
-def make_patch(inst: SWEInstance, edits: dict[str, str]) -> str:
-    """A real git diff of ``edits`` (path -> new text) against the instance's base commit."""
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp) / "r"
-        shutil.copytree(repo_dir(inst.instance_id), work)
-        for rel, text in edits.items():
-            (work / rel).parent.mkdir(parents=True, exist_ok=True)
-            (work / rel).write_text(text)
-        subprocess.run(["git", "add", "-A"], cwd=work, check=True)
-        return subprocess.run(["git", "diff", "--cached"], cwd=work, check=True,
-                              capture_output=True, text=True).stdout
-
-
-def first_code_file(inst: SWEInstance) -> str:
-    from verifiers.swe.diffs import files_in_diff
-
-    return files_in_diff(inst.patch)[0]
-
-
-def base_text(inst: SWEInstance, rel: str) -> str:
-    return (repo_dir(inst.instance_id) / rel).read_text()
 
 
 def problems_and_candidates(insts, patches):
@@ -86,57 +57,6 @@ def test_empty_patch_resolves_none(judge, instances):
     results = judge.judge_many([(i, "") for i in instances])
     assert [r.status for r in results] == ["unresolved"] * len(instances), [r.reason for r in results]
     assert all(r.grade is not None and r.grade.f2p_failed for r in results)
-
-
-def test_patches_that_edit_tests_instead_of_code_resolve_none(judge, instances):
-    jobs = []
-    for inst in steady(instances):
-        tf = inst.test_targets[0]
-        if (repo_dir(inst.instance_id) / tf).exists():  # gut the existing test file
-            jobs.append((inst, make_patch(inst, {tf: "def test_nothing():\n    pass\n"})))
-        # a conftest.py that turns every failure into a pass
-        jobs.append((inst, make_patch(inst, {"conftest.py": (
-            "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
-            "    out = yield\n    rep = out.get_result()\n    rep.outcome = 'passed'\n")})))
-    results = judge.judge_many(jobs)
-    assert all(r.resolved is False for r in results), [(r.instance_id, r.status) for r in results if r.resolved]
-    assert {r.status for r in results} == {"refused"}
-
-
-def test_printed_fake_pass_lines_resolve_none(judge, instances):
-    jobs = []
-    seen_repos: set[str] = set()
-    one_per_repo = list({i.repo: i for i in steady(instances)}.values())
-    for inst in one_per_repo:
-        ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
-        fake = ("import os as _os, sys as _sys\n"
-                f"for _t in {ids!r}:\n    print('PASSED ' + _t)\n    print(_t + ' PASSED')\n"
-                f"print('=' * 20 + ' {len(ids)} passed in 0.01s ' + '=' * 20)\n_sys.stdout.flush()\n")
-        rel = first_code_file(inst)
-        body = base_text(inst, rel)
-        jobs.append((inst, make_patch(inst, {rel: fake + "_os._exit(0)\n" + body})))  # print and vanish
-        if inst.repo not in seen_repos:  # print, then run the (still buggy) code normally
-            seen_repos.add(inst.repo)
-            jobs.append((inst, make_patch(inst, {rel: fake + body})))
-    # a pytest.py at the repository root that prints passes and tries to forge reporter events
-    inst = steady(instances)[0]
-    ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
-    shadow = ("import json, os, sys\n"
-              f"IDS = {ids!r}\n"
-              "for t in IDS:\n    print('PASSED', t)\n"
-              "fd = os.environ.get('FIREASSAY_REPORT_FD')\n"
-              "if fd:\n    f = os.fdopen(int(fd), 'w')\n"
-              "    f.write(json.dumps({'ev': 'collected', 'ids': IDS}) + '\\n')\n"
-              "    for t in IDS:\n        f.write(json.dumps({'ev': 'report', 'nodeid': t, 'when': 'call', 'outcome': 'passed'}) + '\\n')\n"
-              "    f.write(json.dumps({'ev': 'finish', 'exitstatus': 0}) + '\\n')\n    f.flush()\n"
-              "sys.exit(0)\n")
-    jobs.append((inst, make_patch(inst, {"pytest.py": shadow})))
-    results = judge.judge_many(jobs)
-    assert all(r.resolved is False for r in results), [(r.instance_id, r.reason) for r in results if r.resolved]
-    vanished = [r for (i, p), r in zip(jobs, results) if "_os._exit(0)" in p]
-    assert len(vanished) == len(one_per_repo) >= 6
-    assert all("never reached its end" in r.reason or "no result" in r.reason for r in vanished), \
-        [r.reason for r in vanished]
 
 
 def test_flaky_instance_is_caught_by_repeats(judge, instances):

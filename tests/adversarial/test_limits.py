@@ -1,0 +1,199 @@
+"""Attacks on the limits: CPU time (in the candidate, in processes it forks), wall time,
+output size, memory (the heap and SysV shared memory), processes, output floods."""
+from __future__ import annotations
+
+import textwrap
+import time
+import tracemalloc
+
+import pytest
+
+from tests.adversarial.conftest import still_works
+from tests.adversarial.helpers import BIG_ALLOC, GOOD, WRONG, hostile
+from verifiers.code.execution import CodeLimits
+
+pytestmark = pytest.mark.docker
+
+# a CPU limit of 1 s per input (the reference takes microseconds)
+CPU_LIMITS = CodeLimits(min_time_limit=1.0, import_time_limit=5.0, program_time_cap=10.0,
+                        memory_mb=1024, max_output_bytes=1 << 20)
+BURN = ("def burn(seconds):\n"
+        "    import time\n"
+        "    t0 = time.process_time()\n"
+        "    while time.process_time() - t0 < seconds:\n"
+        "        pass\n")
+
+
+# -- hole 5: CPU burnt outside the child -------------------------------------------------------
+
+BURNERS = {
+    # the control: the same burn in the child itself
+    "in_process": "    burn(2.5)\n",
+    # a forked worker burns while the child waits for it (no CPU of the child's own)
+    "forked_worker": ("    import os\n"
+                      "    pid = os.fork()\n"
+                      "    if pid == 0:\n"
+                      "        burn(2.5)\n"
+                      "        os._exit(0)\n"
+                      "    os.waitpid(pid, 0)\n"),
+    # a daemonised worker (double fork: reparented away from the child) reports over a pipe
+    "daemonised_worker": ("    import os\n"
+                          "    r, w = os.pipe()\n"
+                          "    if os.fork() == 0:\n"
+                          "        os.setsid()\n"
+                          "        if os.fork() == 0:\n"
+                          "            burn(2.5)\n"
+                          "            os.write(w, b'done')\n"
+                          "        os._exit(0)\n"
+                          "    os.close(w)\n"
+                          "    os.read(r, 4)\n"),
+    # a fresh interpreter does the work
+    "subprocess": ("    import subprocess, sys\n"
+                   "    subprocess.run([sys.executable, '-c', "
+                   "'import time\\nt = time.process_time()\\n"
+                   "while time.process_time() - t < 2.5: pass'])\n"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(BURNERS))
+def test_cpu_burnt_by_any_process_of_the_program_counts(docker_bench, how):
+    """Red-team hole 5: per-call CPU was read from the child's own /proc/<pid>/stat, so a
+    program 2.5x over its CPU limit passed when a forked worker did the burning. Now the CPU
+    of the runner's whole process tree counts."""
+    code = hostile(BURN + "def add(a, b):\n    if a == 1:\n" + textwrap.indent(BURNERS[how], "    ")
+                   + "    return a + b\n")
+    (v,) = docker_bench.together([code], honest=(GOOD, WRONG), limits=CPU_LIMITS)
+    assert v.passed is False and v.details["first_failure"] == {
+        "suite": "base", "index": 0, "kind": "timeout"}, v.details
+
+
+def test_wall_time_is_bounded_at_three_times_the_cpu_limit(docker_bench):
+    """A sleeper burns no CPU; its wall time may stretch only to 3x the CPU limit (was 10x:
+    one program could hold a sandbox for ~620 s on a 62 s budget)."""
+    assert CodeLimits().wall_factor <= 3
+    with pytest.raises(ValueError, match="wall_factor"):
+        CodeLimits(wall_factor=4)
+    t0 = time.monotonic()
+    (v,) = docker_bench.together([hostile(
+        "import time\ndef add(a, b):\n    time.sleep(3.5 if a == 1 else 0)\n    return a + b\n")],
+        limits=CPU_LIMITS)
+    assert v.passed is False and v.details["first_failure"]["kind"] == "timeout"
+    assert time.monotonic() - t0 < 30
+
+
+def test_sleeping_past_the_limit_is_cut_by_wall_time(docker_bench):
+    t0 = time.monotonic()
+    (v,) = docker_bench.together([hostile("import time\ndef add(a, b):\n    time.sleep(60)\n")])
+    assert v.passed is False and v.details["first_failure"]["kind"] == "timeout"
+    assert time.monotonic() - t0 < 20  # CPU limit 0.5 s, wall at most 3x that
+
+
+def test_infinite_loop_per_input_is_cut(docker_bench):
+    t0 = time.monotonic()
+    (v,) = docker_bench.together([hostile("def add(a, b):\n    while True:\n        pass\n")])
+    assert v.passed is False and v.details["first_failure"]["kind"] == "timeout"
+    assert time.monotonic() - t0 < 20
+
+
+def test_loop_only_on_one_plus_input(docker_bench):
+    (v,) = docker_bench.together([hostile(
+        "def add(a, b):\n    while a == -5:\n        pass\n    return a + b\n")])
+    assert v.details["base_passed"] is True and v.details["plus_passed"] is False
+    assert v.details["first_failure"] == {"suite": "plus", "index": 0, "kind": "timeout"}
+
+
+def test_huge_output_is_refused(docker_bench):
+    (v,) = docker_bench.together([hostile(
+        "def add(a, b):\n    return 'x' * (4 * 1024 * 1024)\n")])
+    assert v.details["first_failure"]["kind"] == "error:OutputTooLarge"
+
+
+# -- hole 4 (limits): SysV shared memory cannot pin the sandbox's memory -----------------------
+
+SHM_PINNER = (
+    "import ctypes\n"
+    "def pin(size, count):\n"
+    "    libc = ctypes.CDLL(None, use_errno=True)\n"
+    "    libc.shmat.restype = ctypes.c_void_p\n"
+    "    made = 0\n"
+    "    for _ in range(count):\n"
+    "        sid = libc.shmget(0, ctypes.c_size_t(size), 0o1600)\n"  # IPC_PRIVATE, IPC_CREAT
+    "        if sid < 0:\n"
+    "            continue\n"
+    "        addr = libc.shmat(sid, None, 0)\n"
+    "        if addr in (None, ctypes.c_void_p(-1).value):\n"
+    "            continue\n"
+    "        ctypes.memset(addr, 1, size)\n"  # touch every page: they are really used
+    "        made += size\n"
+    "    return made\n")
+
+
+def test_shared_memory_is_capped_by_the_ipc_sysctls(exec_pool):
+    """Red-team hole 4: 15 x 256 MB of SysV segments could be created and pinned, and they
+    outlived the job. The container's kernel.shmmax/shmall/shmmni now cap them at the
+    sandbox's ``shm_size`` (POSIX /dev/shm has the same cap)."""
+    code = (SHM_PINNER + "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "big = [libc.shmget(0, ctypes.c_size_t(256 << 20), 0o1600) for _ in range(15)]\n"
+            "print(sum(1 for s in big if s >= 0), pin(16 << 20, 15))\n")
+    with exec_pool.lease() as sb:
+        r = sb.exec(["python3", "-c", code], timeout=20)
+        cap = exec_pool.config.shm_bytes
+    assert r.ok, r
+    made_big, pinned = map(int, r.stdout.split())
+    assert made_big == 0, r.stdout  # each is over shmmax
+    assert 0 < pinned <= cap, (pinned, cap)
+    still_works(exec_pool)
+
+
+def test_a_shm_pinner_leaves_the_memory_to_its_neighbours(docker_bench):
+    """A candidate that pins as much SysV memory as it can (never freed) before an honest
+    neighbour that needs 200 MB of the sandbox's 512 MB, in the same runner exec."""
+    (v,) = docker_bench.together([hostile(SHM_PINNER + "def add(a, b):\n"
+                                          "    pin(32 << 20, 12)\n    return a - b\n")],
+                                 honest=(BIG_ALLOC, GOOD))
+    assert v.passed is False
+
+
+# -- exec level: the sandbox's own limits --------------------------------------------------------
+
+
+def py(code: str) -> list[str]:
+    return ["python3", "-c", code]
+
+
+def test_fork_bomb(exec_pool):
+    with exec_pool.lease() as sb:
+        r = sb.exec(py("import os\nwhile True:\n    try: os.fork()\n    except OSError: pass"),
+                    timeout=3)
+    assert r.timed_out and r.returncode == -9
+    still_works(exec_pool)
+
+
+def test_memory_bomb(exec_pool):
+    with exec_pool.lease() as sb:
+        r = sb.exec(py("b = b'x' * (1024 ** 3)\nprint(len(b))"), timeout=30)
+    assert not r.ok and r.stdout == b""
+    assert r.returncode == -9 or b"MemoryError" in r.stderr
+    still_works(exec_pool)
+
+
+def test_infinite_loop_and_sleep_past_the_exec_timeout(exec_pool):
+    def job(sb, code):
+        return sb.exec(py(code), timeout=1.5)
+
+    for r in exec_pool.map(job, ["while True: pass", "import time; time.sleep(3600)"]):
+        assert r.timed_out and r.returncode == -9 and r.duration_s < 15
+    still_works(exec_pool)
+
+
+def test_flood_of_100_mb(exec_pool):
+    tracemalloc.start()
+    with exec_pool.lease() as sb:
+        r = sb.exec(py("import os\nfor _ in range(100): os.write(1, b'y' * (1 << 20))"),
+                    timeout=60)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert r.truncated and len(r.stdout) == exec_pool.config.output_limit
+    assert peak < 16 * 1024**2
+    still_works(exec_pool)
+
