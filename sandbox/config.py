@@ -62,6 +62,9 @@ class SandboxConfig:
     workdir: str = "/work"  # tmpfs, wiped between jobs
     workdir_size: str = "256m"
     tmp_size: str = "64m"  # /tmp is a tmpfs as well (root is read-only), also wiped
+    # shared memory: the /dev/shm tmpfs AND the SysV segments (kernel.shmmax, shmall) of the
+    # container's private IPC namespace are each capped at this; both are wiped between jobs
+    shm_size: str = "64m"
     user: str = "10001:10001"  # numeric uid:gid, never root
     nofile: int = 4096  # open files per process (ulimit -n); core dumps are always off
     cap_drop: tuple[str, ...] = ("ALL",)
@@ -92,6 +95,8 @@ class SandboxConfig:
         parse_size(self.memory, "memory")
         parse_size(self.workdir_size, "workdir_size")
         parse_size(self.tmp_size, "tmp_size")
+        if parse_size(self.shm_size, "shm_size") < 1 * MIB:
+            raise SandboxConfigError(f"shm_size={self.shm_size!r}: give at least 1m")
         if not isinstance(self.pids, int) or self.pids < 8:
             raise SandboxConfigError(f"pids={self.pids!r}: give an integer >= 8 (default 256)")
         if not isinstance(self.nofile, int) or self.nofile < 64:
@@ -148,6 +153,28 @@ class SandboxConfig:
     @property
     def tmp_bytes(self) -> int:
         return parse_size(self.tmp_size, "tmp_size")
+
+    @property
+    def shm_bytes(self) -> int:
+        return parse_size(self.shm_size, "shm_size")
+
+    @property
+    def scratch_dirs(self) -> tuple[str, ...]:
+        """The writable places a sandbox's code can leave files in (POSIX shared memory and
+        message queues included): emptied between jobs, and by the code runner between
+        programs."""
+        return (self.workdir, "/tmp", "/dev/shm", "/dev/mqueue")
+
+    def ipc_sysctls(self) -> dict[str, str]:
+        """Limits of the container's private IPC namespace (Docker's namespaced sysctls):
+        SysV shared memory capped at ``shm_size`` in all (at most 64 segments), and few
+        semaphore sets and message queues, so one job cannot pin the memory limit."""
+        shm = self.shm_bytes
+        return {"kernel.shmmax": str(shm), "kernel.shmall": str(max(1, shm // 4096)),
+                "kernel.shmmni": "64", "kernel.msgmni": "32", "kernel.msgmnb": "65536",
+                "kernel.sem": "250 8000 32 32", "fs.mqueue.queues_max": "32",
+                # a segment no process holds any more is destroyed (the killed are gone too)
+                "kernel.shm_rmid_forced": "1"}
 
     @property
     def resolved_pool_size(self) -> int:

@@ -51,7 +51,9 @@ REAPER = (
 )
 
 # Kill every process of the calling user (not itself, not PID 1) until none is left, then
-# wipe the writable places. SIGSTOP first: stopped processes cannot fork, so a fork bomb stops
+# wipe the writable places (the work dir, /tmp, POSIX shared memory and message queues) and
+# remove every SysV IPC object (the container has an IPC namespace of its own; an image
+# without ipcrm fails the check, and the sandbox is replaced). SIGSTOP first: stopped processes cannot fork, so a fork bomb stops
 # growing and the SIGKILL loop converges. Zombies still count for kill(-1): the loop bound.
 RESET_SCRIPT = r"""
 for j in 1 2 3 4 5 6 7 8; do kill -STOP -1 2>/dev/null; done
@@ -63,6 +65,9 @@ chmod -R u+rwX {dirs} 2>/dev/null
 find {dirs} -mindepth 1 -delete 2>/dev/null
 left=$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 3)
 [ -z "$left" ] || { echo "could not wipe: $left" >&2; exit 4; }
+ipcrm -a 2>/dev/null
+[ "$(cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg 2>/dev/null | wc -l)" -le 3 ] || \
+  { echo "IPC objects survive ipcrm -a" >&2; exit 5; }
 exit 0
 """
 
@@ -78,6 +83,8 @@ done
 chmod -R u+rwX {dirs} 2>/dev/null
 find {dirs} -mindepth 1 -delete 2>/dev/null
 [ -z "$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 1)" ] || exit 4
+ipcrm -a 2>/dev/null
+[ "$(cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg 2>/dev/null | wc -l)" -le 3 ] || exit 5
 printf '%s' "$FIREASSAY_RESET_NONCE" >&2
 exec "$@"
 """
@@ -154,7 +161,7 @@ class DockerSandbox(Sandbox):
         self._labels = {**dict(cfg.labels), **owner_labels(run_id, kind)}
         self._env = {"HOME": cfg.workdir, "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
                      "LANG": "C.UTF-8", **dict(cfg.env)}
-        self._wipe_dirs = " ".join(sorted({cfg.workdir, "/tmp", "/dev/shm"}))
+        self._wipe_dirs = " ".join(sorted(set(cfg.scratch_dirs)))
         self.container = retrying(self._create, seconds=cfg.infra_retry_s, what="create container")
         self.id: str = self.container.id
         _OPEN.add(self)
@@ -195,6 +202,8 @@ class DockerSandbox(Sandbox):
                 security_opt=["no-new-privileges:true"] if cfg.no_new_privileges else [],
                 labels=self._labels,
                 ipc_mode="private",
+                shm_size=cfg.shm_bytes,
+                sysctls=cfg.ipc_sysctls(),
                 ulimits=[docker.types.Ulimit(name="nofile", soft=cfg.nofile, hard=cfg.nofile),
                          docker.types.Ulimit(name="core", soft=0, hard=0)],
                 stop_signal="SIGKILL",

@@ -5,40 +5,56 @@ source of :mod:`sandbox.plain` is inlined). The job::
 
     {"nonce": "<hex>",                      # only this process ever holds it
      "limits": {"memory_mb": 4096, "recursion_limit": null, "import_s": 10.0,
-                "max_output_bytes": 134217728, "wall_factor": 10,
+                "max_output_bytes": 134217728, "wall_factor": 3,
                 "digest_nodes": 4000000, "digest_s": 60.0},
-     "kill_strays": false,                  # sweep every other process of our uid (docker only)
+     "kill_strays": false,                  # a container of our own (docker): see below
+     "scratch": ["/work", "/tmp", ...],     # folders emptied between programs (kill_strays)
      "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
                  "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
                  # limits and budget are CPU seconds; wall time may reach wall_factor times
                  "programs": [{"id": "p0", "code": "def f(x): ..."}]}]}
 
-For every program the trusted parent (this process) starts a FRESH child interpreter
-(``subprocess``, i.e. fork+exec: the child never holds the nonce), sends it the code over a
+For every program the trusted parent (this process) starts a fresh child (forked by a fork
+server that never sees the nonce; a new interpreter if that fails), sends it the code over a
 private pipe and, once it has loaded, all the inputs at once; the child calls the entry point
 on each in turn and streams every answer (the tagged output, or the error) back on a second
 private pipe without waiting for the parent, which times call i from answer i-1 (no round trip
-per input). The child's stdin/stdout/stderr are ``/dev/null``. A call that overruns its time
-limit (CPU seconds of the child; wall time may stretch to ``wall_factor`` times the limit on a
-busy machine, never further), or a child that dies or garbles the channel, is killed (its whole
-process group) and a new child takes the remaining inputs. When a program is done the parent
-prints exactly one line ``FIREASSAY-RESULT <nonce> <json>`` with::
+per input). The child's stdin/stdout/stderr are ``/dev/null``; it is non-dumpable from its
+start (no other process of the uid can ptrace it). A call that overruns its time limit (the
+rule is :class:`CallClock`: CPU seconds of everything the program runs, :class:`_CpuMeter`;
+wall time at most ``wall_factor`` <= 3 times the limit), or a child that dies or garbles the
+channel, is killed (its whole process group) and a new child takes the remaining inputs.
+
+Everything the child sends is checked here: headers are strict JSON (no repeated keys, no
+NaN), every field is rebuilt from checked values (times are numbers in range, texts are
+strings, capped), and a returned value is passed on as raw bytes that the result line frames
+by length, so no value can be read as part of anything else. When a program is done the
+parent prints exactly one line ``FIREASSAY-RESULT <nonce> <header length> <header><values>``
+(:func:`frame_result`, read back by :func:`read_frame`), the header being::
 
     {"id": "p0", "load": null | {"kind", "message", "traceback"},
-     "outputs": [{"s": "ok", "v": <tagged>, "t": wall secs, "cpu": cpu secs}
+     "outputs": [{"s": "ok", "vlen": <bytes of its value>, "t": secs, "cpu": secs, "wall": secs}
                  # a value of over digest_nodes items comes as {"digest": [sha256, items]},
                  # hashed within digest_s CPU seconds more (sandbox.plain.encode_output)
                  | {"s": "error", "kind": "ValueError", "message": ..., "traceback": ...}
-                 | {"s": "timeout", "t": secs} | {"s": "crash", "message": ...}
+                 | {"s": "timeout"} | {"s": "crash", "message": ...}
                  | {"s": "skipped", "message": ...}, ...]}
 
-The host reads only lines carrying its nonce; a program without one (the runner was killed,
-the line was garbled) counts as failed on every input. Expected outputs never come here.
+With ``kill_strays`` (a container of our own) the runner, after each program, kills every
+other process of its uid (the fork server excepted), empties the ``scratch`` folders and
+removes every SysV IPC object, so nothing one program leaves behind reaches the next; if
+anything survives it stops and the host runs the rest again after a full reset. The CPU of a
+call is then the container's cgroup counter (minus the runner's own).
+
+The host reads only lines carrying its nonce, one per program, in the order it sent them; a
+program without one (the runner was killed, the line was garbled) counts as failed on every
+input. Expected outputs never come here.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import sys
 import time
@@ -189,6 +205,7 @@ def _type_name(value: object) -> str:
 
 def _child_entry(argv: list[str]) -> None:
     cmd_fd, res_fd = int(argv[1]), int(argv[2])
+    _prctl(PR_SET_DUMPABLE, 0)  # before any candidate code (forked children are born so)
     try:
         _child_main(cmd_fd, res_fd)
     finally:
@@ -215,8 +232,9 @@ def _zygote_entry(argv: list[str]) -> None:
     (SCM_RIGHTS); the answer is the child's pid in decimal. The child is forked twice over, so
     it is reparented to the runner (a child subreaper): the runner waits for it, and its
     ``getppid()`` is the runner, as for a child started directly. The fork server is
-    non-dumpable, so same-uid code can neither ptrace it nor open its fds; a candidate can only
-    signal it, and then the runner starts a new one (or a fresh interpreter per program)."""
+    non-dumpable, and so is every child it forks (the flag is inherited), so same-uid code can
+    neither ptrace them nor open their fds; a candidate can only signal the fork server, and
+    then the runner starts a new one (or a fresh interpreter per program)."""
     import socket
 
     _prctl(PR_SET_DUMPABLE, 0)
@@ -245,7 +263,8 @@ def _zygote_serve(sock: "object") -> None:
                     os.close(w)
                     sock.close()
                     os.setsid()
-                    _prctl(PR_SET_DUMPABLE, 1)  # the untrusted one, as a fresh process would be
+                    # stays non-dumpable (inherited from the fork server): a stray of an
+                    # earlier program can neither ptrace it nor open its /proc files
                     _child_main(fds[0], fds[1])
                 else:
                     os.write(w, str(pid).encode())
@@ -284,38 +303,119 @@ class _TooLarge(Exception):
     """The child tried to send more than the output cap."""
 
 
-class _Raw:
-    """JSON text from the child, passed through to the host without being parsed here."""
+# -- what the child sends, checked field by field ----------------------------------------------
 
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+_MAX_SECONDS = 1e7  # a reported time above this (or not a number) is no time at all
+_KIND_CHARS, _MESSAGE_CHARS = 100, 1000
 
 
-def _dump_line(res: dict) -> bytes:
-    """``res`` as one line of JSON; ``_Raw`` values are spliced in as they are (the host
-    parses the line and rejects it whole if a child sent bad JSON)."""
-    parts: list[bytes] = []
-    raws: list[bytes] = []
+def _unique_keys(pairs: list) -> dict:
+    """``object_pairs_hook``: refuse an object with a repeated key (``json.loads`` would
+    silently keep the last one, which is how a spliced value once overrode a result's id)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("repeated key in a JSON object")
+    return obj
 
-    def default(o: object) -> object:
-        if isinstance(o, _Raw):
-            raws.append(o.data)
-            return f"\x00RAW{len(raws) - 1}\x00"
-        raise TypeError(type(o).__name__)
 
-    text = json.dumps(res, separators=(",", ":"), default=default).encode()
-    if not raws:
-        return text
-    pos = 0
-    for k, raw in enumerate(raws):
-        mark = json.dumps(f"\x00RAW{k}\x00").encode()
-        at = text.index(mark, pos)
-        parts += [text[pos:at], raw or b"null"]
-        pos = at + len(mark)
-    parts.append(text[pos:])
-    return b"".join(parts)
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(data: "bytes | str") -> object:
+    """``json.loads`` for data from inside the sandbox: no repeated keys, no NaN/Infinity."""
+    return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def _seconds(value: object) -> "float | None":
+    """A time the child reports: a number of seconds in [0, 1e7], else None (a 401-digit int
+    compares fine but would overflow ``float``; NaN compares False)."""
+    if (type(value) is int or type(value) is float) and 0 <= value <= _MAX_SECONDS:
+        return float(value)
+    return None
+
+
+def _text(value: object, limit: int) -> str:
+    return value[:limit] if type(value) is str else ""
+
+
+def _error_fields(head: dict) -> dict:
+    return {"kind": _text(head.get("kind"), _KIND_CHARS) or "Error",
+            "message": _text(head.get("message"), _MESSAGE_CHARS),
+            "traceback": _text(head.get("traceback"), _TB_CHARS)}
+
+
+def _clean_load(head: dict) -> "dict | None":
+    """The child's load report, rebuilt from checked fields (None: the code loaded)."""
+    if set(head) != {"load"}:
+        raise _ChildGone("garbled message on the result channel")
+    load = head["load"]
+    if load is None:
+        return None
+    if type(load) is not dict:
+        raise _ChildGone("garbled message on the result channel")
+    return _error_fields(load)
+
+
+def _clean_answer(head: dict, raw: "bytes | None") -> dict:
+    """A call's answer rebuilt from checked fields only: nothing else the child wrote is
+    passed on; the value stays raw bytes, framed by length in the result line."""
+    status = head.get("s")
+    t = _seconds(head.get("t")) or 0.0
+    if status == "ok" or status == "ret":
+        msg: dict = {"s": status, "t": t, "cpu": _seconds(head.get("cpu"))}
+        if status == "ok":
+            msg["v"] = raw if raw else b"null"
+        return msg
+    if status == "error":
+        return {"s": "error", **_error_fields(head), "t": t}
+    raise _ChildGone("garbled message on the result channel")
+
+
+def frame_result(nonce: str, res: dict, values: "list[bytes]") -> bytes:
+    """One result line (no newline): ``PREFIX nonce <header length> <header><values>``. The
+    header is the runner's own JSON and gives each value's length (``vlen`` of the outputs
+    that carry one, in order), so a value is never parsed as part of anything else."""
+    head = json.dumps(res, separators=(",", ":")).encode()
+    return b"".join([f"{RESULT_PREFIX} {nonce} {len(head)} ".encode(), head, *values])
+
+
+def read_frame(line: bytes, nonce: str) -> "tuple[dict, list[bytes]] | None":
+    """The header and the value bytes of a result line that carries ``nonce``; None for any
+    other line, and for one whose header is not strict JSON or whose lengths do not add up."""
+    import hmac
+
+    parts = line.split(b" ", 3)
+    if len(parts) != 4 or parts[0] != RESULT_PREFIX.encode():
+        return None
+    if not hmac.compare_digest(parts[1], nonce.encode()):
+        return None
+    if not parts[2].isdigit() or len(parts[2]) > 12:
+        return None
+    size, body = int(parts[2]), parts[3]
+    if size > len(body):
+        return None
+    try:
+        head = loads_strict(body[:size])
+    except (ValueError, RecursionError):
+        return None
+    outputs = head.get("outputs") if type(head) is dict else None
+    if type(outputs) is not list:
+        return None
+    lengths = []
+    for out in outputs:
+        if type(out) is dict and "vlen" in out:
+            n = out["vlen"]
+            if type(n) is not int or n < 0:
+                return None
+            lengths.append(n)
+    if sum(lengths) != len(body) - size:
+        return None
+    values, pos = [], size
+    for n in lengths:
+        values.append(body[pos:pos + n])
+        pos += n
+    return head, values
 
 
 class _ZygoteGone(Exception):
@@ -479,7 +579,9 @@ class _Child:
                 raise _ChildGone(f"child closed its input ({e.strerror})") from None
             view = view[n:]
 
-    def recv(self, deadline: float, max_bytes: int) -> dict:
+    def recv(self, deadline: float, max_bytes: int) -> "tuple[dict, bytes | None]":
+        """The next message: its JSON header (strictly parsed, a dict; nothing in it checked
+        yet) and the raw value bytes after it (or None)."""
         need = _HDR.size
         size = None
         while True:
@@ -493,15 +595,13 @@ class _Child:
                 del self.buf[:need]
                 head, nl, raw = data.partition(b"\n")
                 try:
-                    msg = json.loads(head)
+                    msg = loads_strict(head)
                 except (ValueError, RecursionError):
                     raise _ChildGone("garbled message on the result channel") from None
+                # the value travels in a line of its own framing: it may hold no newline
                 if type(msg) is not dict or b"\n" in raw:
                     raise _ChildGone("garbled message on the result channel")
-                msg.pop("v", None)
-                if nl:
-                    msg["v"] = _Raw(raw)  # spliced into the result line undecoded
-                return msg
+                return msg, (raw if nl else None)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Deadline()
@@ -514,13 +614,8 @@ class _Child:
             self.buf += chunk
 
     def cpu(self) -> float | None:
-        """CPU seconds the child has used (user + system), or None without /proc."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-        except (OSError, ValueError, IndexError):
-            return None
+        """CPU seconds of the child and of the children it has reaped, or None without /proc."""
+        return _stat_cpu(self.pid)
 
     def _returncode(self, timeout: float) -> int | None:
         if self.proc is not None:
@@ -570,6 +665,143 @@ class _Child:
                 pass
 
 
+def _stat_fields(pid: "int | str") -> "tuple[int, int]":
+    """(parent pid, CPU clock ticks) of a process from /proc/<pid>/stat: user + system time
+    of the process and of the children it has reaped (a reaped child's time lives on there)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+
+
+def _stat_cpu(pid: int) -> "float | None":
+    try:
+        return _stat_fields(pid)[1] / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_cpu_file() -> "str | None":
+    """This process's cgroup CPU counter (v2 ``cpu.stat``, v1 ``cpuacct.usage``), if readable."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    tries = []
+    for ln in lines:
+        parts = ln.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":  # cgroup v2
+            tries += [f"/sys/fs/cgroup{parts[2].rstrip('/')}/cpu.stat", "/sys/fs/cgroup/cpu.stat"]
+        elif "cpuacct" in parts[1].split(","):  # cgroup v1: the mount shows our own group
+            for mount in ("cpuacct", "cpu,cpuacct", "cpuacct,cpu"):
+                tries += [f"/sys/fs/cgroup/{mount}{parts[2].rstrip('/')}/cpuacct.usage",
+                          f"/sys/fs/cgroup/{mount}/cpuacct.usage"]
+    for path in tries:
+        if _read_cgroup_cpu(path) is not None:
+            return path
+    return None
+
+
+def _read_cgroup_cpu(path: str) -> "float | None":
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if path.endswith("cpuacct.usage"):
+            return int(data) / 1e9
+        for ln in data.splitlines():
+            if ln.startswith(b"usage_usec "):
+                return int(ln.split()[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _CpuMeter:
+    """CPU seconds used by everything the program under test runs: the child, whatever it
+    forks or starts, daemons and orphans included. Read at every call's end (the budget)
+    and whenever a call reaches a deadline (the per-call limit).
+
+    In a container of our own (``kill_strays``), the container's cgroup CPU counter minus
+    this runner's own CPU: exact, one small read. Elsewhere (the unsafe host executor), the
+    child's /proc stat (with the children it reaped) at every read, and at a deadline also
+    every live process below this runner (the fork server excluded) and the orphans it
+    reaped: a process that outlives earlier calls of the same program is counted whole."""
+
+    def __init__(self, in_container: bool, spawner: "_Spawner") -> None:
+        self.path = _cgroup_cpu_file() if in_container else None
+        self.spawner = spawner  # its fork server is not the program's
+
+    def read(self, child: "_Child", deadline: bool = False) -> "float | None":
+        if self.path is not None:
+            total = _read_cgroup_cpu(self.path)
+            if total is not None:
+                t = os.times()
+                return total - (t.user + t.system)
+            self.path = None  # the counter went away: fall back for good
+        own = child.cpu()
+        if own is None:
+            return None
+        t = os.times()
+        own += t.children_user + t.children_system  # orphans we reaped
+        return own + self._others(child.pid) if deadline else own
+
+    def _others(self, child_pid: int) -> float:
+        """CPU of the live processes below this runner other than the child and the fork
+        server (from one scan of /proc; each with the children it reaped)."""
+        me = os.getpid()
+        exclude = self.spawner.keep_pids()
+        parent_of: dict[int, int] = {}
+        ticks: dict[int, int] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    parent_of[int(name)], ticks[int(name)] = _stat_fields(name)
+                except (OSError, ValueError, IndexError):
+                    continue
+        total = 0
+        for pid in parent_of:
+            if pid == child_pid or pid in exclude or pid == me:
+                continue
+            p, seen = pid, 0
+            while p in parent_of and p != me and seen < 64:  # is it below us?
+                p, seen = parent_of[p], seen + 1
+            if p == me:
+                total += ticks[pid]
+        return total / _CLK_TCK
+
+
+class CallClock:
+    """THE timing rule of one call (change it here, nowhere else): a call may use ``limit``
+    CPU seconds of its program's whole process tree (:class:`_CpuMeter`); while the machine
+    is busy its wall time may stretch to ``wall_factor`` times the limit (at most
+    ``MAX_WALL_FACTOR``), never further, and never past the program's budget. The budget is
+    the same rule over all the program's calls."""
+
+    MAX_WALL_FACTOR = 3.0
+    MIN_STEP_S = 0.05  # the shortest wait before the CPU is looked at again
+
+    def __init__(self, wall_factor: float) -> None:
+        self.wall_factor = min(max(1.0, float(wall_factor)), self.MAX_WALL_FACTOR)
+
+    def budget_end(self, start: float, budget_s: float) -> float:
+        return start + budget_s * self.wall_factor
+
+    def deadlines(self, start: float, limit: float, budget_end: float) -> "tuple[float, float]":
+        """(first deadline, hard deadline) of a call that started at ``start``: the first
+        comes after ``limit`` wall seconds, the hard one after ``wall_factor`` times that."""
+        return min(start + limit, budget_end), min(start + limit * self.wall_factor, budget_end)
+
+    def next_deadline(self, now: float, limit: float, used: "float | None",
+                      hard: float) -> "float | None":
+        """After a deadline passed with ``used`` CPU seconds spent: the next one, or None
+        when the call is over its limit (or its CPU cannot be read)."""
+        if used is None or used >= limit or now >= hard:
+            return None
+        return min(now + max(limit - used, self.MIN_STEP_S), hard)
+
+
 def _sweep_strays(spare: set[int]) -> bool:
     """Kill every process of our uid except us, our ancestors and ``spare`` (inside a container
     only). True when the last look found none left."""
@@ -578,9 +810,7 @@ def _sweep_strays(spare: set[int]) -> bool:
     pid = me
     for _ in range(64):
         try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read().decode("ascii", "replace")
-            pid = int(stat.rsplit(")", 1)[1].split()[1])
+            pid = _stat_fields(pid)[0]
         except (OSError, ValueError, IndexError):
             break
         if pid <= 1:
@@ -622,34 +852,124 @@ def _reap_orphans() -> None:
             return
 
 
-def _await(child: _Child, limit: float, deadline: float, hard: float, cpu0: float | None,
-           max_bytes: int) -> dict:
-    """The child's next message; the limit is on its CPU time: a child starved by a busy
-    machine gets more wall time, up to ``hard``."""
+def _remove_tree(path: str) -> None:
+    """Remove ``path`` (a file, a link or a folder with all it holds) without following links;
+    folders its owner made unreadable are opened up first. Iterative: nesting depth is free."""
+    stack = [(path, False)]
+    while stack:
+        p, emptied = stack.pop()
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(p)
+            continue
+        if emptied:
+            os.rmdir(p)
+            continue
+        if st.st_mode & 0o700 != 0o700:
+            os.chmod(p, 0o700)
+        stack.append((p, True))
+        stack.extend((os.path.join(p, name), False) for name in os.listdir(p))
+
+
+def _wipe_dirs(dirs: "list[str]") -> bool:
+    """Empty every folder in ``dirs`` (what is in it, not the folder); True when all are
+    empty afterwards."""
+    clean = True
+    for top in dirs:
+        try:
+            names = os.listdir(top)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                _remove_tree(os.path.join(top, name))
+            except OSError:
+                pass
+        try:
+            clean = clean and not os.listdir(top)
+        except OSError:
+            pass
+    return clean
+
+
+IPC_RMID = 0
+
+
+def _wipe_ipc() -> bool:
+    """Remove every SysV IPC object of this (the container's) IPC namespace: shared memory
+    segments, semaphore sets, message queues. True when none is left. Costs three small
+    reads when there is nothing to remove."""
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(kind, int(r.split()[1])) for r in rows if r.strip()]
+    if not found:
+        return True
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, ident in found:
+        if kind == "shm":
+            libc.shmctl(ident, IPC_RMID, None)
+        elif kind == "sem":
+            libc.semctl(ident, 0, IPC_RMID)
+        else:
+            libc.msgctl(ident, IPC_RMID, None)
+    left = 0
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                left += sum(1 for r in fh.read().splitlines()[1:] if r.strip())
+        except OSError:
+            pass
+    return left == 0
+
+
+def _clean_between(spawner: "_Spawner", scratch: "list[str]") -> bool:
+    """Between two programs of a batch (in a container of our own): every process of ours
+    killed but the fork server, the scratch folders emptied, every IPC object removed, so
+    that nothing one program leaves reaches the next. False: something survived."""
+    gone = _sweep_strays(spawner.keep_pids())
+    return _wipe_dirs(scratch) & _wipe_ipc() & gone
+
+
+def _await(child: "_Child", clock: CallClock, meter: _CpuMeter, limit: float, start: float,
+           cpu0: "float | None", budget_end: float, max_bytes: int) -> "tuple[dict, bytes | None]":
+    """The child's next message, if it comes within the call's limit (:class:`CallClock`)."""
+    deadline, hard = clock.deadlines(start, limit, budget_end)
     while True:
         try:
             return child.recv(deadline, max_bytes)
         except _Deadline:
-            cpu1 = child.cpu()
-            if deadline >= hard or cpu0 is None or cpu1 is None:
+            cpu1 = meter.read(child, deadline=True)
+            used = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+            nxt = clock.next_deadline(time.monotonic(), limit, used, hard)
+            if nxt is None:
                 raise
-            used = cpu1 - cpu0
-            if used >= limit:
-                raise
-            deadline = min(time.monotonic() + max(limit - used, 0.05), hard)
+            deadline = nxt
 
 
-def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) -> dict:
+def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict,
+                 meter: _CpuMeter) -> "tuple[dict, list[bytes]]":
+    """Run one program on every input of its group; its result (outputs rebuilt from checked
+    fields) and the raw bytes of its returned values, in order."""
     inputs = group["inputs"]
     time_limits = group["time_limits"]
     n = len(inputs)
     stop_on_error = bool(group.get("stop_on_error", True))
     import_s = float(limits.get("import_s") or 10.0)
     max_bytes = int(limits.get("max_output_bytes") or (8 << 20))
-    wall_factor = max(1.0, float(limits.get("wall_factor") or 1.0))
+    clock = CallClock(float(limits.get("wall_factor") or 1.0))
     hash_s = float(limits.get("digest_s") or 60.0)  # CPU seconds to hash a huge output
     cpu_budget = float(group.get("budget_s") or 1e9)  # CPU seconds over all inputs
-    budget_end = time.monotonic() + cpu_budget * wall_factor
+    budget_end = clock.budget_end(time.monotonic(), cpu_budget)
     cpu_spent = 0.0
     outputs: list = [None] * n
     load = None
@@ -663,10 +983,7 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
                 deadline = min(time.monotonic() + import_s, budget_end)
                 child.send({"code": program["code"], "entry_point": group["entry_point"],
                             "limits": limits}, deadline)
-                msg = child.recv(deadline, max_bytes)
-                if msg.get("load") is not None:
-                    got = msg["load"]
-                    load = got if isinstance(got, dict) else {"kind": "Error", "message": str(got)}
+                load = _clean_load(child.recv(deadline, max_bytes)[0])
             except _Deadline:
                 load = {"kind": "Timeout", "message": f"loading the code took over {import_s:g}s"}
             except (_ChildGone, _TooLarge) as e:
@@ -681,7 +998,8 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
             try:
                 deadline = min(time.monotonic() + import_s, budget_end)
                 child.send({"inputs": inputs[i:], "stop_on_error": stop_on_error}, deadline)
-                if child.recv(deadline, max_bytes).get("ready") != n - i:
+                head = child.recv(deadline, max_bytes)[0]
+                if set(head) != {"ready"} or head["ready"] != n - i:
                     raise _ChildGone("garbled message on the result channel")
             except (_Deadline, _ChildGone, _TooLarge):
                 outputs[i] = {"s": "crash", "message": "the child did not take its inputs"}
@@ -690,22 +1008,22 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
                     stopped = "not run: stopped after the first failing input"
                 continue  # a fresh child for the rest
             now = time.monotonic()
-            cpu0 = child.cpu()
+            cpu0 = meter.read(child)
             while i < n:
                 if now >= budget_end or cpu_spent >= cpu_budget:
                     stopped = "the program's total time budget ran out"
                     break
                 # call i started when answer i-1 was sent: its clock runs from that answer
                 limit = float(time_limits[i])
-                deadline = min(now + limit, budget_end)
-                hard = min(now + limit * wall_factor, budget_end)
                 try:
-                    msg = _await(child, limit, deadline, hard, cpu0, max_bytes)
-                    if msg.get("s") == "ret":  # returned a huge value; now it is being hashed
-                        t1 = time.monotonic()
-                        msg = _await(child, hash_s, min(t1 + hash_s, budget_end),
-                                     min(t1 + hash_s * wall_factor, budget_end), child.cpu(),
-                                     max_bytes)
+                    msg = _clean_answer(*_await(child, clock, meter, limit, now, cpu0,
+                                                budget_end, max_bytes))
+                    if msg["s"] == "ret":  # returned a huge value; now it is being hashed
+                        msg = _clean_answer(*_await(child, clock, meter, hash_s,
+                                                    time.monotonic(), meter.read(child),
+                                                    budget_end, max_bytes))
+                        if msg["s"] == "ret":
+                            raise _ChildGone("garbled message on the result channel")
                 except _Deadline:
                     msg = {"s": "timeout"}
                     lost = True
@@ -716,7 +1034,7 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
                 except _ChildGone as e:
                     msg = {"s": "crash", "message": str(e)}
                     lost = True
-                cpu1 = child.cpu()
+                cpu1 = meter.read(child)
                 t_end = time.monotonic()
                 if cpu0 is not None and cpu1 is not None:
                     cpu_spent += max(0.0, cpu1 - cpu0)
@@ -726,7 +1044,7 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
                 outputs[i] = msg
                 i += 1
                 now, cpu0 = t_end, cpu1
-                if msg.get("s") != "ok" and stop_on_error:
+                if msg["s"] != "ok" and stop_on_error:
                     stopped = "not run: stopped after the first failing input"
                     break
                 if lost:
@@ -734,12 +1052,16 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict) 
         finally:
             child.kill()
     if load is not None:
-        load.setdefault("traceback", "")
-        return {"id": program["id"], "load": load, "outputs": []}
+        return {"id": program["id"], "load": load, "outputs": []}, []
+    values: list[bytes] = []
     for k in range(n):
         if outputs[k] is None:
             outputs[k] = {"s": "skipped", "message": stopped or "not run"}
-    return {"id": program["id"], "load": None, "outputs": outputs}
+        value = outputs[k].pop("v", None)
+        if value is not None:
+            outputs[k]["vlen"] = len(value)
+            values.append(value)
+    return {"id": program["id"], "load": None, "outputs": outputs}, values
 
 
 def _harden() -> None:
@@ -769,20 +1091,26 @@ def _parent_main() -> int:
     source = sys.orig_argv[sys.orig_argv.index("-c") + 1]
     python = job.get("python") or sys.executable or "python3"
     limits = job.get("limits") or {}
+    # in a container of our own: strays are swept, scratch folders and IPC wiped between
+    # programs, and the CPU of the whole container counted
+    own = bool(job.get("kill_strays"))
+    scratch = [d for d in job.get("scratch") or () if isinstance(d, str) and d.startswith("/")
+               and d.rstrip("/")] if own else []
     out = sys.stdout.buffer
     spawner = _Spawner(source, python, zygote)
+    meter = _CpuMeter(own, spawner)
     try:
         for group in job["groups"]:
             for program in group["programs"]:
-                res = _run_program(spawner, group, program, limits)
-                if job.get("kill_strays"):
-                    _sweep_strays(spawner.keep_pids())
-                line = _dump_line(res)
-                out.write(f"{RESULT_PREFIX} {nonce} ".encode() + line + b"\n")
+                res, values = _run_program(spawner, group, program, limits, meter)
+                clean = _clean_between(spawner, scratch) if own else True
+                out.write(frame_result(nonce, res, values) + b"\n")
                 out.flush()
+                if not clean:  # the rest run again after a full reset (the host sees them missing)
+                    return 0
     finally:
         spawner.close()
-    if job.get("kill_strays") and _sweep_strays(set()):
+    if own and _sweep_strays(set()):
         out.write(f"{END_PREFIX} {nonce} quiet\n".encode())
         out.flush()
     return 0

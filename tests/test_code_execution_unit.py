@@ -8,32 +8,52 @@ import pytest
 from verifiers.code.execution import CallGroup, CodeLimits, make_batches, parse_runner_output
 
 
-def line(nonce: str, obj) -> bytes:
-    return f"FIREASSAY-RESULT {nonce} ".encode() + json.dumps(obj).encode()
+def line(nonce: str, obj, values=()) -> bytes:
+    """A runner result line: the header and the framed value texts (``vlen`` set here)."""
+    from sandbox.runner import frame_result
+
+    values = [json.dumps(v).encode() for v in values]
+    it = iter(values)
+    for o in obj.get("outputs", []):
+        if o.get("s") == "ok":
+            o["vlen"] = len(next(it))
+    return frame_result(nonce, obj, values)
 
 
 def test_only_lines_with_the_nonce_count():
-    good = {"id": "p", "load": None, "outputs": [{"s": "ok", "v": {"tuple": [1]}, "t": 0.1}]}
-    forged = {"id": "q", "load": None, "outputs": [{"s": "ok", "v": 1}]}
+    good = {"id": "p", "load": None, "outputs": [{"s": "ok", "t": 0.1}]}
+    forged = {"id": "q", "load": None, "outputs": [{"s": "ok"}]}
     out = b"\n".join([
-        b"noise", line("f" * 32, forged), line("abc", forged)[:-3],  # wrong nonce, garbled
-        b"FIREASSAY-RESULT abc", line("abc", good), line("abc", {"id": 3}),
+        b"noise", line("f" * 32, dict(forged), [1]), line("abc", dict(forged), [1])[:-3],
+        b"FIREASSAY-RESULT abc", line("abc", good, [{"tuple": [1]}]), line("abc", {"id": 3, "outputs": []}),
     ])
-    res = parse_runner_output(out, "abc")
-    assert set(res) == {"p"}
+    res = parse_runner_output(out, "abc", ["p", "q"])
+    assert set(res) == {"p"}  # q's line has the wrong nonce or is cut short
     assert res["p"].outcomes[0].value == (1,) and res["p"].loaded
 
 
 def test_undecodable_value_becomes_unserializable_and_statuses_map():
     obj = {"id": "p", "load": None, "outputs": [
-        {"s": "ok", "v": {"bogus": 1}}, {"s": "timeout", "wall": 1.0},
+        {"s": "ok"}, {"s": "timeout", "wall": 1.0},
         {"s": "error", "kind": "ValueError", "message": "m", "traceback": "tb"}, {"s": "??"}]}
-    r = parse_runner_output(line("n", obj), "n")["p"]
+    r = parse_runner_output(line("n", obj, [{"bogus": 1}]), "n", ["p"])["p"]
     assert [o.status for o in r.outcomes] == ["ok", "timeout", "error", "crash"]
     assert type(r.outcomes[0].value).__name__ == "Unserializable"
     assert r.outcomes[2].error_kind == "ValueError"
-    load = parse_runner_output(line("n", {"id": "p", "load": {"kind": "SyntaxError"}}), "n")["p"]
+    load = parse_runner_output(line("n", {"id": "p", "load": {"kind": "SyntaxError"}, "outputs": []}), "n",
+                               ["p"])["p"]
     assert not load.loaded and load.load_error["kind"] == "SyntaxError"
+
+
+def test_fields_the_host_cannot_digest_fail_their_own_call_only():
+    big = 10 ** 400
+    obj = {"id": "p", "load": None, "outputs": [
+        {"s": "ok", "t": big, "cpu": big}, {"s": "error", "kind": ["x"], "message": {"m": 1},
+                                            "t": -big}, {"s": "ok", "t": 0.1}]}
+    r = parse_runner_output(line("n", obj, [3, 4]), "n", ["p"])["p"]
+    assert [(o.status, o.seconds) for o in r.outcomes] == [("ok", 0.0), ("error", 0.0),
+                                                           ("ok", 0.1)]
+    assert r.outcomes[0].cpu_seconds is None and r.outcomes[1].error_kind == "error"
 
 
 def test_batches_cover_every_program_once():
@@ -78,3 +98,4 @@ def test_limits_follow_evalplus():
         CodeLimits(min_time_limit=0)
     with pytest.raises(ValueError):
         CodeLimits(wall_factor=0.5)
+    assert lim.wall_factor == 3.0  # wall time <= 3x the CPU limit, never more

@@ -64,15 +64,23 @@ def test_ipc_objects_never_reach_the_next_job(exec_pool):
     """SysV shared memory, semaphores, message queues and POSIX message queues made by one
     job are gone before the next job on the same sandbox starts."""
     make = (
-        "import ctypes, ctypes.util, os\n"
+        "import ctypes, ctypes.util, os, sys, time\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "sid = libc.shmget(0x5eed, ctypes.c_size_t(1 << 20), 0o1600)\n"
-        "libc.shmat.restype = ctypes.c_void_p\n"
-        "libc.shmat(sid, None, 0)\n"  # attached, and the process will be killed attached
         "print(sid >= 0, libc.semget(0x5eed, 1, 0o1600) >= 0, libc.msgget(0x5eed, 0o1600) >= 0)\n"
         "rt = ctypes.CDLL(ctypes.util.find_library('rt'), use_errno=True)\n"
         "print(rt.mq_open(b'/fireassay-left', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0)\n"
-        "import time\ntime.sleep(0.2)\n")
+        "sys.stdout.flush()\n"
+        # a daemon keeps the segment attached (an unattached one dies with its creator:
+        # kernel.shm_rmid_forced), so only the reset can remove it
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    libc.shmat.restype = ctypes.c_void_p\n"
+        "    libc.shmat(sid, None, 0)\n"
+        "    os.closerange(0, 3)\n"
+        "    time.sleep(120)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.3)\n")
     with exec_pool.lease() as sb:
         first = sb.id
         r = sb.exec(["python3", "-c", make], timeout=10)

@@ -24,20 +24,24 @@ def program_id(code: str) -> str:
 
 
 def injector(victim: str) -> str:
-    """Right answers, and json.dumps patched in the child so that its first value closes the
-    JSON and opens a second result for ``victim`` (json.loads keeps the last duplicate key)."""
+    """Right answers, and (on its first call) json.dumps patched in the child so that its
+    first value closes the JSON and opens a second result for ``victim`` (``json.loads``
+    keeps the last of a repeated key: the line becomes the victim's result)."""
     return hostile(
         "import json\n"
-        "_dumps = json.dumps\n"
-        "_state = []\n"
-        "def _evil(obj, *args, **kw):\n"
-        "    text = _dumps(obj, *args, **kw)\n"
-        "    if isinstance(obj, dict) and 's' in obj or _state:\n"
-        "        return text\n"
-        "    _state.append(1)\n"
-        f"    return text + '}}],\"id\":\"{victim}\",\"load\":null,\"outputs\":[{{\"s\":\"ok\",\"v\":' + text\n"
-        "json.dumps = _evil\n"
+        "def _splicer(dumps):\n"
+        "    done = []\n"
+        "    def evil(obj, *args, **kw):\n"
+        "        text = dumps(obj, *args, **kw)\n"
+        "        if isinstance(obj, dict) and 's' in obj or done:\n"
+        "            return text\n"
+        "        done.append(1)\n"
+        f"        return text + '}}],\"id\":\"{victim}\",\"load\":null,\"outputs\":[{{\"s\":\"ok\",\"v\":' + text\n"
+        "    return evil\n"
         "def add(a, b):\n"
+        "    if not hasattr(json, '_spliced'):\n"
+        "        json._spliced = True\n"
+        "        json.dumps = _splicer(json.dumps)\n"
         "    return a + b\n")
 
 
@@ -106,25 +110,29 @@ def test_a_forged_value_after_a_forged_header_is_still_only_the_senders(bench):
 # -- the host reads one result per program, in order, refusing duplicate keys -----------------
 
 
-def result_line(nonce: str, res: dict, values: list[str]) -> bytes:
-    """A runner result line in the framed format (header length, header, value bytes)."""
+def result_line(nonce: str, res: dict, values: list[str], lengths: list[int] | None = None) -> bytes:
+    """A runner result line in the framed format (header length, header, value bytes);
+    ``lengths`` overrides the ``vlen`` of the outputs (default: the values' real lengths)."""
     from sandbox.runner import frame_result
 
-    return frame_result(nonce, res, [v.encode() for v in values]) + b"\n"
+    raw = [v.encode() for v in values]
+    for out, n in zip(res["outputs"], lengths or [len(v) for v in raw]):
+        out["vlen"] = n
+    return frame_result(nonce, res, raw) + b"\n"
 
 
-def ok_output(n: int) -> dict:
-    return {"s": "ok", "t": 0.001, "cpu": 0.001, "wall": 0.001, "vlen": n}
+def ok_output() -> dict:
+    return {"s": "ok", "t": 0.001, "cpu": 0.001, "wall": 0.001}
 
 
 def test_host_accepts_one_result_per_program_in_order():
     nonce = "ab" * 16
-    good = {"id": "p1", "load": None, "outputs": [ok_output(1)]}
+    good = {"id": "p1", "load": None, "outputs": [ok_output()]}
     lines = (
-        result_line(nonce, {"id": "p2", "load": None, "outputs": [ok_output(1)]}, ["9"])
+        result_line(nonce, {"id": "p2", "load": None, "outputs": [ok_output()]}, ["9"])
         + result_line(nonce, good, ["3"])
-        + result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output(1)]}, ["7"])
-        + result_line(nonce, {"id": "p2", "load": None, "outputs": [ok_output(1)]}, ["5"]))
+        + result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output()]}, ["7"])
+        + result_line(nonce, {"id": "p2", "load": None, "outputs": [ok_output()]}, ["5"]))
     got = parse_runner_output(lines, nonce, ["p1", "p2"])
     # p2's early line is out of order and refused; p1's second line is a duplicate
     assert [o.value for o in got["p1"].outcomes] == [3]
@@ -137,13 +145,13 @@ def test_host_refuses_duplicate_keys_and_unframed_values():
            + b'{"id":"p1","load":null,"outputs":[],"id":"p2"}\n')
     assert parse_runner_output(dup, nonce, ["p1", "p2"]) == {}
     # a value with a duplicate key garbles that value only (its own output fails)
-    line = result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output(27), ok_output(1)]},
+    line = result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output(), ok_output()]},
                        ['{"list":[1],"list":[2,3]}', "4"])
     got = parse_runner_output(line, nonce, ["p1"])["p1"]
     assert got.outcomes[0].status == "crash" and "garbled" in got.outcomes[0].message
     assert got.outcomes[1].value == 4
     # value bytes that do not add up to the lengths: the whole line is garbled
-    bad = result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output(5)]}, ["3"])
+    bad = result_line(nonce, {"id": "p1", "load": None, "outputs": [ok_output()]}, ["3"], [5])
     assert parse_runner_output(bad, nonce, ["p1"]) == {}
 
 

@@ -132,9 +132,24 @@ class EvalPlusOracle(Verifier):
                     out.append(_failed({"error_kind": "no_code", "base_passed": False,
                                         "plus_passed": False if self.tests == "all" else None}))
                 else:
-                    out.append(self._judge(refs[p.id], exp, data, results[_pid(p.id, code)]))
+                    out.append(self._judge_safely(refs[p.id], exp, data,
+                                                  results.get(_pid(p.id, code))))
             verdicts.append(out)
         return verdicts
+
+    def _judge_safely(self, ref: Mapping[str, Any], exp: Expected, data: Decoded | None,
+                      res: ProgramResult | None) -> Verdict:
+        """:meth:`_judge`, where any error judging one program fails that program only."""
+        plus_na = None if self.tests == "base" else False
+        if res is None or data is None:
+            return _failed({"error_kind": "runner_lost", "base_passed": False,
+                            "plus_passed": plus_na, "message": "no result came back"})
+        try:
+            return self._judge(ref, exp, data, res)
+        except Exception as exc:  # noqa: BLE001 - hostile output must not stop the run
+            return _failed({"error_kind": "garbled", "base_passed": False,
+                            "plus_passed": plus_na,
+                            "message": f"its result could not be judged ({type(exc).__name__})"})
 
     def _judge(self, ref: Mapping[str, Any], exp: Expected, data: Decoded,
                res: ProgramResult) -> Verdict:

@@ -10,7 +10,6 @@ missing it failed on every input (``ProgramResult.lost``). Infrastructure errors
 from __future__ import annotations
 
 import heapq
-import hmac
 import json
 import math
 import secrets
@@ -22,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from sandbox.plain import PlainDecodeError, Unserializable, decode
-from sandbox.runner import END_PREFIX, RESULT_PREFIX, runner_source
+from sandbox.runner import END_PREFIX, RESULT_PREFIX, CallClock, loads_strict, read_frame, \
+    runner_source
 
 MIB = 1024 * 1024
 
@@ -33,16 +33,17 @@ class CodeLimits:
 
     Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``,
     where the reference time is the canonical solution's CPU time on that input and the limit
-    is enforced on the candidate's CPU time (wall time may stretch to ``wall_factor`` times
-    the limit while the machine is busy: EvalPlus' wall-clock limits fail correct code on a
-    loaded machine);
+    is enforced on the CPU time of everything the candidate runs (its forked workers too);
+    wall time may stretch to ``wall_factor`` (at most 3) times the limit while the machine is
+    busy (EvalPlus' wall-clock limits fail correct code on a loaded machine). The rule itself
+    lives in one place, :class:`sandbox.runner.CallClock`;
     a program's total budget: ``min(program_time_cap, sum(limits)) + 2`` (EvalPlus'
     ``EVALPLUS_TIMEOUT_PER_TASK``).
     """
 
     min_time_limit: float = 1.0  # evalplus DEFAULT_MIN_TIME_LIMIT
     gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
-    wall_factor: float = 10.0  # a call may use its limit in CPU seconds, wall <= this x limit
+    wall_factor: float = 3.0  # a call may use its limit in CPU seconds, wall <= this x limit
     program_time_cap: float = 60.0  # evalplus EVALPLUS_TIMEOUT_PER_TASK
     import_time_limit: float = 10.0  # loading (exec of) the code
     memory_mb: int = 4096  # RLIMIT_AS of the child interpreter (evalplus: 4 GiB)
@@ -57,8 +58,11 @@ class CodeLimits:
     batch_programs: int = 32  # most programs in one runner exec
 
     def __post_init__(self) -> None:
-        if not isinstance(self.wall_factor, (int, float)) or self.wall_factor < 1:
-            raise ValueError(f"CodeLimits.wall_factor={self.wall_factor!r}: give a number >= 1")
+        if not isinstance(self.wall_factor, (int, float)) or not \
+                1 <= self.wall_factor <= CallClock.MAX_WALL_FACTOR:
+            raise ValueError(f"CodeLimits.wall_factor={self.wall_factor!r}: give a number from 1 "
+                             f"to {CallClock.MAX_WALL_FACTOR:g} (wall seconds per CPU second of "
+                             "the limit)")
         for name in ("min_time_limit", "gt_time_limit_factor", "program_time_cap",
                      "import_time_limit", "public_test_time_limit", "reference_time_limit",
                      "digest_time_limit"):
@@ -174,58 +178,96 @@ class ProgramResult:
         return self.load_error is None and not self.lost
 
 
-def _outcome(raw: Any) -> CallOutcome:
+def _seconds(value: Any) -> float | None:
+    """A time from the runner's line: a number in [0, 1e7], else None (never raises: a
+    401-digit int compares fine but would overflow ``float``)."""
+    if type(value) in (int, float) and 0 <= value <= 1e7:
+        return float(value)
+    return None
+
+
+def _outcome(raw: Any, value: bytes | None) -> CallOutcome:
+    """One call's outcome from its header entry and (for "ok") its framed value bytes."""
     if not isinstance(raw, dict):
-        return CallOutcome("crash", message="garbled result")
+        return CallOutcome("crash", error_kind="garbled", message="garbled result")
     status = raw.get("s")
-    secs = raw.get("t", raw.get("wall", 0.0))
-    secs = float(secs) if isinstance(secs, (int, float)) and math.isfinite(secs) else 0.0
+    secs = _seconds(raw.get("t"))
+    secs = secs if secs is not None else (_seconds(raw.get("wall")) or 0.0)
     if status == "ok":  # decoded on demand: a match with the expected tagged data needs none
-        cpu = raw.get("cpu")
-        cpu = float(cpu) if isinstance(cpu, (int, float)) and math.isfinite(cpu) else None
-        return CallOutcome("ok", tagged=raw.get("v"), seconds=secs, cpu_seconds=cpu)
-    if status in ("error", "timeout", "crash", "skipped"):
-        return CallOutcome(status, error_kind=str(raw.get("kind", status))[:100],
-                           message=str(raw.get("message", ""))[:1000],
-                           traceback=str(raw.get("traceback", ""))[-4000:], seconds=secs)
-    return CallOutcome("crash", message="garbled result")
-
-
-def parse_runner_output(stdout: bytes, nonce: str) -> dict[str, ProgramResult]:
-    """Results from the lines that carry ``nonce``; everything else is ignored."""
-    found: dict[str, ProgramResult] = {}
-    prefix = RESULT_PREFIX.encode()
-    for line in stdout.split(b"\n"):
-        if not line.startswith(prefix + b" "):
-            continue
-        parts = line.split(b" ", 2)
-        if len(parts) != 3 or not hmac.compare_digest(parts[1], nonce.encode()):
-            continue
+        if value is None:
+            return CallOutcome("crash", error_kind="garbled", message="a result without a value")
         try:
-            obj = json.loads(parts[2])
+            tagged = loads_strict(value)
         except (ValueError, RecursionError):
+            return CallOutcome("crash", error_kind="garbled",
+                               message="the child sent a garbled value (not strict JSON)")
+        return CallOutcome("ok", tagged=tagged, seconds=secs,
+                           cpu_seconds=_seconds(raw.get("cpu")))
+    if status in ("error", "timeout", "crash", "skipped"):
+        return CallOutcome(status, error_kind=_text(raw.get("kind"), 100) or status,
+                           message=_text(raw.get("message"), 1000),
+                           traceback=_text(raw.get("traceback"), -4000), seconds=secs)
+    return CallOutcome("crash", error_kind="garbled", message="garbled result")
+
+
+def _text(value: Any, limit: int) -> str:
+    """A string field, capped (``limit`` < 0: its last characters); anything else: ''."""
+    if not isinstance(value, str):
+        return ""
+    return value[limit:] if limit < 0 else value[:limit]
+
+
+def _program_result(pid: str, head: dict[str, Any], values: list[bytes]) -> ProgramResult:
+    load = head.get("load")
+    if load is not None:
+        load = {k: _text(load.get(k), 4000) for k in ("kind", "message", "traceback")} \
+            if isinstance(load, dict) else {"kind": "Error", "message": "", "traceback": ""}
+        return ProgramResult(pid, (), load)
+    outs = []
+    rest = iter(values)
+    for o in head.get("outputs") or []:
+        outs.append(_outcome(o, next(rest) if isinstance(o, dict) and "vlen" in o else None))
+    return ProgramResult(pid, tuple(outs))
+
+
+def parse_runner_output(stdout: bytes, nonce: str, ids: Sequence[str]) -> dict[str, ProgramResult]:
+    """Results from the lines that carry ``nonce``: at most one per program of ``ids``, and
+    only in the order the runner was given them (a line is taken only if it is the next
+    program's). A repeat, a line out of order, a line whose framing or header does not check
+    out: ignored (programs without a line are run again by :func:`run_groups_with`, then
+    counted lost). Everything else in ``stdout`` is ignored."""
+    found: dict[str, ProgramResult] = {}
+    prefix = RESULT_PREFIX.encode() + b" "
+    pos = 0
+    for line in stdout.split(b"\n"):
+        if not line.startswith(prefix):
             continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        framed = read_frame(line, nonce)
+        if framed is None:
             continue
-        load = obj.get("load")
-        if load is not None:
-            load = {k: str(load.get(k, ""))[:4000] for k in ("kind", "message", "traceback")} \
-                if isinstance(load, dict) else {"kind": "Error", "message": "", "traceback": ""}
-            found[obj["id"]] = ProgramResult(obj["id"], (), load)
+        head, values = framed
+        pid = head.get("id")
+        if pos >= len(ids) or pid != ids[pos]:
+            continue  # not the next program: a repeat, out of order, or not ours
+        pos += 1
+        try:
+            found[pid] = _program_result(pid, head, values)
+        except Exception:  # noqa: BLE001 - a line we cannot read fails its program, nothing else
             continue
-        outs = obj.get("outputs")
-        if not isinstance(outs, list):
-            continue
-        found[obj["id"]] = ProgramResult(obj["id"], tuple(_outcome(o) for o in outs))
     return found
 
 
 def build_job(groups: Sequence[CallGroup], limits: CodeLimits, nonce: str,
-              kill_strays: bool) -> bytes:
+              kill_strays: bool, scratch: Sequence[str] = ()) -> bytes:
     return json.dumps({"nonce": nonce, "limits": limits.runner_limits(),
-                       "kill_strays": kill_strays,
+                       "kill_strays": kill_strays, "scratch": list(scratch),
                        "groups": [g.to_json() for g in groups]},
                       separators=(",", ":")).encode()
+
+
+def program_ids(groups: Sequence[CallGroup]) -> list[str]:
+    """The programs of ``groups`` in the order the runner runs them."""
+    return [pid for g in groups for pid, _ in g.programs]
 
 
 def job_timeout(groups: Sequence[CallGroup], limits: CodeLimits) -> float:
@@ -241,23 +283,25 @@ ExecFn = Callable[[list[str], bytes, float], tuple[bytes, bool]]
 
 def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLimits, *,
                     python: str = "python3", kill_strays: bool = False,
+                    scratch: Sequence[str] = (),
                     before_retry: Callable[[], None] | None = None,
                     on_quiet: Callable[[bool], None] | None = None) -> dict[str, ProgramResult]:
     """Run ``groups`` in one runner exec. If programs come back without a result line (one
     of them killed the runner), the first of those runs again alone on a reset sandbox (it
     was running when the runner died; still no line: it failed on every input) and the ones
     after it run again together. ``on_quiet`` hears whether the last exec's runner verified
-    that nothing it started is left running (``kill_strays`` only)."""
+    that nothing it started is left running (``kill_strays`` only). With ``kill_strays`` (a
+    sandbox of our own) the runner empties the ``scratch`` folders between programs."""
     argv = [python, "-I", "-c", runner_source()]
 
     def once(part: Sequence[CallGroup]) -> tuple[dict[str, ProgramResult], bool]:
         nonce = secrets.token_hex(16)
-        out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays),
+        out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays, scratch),
                                  job_timeout(part, limits))
         if on_quiet is not None:  # the runner's last line, whole
             end = f"{END_PREFIX} {nonce} quiet\n".encode()
             on_quiet(out == end or out.endswith(b"\n" + end))
-        return parse_runner_output(out, nonce), truncated
+        return parse_runner_output(out, nonce, program_ids(part)), truncated
 
     results, _ = once(groups)
     while True:
@@ -371,8 +415,9 @@ class SandboxExecutor(RunnerExecutor):
                 sb.quiet = flag
 
             return run_groups_with(exec_fn, batch, limits, python="python3",
-                                   kill_strays=self.kill_strays, before_retry=sb.reset,
-                                   on_quiet=quiet)
+                                   kill_strays=self.kill_strays,
+                                   scratch=self.pool.config.scratch_dirs,
+                                   before_retry=sb.reset, on_quiet=quiet)
 
         merged: dict[str, ProgramResult] = {}
         for part in self.pool.map(job, list(batches), progress=progress and len(batches) > 4):

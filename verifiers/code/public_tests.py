@@ -194,8 +194,8 @@ class PublicTests(Verifier):
                                         tuple((_pid(p.id, c), c) for c in unique),
                                         budget_s=sum(tl) + 2.0, stop_on_error=False))
         results = self._executor.get().run(groups, self.limits) if groups else {}
-        return [[_judge(entry, tests, code, results.get(_pid(p.id, code))) for code in codes]
-                for p, entry, tests, codes in plans]
+        return [[_judge_safely(entry, tests, code, results.get(_pid(p.id, code)))
+                 for code in codes] for p, entry, tests, codes in plans]
 
 
 def _pid(problem_id: str, code: str) -> str:
@@ -211,6 +211,17 @@ def _tb_tail(tb: str) -> str:
             lines = ["Traceback (most recent call last):"] + lines[k:]
             break
     return "\n".join(lines)[-_TB_CHARS:]
+
+
+def _judge_safely(entry: str, tests: Sequence[PublicTest], code: str,
+                  res: ProgramResult | None) -> Verdict:
+    """:func:`_judge`, where any error judging one program fails that program only."""
+    try:
+        return _judge(entry, tests, code, res)
+    except Exception as exc:  # noqa: BLE001 - hostile output must not stop the run
+        return Verdict(0.0, False, None, "The program's results could not be read.",
+                       {"public_tests": len(tests), "public_passed": 0, "error_kind": "garbled",
+                        "message": type(exc).__name__})
 
 
 def _judge(entry: str, tests: Sequence[PublicTest], code: str,
