@@ -100,11 +100,12 @@ def test_ipc_objects_never_reach_the_next_job(exec_pool):
 PTRACER = hostile(
     "import ctypes, os, time\n"
     "def add(a, b):\n"
+    "    mine = os.getpid()\n"
     "    if os.fork() == 0:\n"
     "        os.setsid()\n"
     "        if os.fork() == 0:\n"
     "            libc = ctypes.CDLL(None, use_errno=True)\n"
-    "            me, held = os.getpid(), []\n"
+    "            me, held = os.getpid(), [mine]\n"
     "            end = time.monotonic() + 6\n"
     "            while time.monotonic() < end:\n"
     "                for name in os.listdir('/proc'):\n"
