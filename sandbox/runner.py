@@ -804,7 +804,8 @@ class CallClock:
 
 def _sweep_strays(spare: set[int]) -> bool:
     """Kill every process of our uid except us, our ancestors and ``spare`` (inside a container
-    only). True when the last look found none left."""
+    only): all are stopped first (a stopped process cannot fork, so a fork bomb stops
+    growing), then killed. True when the last look found none left."""
     me = os.getpid()
     keep = {me, *spare}
     pid = me
@@ -816,10 +817,10 @@ def _sweep_strays(spare: set[int]) -> bool:
         if pid <= 1:
             break
         keep.add(pid)
-    uid = os.getuid()
-    found = False
-    for _round in range(3):
-        found = False
+    uid = str(os.getuid()).encode()
+
+    def ours() -> list[int]:
+        found = []
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) in keep or int(name) == 1:
                 continue
@@ -827,18 +828,35 @@ def _sweep_strays(spare: set[int]) -> bool:
                 # the real uid from status (world-readable): a non-dumpable process's /proc
                 # directory belongs to root, so its owner would hide it
                 with open(f"/proc/{name}/status", "rb") as fh:
-                    line = next((ln for ln in fh if ln.startswith(b"Uid:")), b"")
-                if line.split()[1:2] != [str(uid).encode()]:
-                    continue
-                os.kill(int(name), signal.SIGKILL)
-                found = True
-            except (OSError, ValueError, IndexError):
+                    head = fh.read(1024)
+            except OSError:
                 continue
+            state = uid_line = b""
+            for ln in head.split(b"\n"):
+                if ln.startswith(b"State:"):
+                    state = ln
+                elif ln.startswith(b"Uid:"):
+                    uid_line = ln
+            if uid_line.split()[1:2] == [uid] and b"zombie" not in state:
+                found.append(int(name))
+        return found
+
+    for _round in range(10):
+        pids = ours()
+        if not pids:
+            return True
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for _ in range(3 if sig == signal.SIGSTOP else 1):  # newborns of the first look too
+                for p in pids:
+                    try:
+                        os.kill(p, sig)
+                    except OSError:
+                        pass
+                pids = sorted(set(pids) | set(ours())) if sig == signal.SIGSTOP else pids
         _reap_orphans()
-        if not found:
-            break
-        time.sleep(0.01)
-    return not found
+        time.sleep(0.005)
+    _reap_orphans()
+    return not ours()
 
 
 def _reap_orphans() -> None:

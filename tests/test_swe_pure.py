@@ -168,8 +168,14 @@ def payload(events, rc=0, **kw):
     return {"returncode": rc, "timed_out": False, "duration_s": 0.1, "events": events, **kw}
 
 
-OK_EVENTS = [{"ev": "collected", "ids": ["t::a", "t::b"]}, ev("t::a", "call", "passed"),
-             ev("t::b", "call", "passed"), {"ev": "finish", "exitstatus": 0}]
+def seen(nodeid, raised=False):
+    """The reporter's observer record of a test's call."""
+    return {"ev": "call", "nodeid": nodeid, "raised": raised}
+
+
+OK_EVENTS = [{"ev": "collected", "ids": ["t::a", "t::b"]}, seen("t::a"), ev("t::a", "call", "passed"),
+             seen("t::b"), ev("t::b", "call", "passed"), {"ev": "finish", "exitstatus": 0},
+             {"ev": "checked"}]
 
 
 def test_resolution_rule():
@@ -178,24 +184,78 @@ def test_resolution_rule():
     assert grade(run, ["t::a"], ["t::b"]).resolved
     g = grade(run, ["t::a", "t::missing"], ["t::b"])
     assert not g.resolved and g.f2p_failed == ("t::missing",)
-    failing = [*OK_EVENTS[:2], ev("t::b", "call", "failed"), {"ev": "finish", "exitstatus": 1}]
+    failing = [*OK_EVENTS[:3], seen("t::b", True), ev("t::b", "call", "failed"),
+               {"ev": "finish", "exitstatus": 1}, {"ev": "checked"}]
     g = grade(run_from_supervisor(payload(failing, rc=1)), ["t::a"], ["t::b"])
     assert not g.resolved and g.p2p_failed == ("t::b",) and "PASS_TO_PASS" in g.reason
 
 
 def test_integrity_checks_catch_early_exit_and_disagreeing_exit_code():
-    no_finish = run_from_supervisor(payload(OK_EVENTS[:3]))  # os._exit(0) mid-run
+    no_finish = run_from_supervisor(payload(OK_EVENTS[:4]))  # os._exit(0) mid-run
     g = grade(no_finish, ["t::a"], ["t::b"])
     assert not g.resolved and "never reached its end" in g.reason
+    unchecked = run_from_supervisor(payload(OK_EVENTS[:-1]))  # os._exit(0) after the session
+    assert not grade(unchecked, ["t::a"], ["t::b"]).resolved
+    assert "the test process ended before the judge's last check" in unchecked.integrity_problems()
     lying = run_from_supervisor(payload(OK_EVENTS, rc=1))
     assert any("disagrees" in p for p in lying.integrity_problems())
-    unreported = run_from_supervisor(payload([{"ev": "collected", "ids": ["t::a", "t::b"]},
-                                              ev("t::a", "call", "passed"), {"ev": "finish", "exitstatus": 0}]))
+    unreported = run_from_supervisor(payload([{"ev": "collected", "ids": ["t::a", "t::b"]}, seen("t::a"),
+                                              ev("t::a", "call", "passed"), {"ev": "finish", "exitstatus": 0},
+                                              {"ev": "checked"}]))
     assert any("no result" in p for p in unreported.integrity_problems())
     nothing = run_from_supervisor(payload([{"ev": "collected", "ids": []}, {"ev": "finish", "exitstatus": 5}], rc=5))
     assert "no tests were collected" in nothing.integrity_problems()
     timed = run_from_supervisor({**payload(OK_EVENTS), "timed_out": True, "returncode": None})
     assert not grade(timed, ["t::a"], []).resolved
+
+
+def test_forged_outcomes_are_tampering():
+    """The reporter's own signs of tampering, a report the observer did not see pass, and
+    records that were not the reporter's: each makes the run unresolved as tampering."""
+    raised = [e if e != seen("t::a") else seen("t::a", True) for e in OK_EVENTS]
+    unseen = [e for e in OK_EVENTS if e != seen("t::b")]
+    flagged = [*OK_EVENTS, {"ev": "tamper", "what": "changed: _pytest.reports.TestReport"}]
+    forged = [*OK_EVENTS, {"ev": "forged", "lines": 3}]
+    for events, why in ((raised, "the test raised"), (unseen, "never observed"),
+                        (flagged, "TestReport"), (forged, "not the reporter's")):
+        run = run_from_supervisor(payload(events))
+        g = grade(run, ["t::a"], ["t::b"])
+        assert not g.resolved and g.tampering and why in g.reason, (why, g)
+    assert not run_from_supervisor(payload(OK_EVENTS)).tampering
+
+
+def test_canaries_hide_among_the_tests_and_catch_forged_passes():
+    import random
+
+    from verifiers.swe import canaries
+
+    src = ("import pytest\n\n\ndef test_adds_numbers():\n    assert 1 + 1 == 2\n\n\n"
+           "class TestParser:\n    @pytest.mark.parametrize('x', [1, 2])\n"
+           "    def test_parses_tokens(self, x):\n        assert x\n\n"
+           "    def test_rejects_garbage(self):\n        assert True\n")
+    new, got = canaries.inject("tests/test_p.py", src, random.Random(7), per_file=4)
+    assert len(got) == 4 and len({c.name for c in got}) == 4
+    ns: dict = {}
+    exec(compile(new, "test_p.py", "exec"), ns)  # it parses and runs: every canary fails
+    for c in got:
+        fn = getattr(ns[c.cls], c.name) if c.cls else ns[c.name]
+        args = (ns[c.cls](),) if c.cls else ()
+        with pytest.raises(AssertionError):
+            fn(*args)
+        # named with the words of the real tests of its class (or the module), or common ones
+        words = set(c.name[len("test_"):].split("_"))
+        assert words <= {"adds", "numbers", "parses", "tokens", "rejects", "garbage",
+                         *canaries.FILLER_WORDS}, c.name
+    ids = {f"tests/test_p.py::{c.cls}::{c.name}" if c.cls else f"tests/test_p.py::{c.name}": "failed"
+           for c in got}
+    real = {"tests/test_p.py::test_adds_numbers": "passed"}
+    assert canaries.check(got, {**real, **ids}, None) == []
+    forged = {**real, **{t: "passed" for t in ids}}
+    assert len(canaries.check(got, forged, None)) == 4
+    assert len(canaries.check(got, real, None)) == 4  # vanished while their file ran
+    assert canaries.strip(got, [*ids, *real]) == list(real)
+    assert canaries.inject("x.py", "def f(:\n", random.Random(1)) == ("def f(:\n", [])
+    assert canaries.inject("x.py", "X = 1\n", random.Random(1)) == ("X = 1\n", [])
 
 
 def test_result_line_needs_the_nonce():

@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from tests.adversarial.conftest import still_works
-from tests.adversarial.helpers import BIG_ALLOC, GOOD, WRONG, hostile
+from tests.adversarial.helpers import BIG_ALLOC, GOOD, MEMO, WRONG, hostile
 from verifiers.code.execution import CodeLimits
 
 pytestmark = pytest.mark.docker
@@ -197,3 +197,23 @@ def test_flood_of_100_mb(exec_pool):
     assert peak < 16 * 1024**2
     still_works(exec_pool)
 
+
+
+def test_a_fork_bomb_in_a_batch_spoils_no_neighbour(docker_bench):
+    """A program that leaves a fork bomb running (in a session of its own, out of its child's
+    process group): the sweep between programs stops and kills it, or, if it cannot, the
+    runner stops and the programs after it run again on a reset sandbox."""
+    t0 = time.monotonic()
+    (v,) = docker_bench.together([hostile(
+        "import os\n"
+        "def add(a, b):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        while True:\n"
+        "            try:\n"
+        "                os.fork()\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    return a - b\n")], honest=(GOOD, WRONG, MEMO))
+    assert v.passed is False
+    assert time.monotonic() - t0 < 120

@@ -107,6 +107,29 @@ def test_a_forged_value_after_a_forged_header_is_still_only_the_senders(bench):
     assert bad.passed is False
 
 
+def test_public_tests_survive_a_value_they_cannot_print(bench):
+    """The feedback verifier prints what a failing candidate returned: an int over Python's
+    4300-digit limit made ``repr`` raise outside any try and stopped the whole verify."""
+    from tests.adversarial.helpers import OneBatch
+    from verifiers.code.public_tests import PublicTests
+    from verifiers.types import Candidate, Problem
+
+    problem = Problem(id=PROBLEM.id, prompt=PROBLEM.prompt, reference=PROBLEM.reference,
+                      meta={"entry_point": "add", "public_tests": ("assert add(1, 2) == 3",)})
+    bad = hostile("def add(a, b):\n    return 10 ** 5000\n")
+    honest = [GOOD, WRONG]
+
+    def judge(executor, codes):
+        with PublicTests(executor=executor, limits=LIMITS) as pt:
+            return pt.verify(problem, [Candidate(problem.id, i, c) for i, c in enumerate(codes)])
+
+    alone = [judge(bench.executor, [c])[0] for c in honest]
+    got = judge(OneBatch(bench.executor), [bad, *honest])
+    assert got[0].passed is False and "cannot be printed" in got[0].feedback, got[0]
+    assert [(v.passed, v.score, v.feedback) for v in got[1:]] == \
+        [(v.passed, v.score, v.feedback) for v in alone]
+
+
 # -- the host reads one result per program, in order, refusing duplicate keys -----------------
 
 

@@ -103,6 +103,27 @@ for _fa_o in _fa_gc.get_objects():
     if isinstance(_fa_o, _fa_pluggy.PluginManager) and _fa_o.project_name == "pytest":
         _fa_o.register(_FaPlugin(), name="fa-smuggled")
 '''
+# the same smuggling without gc: up the call stack to pytest's config, whose plugin manager
+# then gets a report-forging hook wrapper
+FRAME_WALKER = '''
+import sys as _fa_sys
+import pluggy as _fa_pluggy
+class _FaPlugin:
+    @_fa_pluggy.HookimplMarker("pytest")(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        out = yield
+        rep = out.get_result()
+        rep.outcome = "passed"
+        rep.longrepr = None
+_fa_f = _fa_sys._getframe()
+while _fa_f is not None:
+    try:
+        _fa_cfg = _fa_f.f_locals.get("config") or getattr(_fa_f.f_locals.get("self"), "config", None)
+        _fa_cfg.pluginmanager.register(_FaPlugin(), name="fa-smuggled")
+        break
+    except Exception:
+        _fa_f = _fa_f.f_back
+'''
 # records in the reporter's own format written to every pipe the process holds, then exit 0
 # before any real record is sent
 RECORD_FORGER = '''
@@ -144,6 +165,7 @@ def test_other_ways_to_forge_outcomes_in_process_are_tampering(judge, instances)
         "module rewrite": MODULE_REWRITE,
         "selective rewrite": SELECTIVE_REWRITE.format(names=names),
         "plugin smuggler": PLUGIN_SMUGGLER,
+        "frame walker": FRAME_WALKER,
         "record forger": RECORD_FORGER.format(ids=ids),
     }
     got = judge_beside_honest(judge, inst, [with_prelude(inst, p) for p in attacks.values()])

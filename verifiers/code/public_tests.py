@@ -284,5 +284,8 @@ def _judge(entry: str, tests: Sequence[PublicTest], code: str,
 
 
 def _short(value: Any, limit: int = 300) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int over Python's digit limit
+        text = f"<{type(value).__name__} that cannot be printed>"
     return text if len(text) <= limit else text[:limit] + "..."

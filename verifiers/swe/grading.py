@@ -1,5 +1,5 @@
 """The resolution rule: every FAIL_TO_PASS test passes and every PASS_TO_PASS test still
-passes, in a run whose integrity checks hold."""
+passes, in a run whose integrity checks hold and whose outcomes show no sign of tampering."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ class Grade:
     p2p_passed: tuple[str, ...]
     p2p_failed: tuple[str, ...]
     integrity: tuple[str, ...] = ()
+    tampering: tuple[str, ...] = ()  # the run's outcomes were forged: unresolved
 
     @property
     def score(self) -> float:
@@ -52,6 +53,9 @@ def grade(run: TestRun, fail_to_pass: Sequence[str], pass_to_pass: Sequence[str]
     f_ok, f_bad = split(fail_to_pass)
     p_ok, p_bad = split(pass_to_pass)
     problems = tuple(run.integrity_problems())
+    if run.tampering:
+        return Grade(False, "tampering: " + "; ".join(run.tampering[:3]), f_ok, f_bad, p_ok, p_bad,
+                     problems, run.tampering)
     if not fail_to_pass and not pass_to_pass:
         return Grade(False, "the instance lists no FAIL_TO_PASS or PASS_TO_PASS tests", f_ok, f_bad, p_ok, p_bad, problems)
     if problems:

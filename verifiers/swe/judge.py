@@ -6,7 +6,8 @@ on demand; official ``sweb.eval`` images: used when present; else "environment u
 files both patches touch -> apply on the host (git apply / --3way / patch --fuzz), then the test
 patch -> write the results back -> run the tests under the in-container supervisor with a
 timeout -> per-test outcomes from the trusted reporter (or a repository's log parser) ->
-integrity checks -> the resolution rule.
+integrity and tampering checks (the reporter's records, and canary tests the judge hides
+among the real ones: :mod:`verifiers.swe.canaries`) -> the resolution rule.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence
 from sandbox.config import MIB, SandboxConfig
 from sandbox.errors import SandboxBroken, SandboxError, SandboxUnavailable
 
+from . import canaries as canary_tests
 from .diffs import files_in_diff
 from .grading import Grade, grade
 from .images import EnvironmentUnavailable, ImageBuilder, InstanceImage, tar_members
@@ -60,6 +62,7 @@ class JudgeResult:
     image: str = ""
     tests_run: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    error_kind: str | None = None  # "tampering": the test process forged outcomes
 
     @property
     def resolved(self) -> bool | None:
@@ -275,14 +278,25 @@ class SWEJudge:
         if not applied.applied:
             return JudgeResult(iid, "patch_failed", "the patch does not apply:\n" + _tail(applied.log, 2000),
                                apply_log=applied.log, image=img.tag)
+        if mode == "oracle":
+            files = inst.test_targets
+        else:  # feedback: only the test files the model can see (their base versions)
+            files = tuple(f for f in inst.test_targets if f in base_files)
+            if not files:
+                return JudgeResult(iid, "resolved", "the patch applies; there are no visible tests to run",
+                                   apply_method=applied.method, apply_log=applied.log, image=img.tag)
+        current = {f: applied.changes[f] if f in applied.changes else base_files.get(f) for f in files}
+        with_canaries, canaries = canary_tests.inject_all(
+            {f: d for f, d in current.items() if d is not None}, seed=secrets.randbits(64))
         tool_dir = f".fa-{secrets.token_hex(6)}"
         plugin = f"fa_reporter_{secrets.token_hex(6)}"  # unguessable: a patch cannot shadow it
         stage = "stage" if in_place else "repo"  # write_files reaches the work dir only
-        writes: dict[str, bytes] = {f"{stage}/{p}": d for p, d in applied.changes.items() if d is not None}
+        changes = {**applied.changes, **with_canaries}
+        writes: dict[str, bytes] = {f"{stage}/{p}": d for p, d in changes.items() if d is not None}
         writes[f"{tool_dir}/supervisor.py"] = source("supervisor.py")
         writes[f"{tool_dir}/{plugin}.py"] = source("reporter_plugin.py")
         sb.write_files(writes)
-        deletes = [f"{repo}/{p}" for p, d in applied.changes.items() if d is None]
+        deletes = [f"{repo}/{p}" for p, d in changes.items() if d is None]
         if in_place and len(writes) > 2:
             r = sb.exec(["cp", "-R", f"{sb.workdir}/stage/.", f"{repo}/"], timeout=60)
             if not r.ok:
@@ -291,13 +305,6 @@ class SWEJudge:
         if deletes:
             sb.exec(["rm", "-f", "--", *deletes], timeout=30)
 
-        if mode == "oracle":
-            files = inst.test_targets
-        else:  # feedback: only the test files the model can see (their base versions)
-            files = tuple(f for f in inst.test_targets if f in base_files)
-            if not files:
-                return JudgeResult(iid, "resolved", "the patch applies; there are no visible tests to run",
-                                   apply_method=applied.method, apply_log=applied.log, image=img.tag)
         runner = runner_for(inst.repo, inst.test_cmd)
         nonce = secrets.token_hex(16)
         job: dict[str, Any] = {"nonce": nonce, "cwd": repo, "timeout": self.timeout,
@@ -328,7 +335,11 @@ class SWEJudge:
             run = TestRun(outcomes=parsed, collected=None, finished=run.returncode is not None,
                           exitstatus=None, returncode=run.returncode, timed_out=run.timed_out,
                           duration_s=run.duration_s, log_tail=run.log_tail)
+        run = _judge_canaries(run, canaries)
         if mode == "feedback":
+            if run.tampering:
+                return JudgeResult(iid, "unresolved", "tampering: " + "; ".join(run.tampering[:3]),
+                                   run=run, error_kind="tampering", **common)
             problems = run.integrity_problems()
             bad = {t: s for t, s in run.outcomes.items() if s in ("failed", "error")}
             ok = not problems and not bad and not run.collect_errors
@@ -336,7 +347,8 @@ class SWEJudge:
                                "visible tests pass" if ok else "; ".join(problems) or f"{len(bad)} visible test(s) fail",
                                run=run, **common)
         g = grade(run, inst.fail_to_pass, inst.pass_to_pass)
-        return JudgeResult(iid, "resolved" if g.resolved else "unresolved", g.reason, grade=g, run=run, **common)
+        return JudgeResult(iid, "resolved" if g.resolved else "unresolved", g.reason, grade=g, run=run,
+                           error_kind="tampering" if g.tampering else None, **common)
 
 
     @staticmethod
@@ -361,6 +373,23 @@ def _default_own_repo_dir(inst: SWEInstance) -> Path | None:
         return repo_dir(inst.instance_id)
     except KeyError:
         return None
+
+
+def _judge_canaries(run: TestRun, canaries: list[canary_tests.Canary]) -> TestRun:
+    """The run with its canaries checked (a passing or vanished one is tampering) and then
+    taken out of its outcomes, so that nothing downstream (grading, feedback) sees them."""
+    if not canaries:
+        return run
+    from dataclasses import replace
+
+    problems = canary_tests.check(canaries, run.outcomes, run.collected)
+    keep = set(canary_tests.strip(canaries, list(run.outcomes)))
+    failed = sum(1 for t, s in run.outcomes.items() if t not in keep and s in ("failed", "error"))
+    return replace(
+        run, canaries_failed=failed, outcomes={t: s for t, s in run.outcomes.items() if t in keep},
+        errors={t: e for t, e in run.errors.items() if t in keep},
+        collected=None if run.collected is None else tuple(canary_tests.strip(canaries, run.collected)),
+        tampering=tuple(dict.fromkeys([*run.tampering, *problems])))
 
 
 def _replace(res: JudgeResult, **kw: Any) -> JudgeResult:

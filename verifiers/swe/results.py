@@ -32,6 +32,11 @@ class TestRun:
     log_tail: str = ""
     errors: Mapping[str, str] = field(default_factory=dict)  # test id -> assertion / traceback
     collect_errors: Mapping[str, str] = field(default_factory=dict)
+    # signs that code in the test process forged outcomes (the reporter's audit hook and
+    # identity checks, forged records, call reports the observer did not see pass, canaries)
+    tampering: tuple[str, ...] = ()
+    final_check: bool | None = None  # the reporter's last check ran (None: no reporter)
+    canaries_failed: int = 0  # the judge's canaries (taken out of ``outcomes``) that failed
 
     def integrity_problems(self) -> list[str]:
         """Reasons not to trust this run (empty: the suite demonstrably ran and agrees)."""
@@ -40,6 +45,8 @@ class TestRun:
             return ["the test command timed out"]
         if not self.finished:
             problems.append("the test runner never reached its end (killed or exited early)")
+        elif self.final_check is False:
+            problems.append("the test process ended before the judge's last check")
         if self.collected is not None:
             if not self.collected and not self.collect_errors:
                 problems.append("no tests were collected")
@@ -52,8 +59,7 @@ class TestRun:
             )
         if self.returncode is not None and self.finished:
             any_fail = any(s not in PASSING and s != "skipped" for s in self.outcomes.values()) or bool(
-                self.collect_errors
-            )
+                self.collect_errors) or self.canaries_failed > 0
             if any_fail and self.returncode == 0:
                 problems.append("exit code 0 although tests failed")
             if not any_fail and self.outcomes and self.returncode != 0:
@@ -91,20 +97,48 @@ def outcomes_from_events(events: Sequence[Mapping[str, Any]]) -> tuple[dict[str,
     return status, errors
 
 
+def tampering_from_events(events: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the reporter's records say about forged outcomes: tampering it saw (audit hook,
+    changed identities), lines on its channel that were not its own, and call reports of
+    "passed" that its observer did not see pass (the test raised, or was never observed)."""
+    problems: list[str] = []
+    calls: dict[str, bool] = {}
+    for ev in events:
+        kind = ev.get("ev")
+        if kind == "tamper":
+            problems.append(str(ev.get("what", "tampering"))[:300])
+        elif kind == "forged":
+            problems.append(f"{ev.get('lines')} record(s) on the reporter's channel were not "
+                            "the reporter's")
+        elif kind == "call" and isinstance(ev.get("nodeid"), str):
+            calls[ev["nodeid"]] = calls.get(ev["nodeid"], False) or bool(ev.get("raised"))
+    for ev in events:
+        if ev.get("ev") == "report" and ev.get("when") == "call" and ev.get("outcome") == "passed":
+            nid = ev.get("nodeid")
+            if nid not in calls:
+                problems.append(f"{nid} was reported passed but its call was never observed")
+            elif calls[nid]:
+                problems.append(f"{nid} was reported passed but the test raised")
+    return list(dict.fromkeys(problems))
+
+
 def run_from_supervisor(payload: Mapping[str, Any]) -> TestRun:
-    events = payload.get("events") or []
+    events = [ev for ev in payload.get("events") or [] if isinstance(ev, dict)]
     outcomes, errors = outcomes_from_events(events)
     collected: tuple[str, ...] | None = None
     finished = False
+    checked = False
     exitstatus = None
     collect_errors: dict[str, str] = {}
     for ev in events:
         kind = ev.get("ev")
         if kind == "collected":
-            collected = tuple(ev.get("ids") or ())
+            collected = tuple(str(i) for i in ev.get("ids") or ())
         elif kind == "finish":
             finished = True
             exitstatus = ev.get("exitstatus")
+        elif kind == "checked":
+            checked = True
         elif kind == "collecterror":
             collect_errors[str(ev.get("nodeid"))] = str(ev.get("longrepr", ""))
     if collected is None:
@@ -114,6 +148,7 @@ def run_from_supervisor(payload: Mapping[str, Any]) -> TestRun:
         returncode=payload.get("returncode"), timed_out=bool(payload.get("timed_out")),
         duration_s=float(payload.get("duration_s") or 0.0), log_tail=str(payload.get("log_tail") or ""),
         errors=errors, collect_errors=collect_errors,
+        tampering=tuple(tampering_from_events(events)), final_check=checked,
     )
 
 

@@ -42,6 +42,10 @@ def verdict_from(result: JudgeResult, patch: str) -> Verdict:
     if result.run is not None:
         details["tests_collected"] = len(result.run.collected or ())
         details["returncode"] = result.run.returncode
+        if result.run.tampering:
+            details["tampering"] = list(result.run.tampering[:10])
+    if result.error_kind:
+        details["error_kind"] = result.error_kind
     if result.resolved is None:
         details.pop("reason")
         return Verdict.unjudged(result.reason, **details)
