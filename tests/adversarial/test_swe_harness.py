@@ -157,11 +157,27 @@ def test_a_patch_that_rewrites_pytests_reports_is_tampering(judge, instances):
     assert v.passed is False and v.details["error_kind"] == "tampering"
 
 
+# which layer must see each attack (several do for most): the identity checks ("changed:"),
+# the call observer ("the test raised"), the canaries ("must fail"), the audit hook (the
+# event's name), the signed channel ("not the reporter's")
+CAUGHT_BY = {
+    "report rewrite": ("changed: _pytest.reports.TestReport", "the test raised", "must fail"),
+    "module rewrite": ("changed: _pytest.runner.call_and_report", "the test raised", "must fail"),
+    "selective rewrite": ("changed: _pytest.reports.TestReport", "the test raised"),
+    "plugin smuggler": ("gc.get_objects",),
+    "frame walker": ("the test raised", "must fail"),
+    "record forger": ("not the reporter's",),
+}
+
+
 def test_other_ways_to_forge_outcomes_in_process_are_tampering(judge, instances):
+    """Each forgery is unresolved as tampering, and seen by every layer that should see it
+    (so that turning one layer off fails this test even where the others still catch it)."""
     inst = next(i for i in instances if i.instance_id == "tinycalc-1")
     names = sorted({t.split("::")[-1] for t in inst.fail_to_pass})
     ids = list(inst.fail_to_pass) + list(inst.pass_to_pass)
     attacks = {
+        "report rewrite": REPORT_REWRITE,
         "module rewrite": MODULE_REWRITE,
         "selective rewrite": SELECTIVE_REWRITE.format(names=names),
         "plugin smuggler": PLUGIN_SMUGGLER,
@@ -171,6 +187,9 @@ def test_other_ways_to_forge_outcomes_in_process_are_tampering(judge, instances)
     got = judge_beside_honest(judge, inst, [with_prelude(inst, p) for p in attacks.values()])
     for name, r in zip(attacks, got):
         assert r.status == "unresolved" and r.error_kind == "tampering", (name, r.reason)
+        seen = " | ".join(r.run.tampering)
+        for sign in CAUGHT_BY[name]:
+            assert sign in seen, (name, sign, seen)
 
 
 def test_feedback_mode_sees_tampering_too(judge, instances):
