@@ -88,9 +88,8 @@ def _fa_forged(cls, item, call):
     return rep
 _fa_reports.TestReport.from_item_and_call = classmethod(_fa_forged)
 '''
-# a hook wrapper smuggled into pytest's plugin manager (found with gc) that forges reports
-PLUGIN_SMUGGLER = '''
-import gc as _fa_gc
+# a pytest plugin that turns every report into a pass
+FORGING_PLUGIN = '''
 import pluggy as _fa_pluggy
 class _FaPlugin:
     @_fa_pluggy.HookimplMarker("pytest")(hookwrapper=True)
@@ -99,22 +98,17 @@ class _FaPlugin:
         rep = out.get_result()
         rep.outcome = "passed"
         rep.longrepr = None
+'''
+# ... smuggled into pytest's plugin manager, found with gc
+PLUGIN_SMUGGLER = FORGING_PLUGIN + '''
+import gc as _fa_gc
 for _fa_o in _fa_gc.get_objects():
     if isinstance(_fa_o, _fa_pluggy.PluginManager) and _fa_o.project_name == "pytest":
         _fa_o.register(_FaPlugin(), name="fa-smuggled")
 '''
-# the same smuggling without gc: up the call stack to pytest's config, whose plugin manager
-# then gets a report-forging hook wrapper
-FRAME_WALKER = '''
+# ... or found without gc: up the call stack to pytest's config and its plugin manager
+FRAME_WALKER = FORGING_PLUGIN + '''
 import sys as _fa_sys
-import pluggy as _fa_pluggy
-class _FaPlugin:
-    @_fa_pluggy.HookimplMarker("pytest")(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        out = yield
-        rep = out.get_result()
-        rep.outcome = "passed"
-        rep.longrepr = None
 _fa_f = _fa_sys._getframe()
 while _fa_f is not None:
     try:
