@@ -65,9 +65,8 @@ chmod -R u+rwX {dirs} 2>/dev/null
 find {dirs} -mindepth 1 -delete 2>/dev/null
 left=$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 3)
 [ -z "$left" ] || { echo "could not wipe: $left" >&2; exit 4; }
-ipcrm -a 2>/dev/null
-[ "$(cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg 2>/dev/null | wc -l)" -le 3 ] || \
-  { echo "IPC objects survive ipcrm -a" >&2; exit 5; }
+{ipc}
+[ "$n" -le 3 ] || { echo "IPC objects survive ipcrm -a" >&2; exit 5; }
 exit 0
 """
 
@@ -83,11 +82,29 @@ done
 chmod -R u+rwX {dirs} 2>/dev/null
 find {dirs} -mindepth 1 -delete 2>/dev/null
 [ -z "$(find {dirs} -mindepth 1 -print 2>/dev/null | head -n 1)" ] || exit 4
-ipcrm -a 2>/dev/null
-[ "$(cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg 2>/dev/null | wc -l)" -le 3 ] || exit 5
+{ipc}
+[ "$n" -le 3 ] || exit 5
 printf '%s' "$FIREASSAY_RESET_NONCE" >&2
 exec "$@"
 """
+
+# Count the lines of /proc/sysvipc (3 headers when no IPC object is left) with shell builtins
+# only; `ipcrm -a` runs (and the count again) only when there is something to remove.
+IPC_CHECK = r"""
+n=0
+for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do
+  [ -r "$f" ] && while read -r _l; do n=$((n+1)); done < "$f"
+done
+if [ "$n" -gt 3 ]; then
+  ipcrm -a 2>/dev/null
+  n=0
+  for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do
+    [ -r "$f" ] && while read -r _l; do n=$((n+1)); done < "$f"
+  done
+fi
+""".strip()
+RESET_SCRIPT = RESET_SCRIPT.replace("{ipc}", IPC_CHECK)
+RESET_PREFIX = RESET_PREFIX.replace("{ipc}", IPC_CHECK)
 
 KILL_SCRIPT = r"""
 for j in 1 2 3 4 5 6 7 8; do kill -STOP -1 2>/dev/null; done

@@ -901,6 +901,8 @@ def _wipe_dirs(dirs: "list[str]") -> bool:
             names = os.listdir(top)
         except OSError:
             continue
+        if not names:
+            continue
         for name in names:
             try:
                 _remove_tree(os.path.join(top, name))
