@@ -33,7 +33,8 @@ parent prints exactly one line ``FIREASSAY-RESULT <nonce> <header length> <heade
 (:func:`frame_result`, read back by :func:`read_frame`), the header being::
 
     {"id": "p0", "load": null | {"kind", "message", "traceback"},
-     "outputs": [{"s": "ok", "vlen": <bytes of its value>, "t": secs, "cpu": secs, "wall": secs}
+     "outputs": [{"s": "ok", "vlen": <bytes of its value>, "t": secs, "cpu": secs, "wall": secs,
+                  "tree_cpu": secs}   # t, cpu: the child's own; tree_cpu: what the limit counts
                  # a value of over digest_nodes items comes as {"digest": [sha256, items]},
                  # hashed within digest_s CPU seconds more (sandbox.plain.encode_output)
                  | {"s": "error", "kind": "ValueError", "message": ..., "traceback": ...}
@@ -1057,7 +1058,8 @@ def _run_program(spawner: "_Spawner", group: dict, program: dict, limits: dict,
                 cpu1 = meter.read(child)
                 t_end = time.monotonic()
                 if cpu0 is not None and cpu1 is not None:
-                    cpu_spent += max(0.0, cpu1 - cpu0)
+                    msg["tree_cpu"] = max(0.0, cpu1 - cpu0)
+                    cpu_spent += msg["tree_cpu"]
                 else:
                     cpu_spent += t_end - now
                 msg["wall"] = t_end - now

@@ -67,6 +67,23 @@ def test_cpu_burnt_by_any_process_of_the_program_counts(docker_bench, how):
         "suite": "base", "index": 0, "kind": "timeout"}, v.details
 
 
+@pytest.mark.parametrize("how", ["forked_worker", "daemonised_worker", "subprocess"])
+def test_the_limit_counts_the_workers_cpu(docker_executor, how):
+    """Whatever the machine's load (the timeout tests above can also be caught by the wall
+    bound when the burner gets little CPU): a worker's CPU is in the call's count. Here the
+    workers burn 0.6 s under a 5 s limit; the child's own CPU stays near zero."""
+    from sandbox.plain import encode
+    from verifiers.code.execution import CallGroup
+
+    code = BURN.replace("burn(seconds)", "burn(seconds=0.6)") + "def add(a, b):\n" + \
+        BURNERS[how].replace("burn(2.5)", "burn()").replace("< 2.5", "< 0.6") + "    return a + b\n"
+    group = CallGroup("add", (encode([1, 2]),), (5.0,), (("w", code),), 10.0)
+    (out,) = docker_executor.run([group], CPU_LIMITS)["w"].outcomes
+    assert out.ok and out.value == 3, out
+    assert out.cpu_seconds is not None and out.cpu_seconds < 0.2, out
+    assert out.tree_cpu_seconds is not None and out.tree_cpu_seconds >= 0.55, out
+
+
 def test_wall_time_is_bounded_at_three_times_the_cpu_limit(docker_bench):
     """A sleeper burns no CPU; its wall time may stretch only to 3x the CPU limit (was 10x:
     one program could hold a sandbox for ~620 s on a 62 s budget)."""

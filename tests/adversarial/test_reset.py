@@ -35,15 +35,19 @@ def test_files_never_reach_the_next_program(docker_bench):
 
 # -- hole 4 (reset): IPC objects ---------------------------------------------------------------
 
-# honest, but it uses a fixed SysV key exclusively (and removes its segment when done)
-FIXED_KEY_SHM = (
+# honest, but it uses a fixed SysV key exclusively for a segment, a semaphore set and a message
+# queue (IPC_CREAT | IPC_EXCL), and removes them when done
+FIXED_KEY_IPC = (
     "import ctypes\n"
     "def add(a, b):\n"
     "    libc = ctypes.CDLL(None, use_errno=True)\n"
-    "    sid = libc.shmget(0x5eed, ctypes.c_size_t(4096), 0o3600)\n"  # IPC_CREAT | IPC_EXCL
-    "    if sid < 0:\n"
-    "        raise OSError(ctypes.get_errno(), 'shmget')\n"
-    "    libc.shmctl(sid, 0, None)\n"  # IPC_RMID
+    "    ids = [libc.shmget(0x5eed, ctypes.c_size_t(4096), 0o3600),\n"
+    "           libc.semget(0x5eed, 1, 0o3600), libc.msgget(0x5eed, 0o3600)]\n"
+    "    if min(ids) < 0:\n"
+    "        raise OSError(ctypes.get_errno(), 'exclusive IPC key taken')\n"
+    "    libc.shmctl(ids[0], 0, None)\n"  # IPC_RMID
+    "    libc.semctl(ids[1], 0, 0)\n"
+    "    libc.msgctl(ids[2], 0, None)\n"
     "    return a + b\n")
 IPC_LEAVER = (
     "import ctypes\n"
@@ -56,7 +60,7 @@ IPC_LEAVER = (
 
 
 def test_ipc_objects_never_reach_the_next_program(docker_bench):
-    (v,) = docker_bench.together([hostile(IPC_LEAVER)], honest=(FIXED_KEY_SHM, GOOD))
+    (v,) = docker_bench.together([hostile(IPC_LEAVER)], honest=(FIXED_KEY_IPC, GOOD))
     assert v.passed is False
 
 

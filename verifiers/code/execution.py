@@ -143,6 +143,8 @@ class CallOutcome:
     traceback: str = ""
     seconds: float = 0.0  # measured by the child around the call (ok/error) else wall time
     cpu_seconds: float | None = None  # CPU time of the call, measured by the child (ok only)
+    # CPU time the limit counts: every process of the program, measured by the runner
+    tree_cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -202,11 +204,13 @@ def _outcome(raw: Any, value: bytes | None) -> CallOutcome:
             return CallOutcome("crash", error_kind="garbled",
                                message="the child sent a garbled value (not strict JSON)")
         return CallOutcome("ok", tagged=tagged, seconds=secs,
-                           cpu_seconds=_seconds(raw.get("cpu")))
+                           cpu_seconds=_seconds(raw.get("cpu")),
+                           tree_cpu_seconds=_seconds(raw.get("tree_cpu")))
     if status in ("error", "timeout", "crash", "skipped"):
         return CallOutcome(status, error_kind=_text(raw.get("kind"), 100) or status,
                            message=_text(raw.get("message"), 1000),
-                           traceback=_text(raw.get("traceback"), -4000), seconds=secs)
+                           traceback=_text(raw.get("traceback"), -4000), seconds=secs,
+                           tree_cpu_seconds=_seconds(raw.get("tree_cpu")))
     return CallOutcome("crash", error_kind="garbled", message="garbled result")
 
 
