@@ -66,7 +66,7 @@ def gsm8k_pairs(path, pairs: int = PAIRS):
 @pytest.mark.engine
 def test_llm_judge_with_the_embedded_model(shared_data):
     from loop.engines import create_engine
-    from loop.selector_specs import EngineNextToken
+    from loop.run.selectors import EngineNextToken
 
     judge = LLMJudge(scorer=EngineNextToken(create_engine("llamacpp")), top_k=20)
     try:

@@ -1,4 +1,4 @@
-"""Pure-logic tests of loop.metrics, loop.selection and loop.powerlaw against brute force."""
+"""Pure-logic tests of loop.analysis (metrics, selection_at_k, powerlaw) against brute force."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from loop.metrics import (
+from loop.analysis.metrics import (
     MetricsError,
     RunData,
     SelectorData,
@@ -22,8 +22,8 @@ from loop.metrics import (
     pass_at_k,
     unjudged_counts,
 )
-from loop.powerlaw import fit_power_law, forecast_k
-from loop.selection import (
+from loop.analysis.powerlaw import fit_power_law, forecast_k
+from loop.analysis.selection_at_k import (
     SelectionConfig,
     _compact,
     _dense_vote,
@@ -222,7 +222,7 @@ def test_argmax_exact_equals_brute_force():
 @pytest.mark.parametrize("dense_factor", [0.0, 1e9])  # force the sort path, then the dense path
 def test_selection_per_problem_sampled_close_to_brute_force(dense_factor, monkeypatch):
     """End to end (relabelling, shared permutations, exact k=1 and k=n) on several problems."""
-    import loop.selection as selection
+    import loop.analysis.selection_at_k as selection
 
     monkeypatch.setattr(selection, "_DENSE_FACTOR", dense_factor)
     rng = np.random.default_rng(11)
@@ -405,7 +405,7 @@ def test_validate_names_the_problem():
 
 @pytest.mark.parametrize("dense_factor", [0.0, 1e9])
 def test_chunked_draws_equal_one_pass(monkeypatch, dense_factor):
-    import loop.selection as selection
+    import loop.analysis.selection_at_k as selection
 
     monkeypatch.setattr(selection, "_DENSE_FACTOR", dense_factor)
 
@@ -426,7 +426,7 @@ def test_class_ids():
 
 
 def test_argmax_kernel_rows_are_distributions_at_100k():
-    from loop.selection import argmax_kernel
+    from loop.analysis.selection_at_k import argmax_kernel
 
     kern = argmax_kernel(100_000, k_grid(100_000))
     np.testing.assert_allclose(kern.sum(axis=1), 1.0, atol=1e-12)

@@ -1,4 +1,4 @@
-"""Pure-logic tests of loop.report and loop.plots on small fake runs (no docker, no model)."""
+"""Pure-logic tests of loop.report (model, markdown, plots) on small fake runs (no docker, no model)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from loop.metrics import MetricsError, RunData, SelectorData, pass_at_k
+from loop.analysis.metrics import MetricsError, RunData, SelectorData, pass_at_k
 from loop.report import ReportConfig, build_report, render_markdown, write_report
-from loop.selection import SelectionConfig
+from loop.analysis.selection_at_k import SelectionConfig
 
 
 def fake_run(name: str, problems: int, n: int, seed: int, skill: float = 0.3) -> RunData:

@@ -63,7 +63,7 @@ def conv(text: str) -> list[dict[str, str]]:
 
 
 def test_scores_equal_a_direct_forward_pass(rm_path):
-    rm = create_verifier("reward_model", model=str(rm_path), batch_size="3", head="0", answer_format="numeric")
+    rm = create_verifier("reward_model", model=str(rm_path), batch_size="3", head="0")
     verdicts = rm.verify(PROBLEM, CANDS)
     want = [direct_logits(rm_path, conv(t))[0] for t in TEXTS]
     got = [v.score for v in verdicts]

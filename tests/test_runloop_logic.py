@@ -8,8 +8,8 @@ from typing import ClassVar
 import pytest
 
 from loop.engines.base import Completion, Engine
-from loop.runconfig import RunConfig
-from loop.runloop import RETRY_FEEDBACK, RunLoop
+from loop.run.config import RunConfig
+from loop.run.loop import RETRY_FEEDBACK, RunLoop
 from loop.store import RunStore
 from loop.tasks import get_task
 
@@ -141,7 +141,7 @@ def test_retry_feedback_text_is_fixed_and_gold_flagged():
 
 def test_report_shows_compute_spent_and_per_turn_rates(tmp_path, shared_data):
     from loop.report import ReportConfig, build_report, write_report
-    from loop.rundata import load_run_data
+    from loop.analysis.load import load_run_data
 
     _run(tmp_path / "one", shared_data, FakeAnswerEngine(), _cfg(max_turns=1))
     _run(tmp_path / "three", shared_data, FakeAnswerEngine(), _cfg(max_turns=3))

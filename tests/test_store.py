@@ -5,7 +5,7 @@ from typing import ClassVar
 
 import pytest
 
-from loop.judging import judge_missing
+from loop.run.judging import judge_missing
 from loop.store import RunStore, StoreError
 from verifiers import Candidate, Problem, Verdict, Verifier
 

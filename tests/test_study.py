@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loop.metrics import SelectorData
-from loop.selector_specs import SelectorSpecError, parse_selector_spec, parse_selector_specs
+from loop.analysis.metrics import SelectorData
+from loop.run.selectors import SelectorSpecError, parse_selector_spec, parse_selector_specs
 from loop.store import RunStore
-from loop.study import vote_shares
+from loop.analysis.vote_shares import vote_share_study
 from verifiers import Candidate, Problem
 from verifiers.reward import Confidence
 
@@ -168,7 +168,7 @@ def test_vote_shares_hand_case():
     correct = [np.array([1, 1, 0, 0, 0, 0], bool), np.array([0, 0, 1, 0], bool), np.array([0, 0, 1], bool),
                np.array([1, 0], bool)]
     unjudged = [np.zeros(6, bool), np.array([0, 1, 0, 0], bool), np.zeros(3, bool), np.zeros(2, bool)]
-    vs = vote_shares(correct, unjudged, sel)
+    vs = vote_share_study(correct, unjudged, sel)
     # p0: right 2 vs wrong 3 -> minority; p1: class 2 mixes right and wrong (2 votes) vs 1 -> plurality;
     # p2: right 1 vs 2 -> minority; p3: no answer at all -> no_correct
     assert vs.status == ("minority", "plurality", "minority", "no_correct")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Literal, Sequence
 
+from .options import constructor_options
 from .types import Candidate, Problem, Verdict
 
 SubsetRule = Literal["argmax", "vote", "weighted_vote"]
@@ -21,6 +22,13 @@ class Verifier(ABC):
     name: ClassVar[str]
     uses_reference: ClassVar[bool]
     subset_rule: ClassVar[SubsetRule] = "argmax"
+
+    @classmethod
+    def option_names(cls) -> frozenset[str] | None:
+        """The options ``cls(**options)`` takes; ``create_verifier`` refuses any other before
+        building. None: any. The default reads the constructor's keywords; a verifier whose
+        constructor takes ``**options`` overrides this to list them."""
+        return constructor_options(cls)
 
     @abstractmethod
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]: ...

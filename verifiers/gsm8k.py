@@ -18,7 +18,7 @@ class GSM8KOracle(Verifier):
     name: ClassVar[str] = "gsm8k"
     uses_reference: ClassVar[bool] = True
 
-    def __init__(self, rel_tol: float = 1e-6, **_: Any) -> None:
+    def __init__(self, rel_tol: float = 1e-6) -> None:
         self.rel_tol = rel_tol
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:

@@ -27,7 +27,7 @@ class MathOracle(Verifier):
     name: ClassVar[str] = "math"
     uses_reference: ClassVar[bool] = True
 
-    def __init__(self, timeout: float = 10.0, workers: int | None = None, memory_mb: int = 2048, **_: Any) -> None:
+    def __init__(self, timeout: float = 10.0, workers: int | None = None, memory_mb: int = 2048) -> None:
         self.timeout = timeout
         self.workers = workers
         self.memory_mb = memory_mb

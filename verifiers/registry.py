@@ -1,12 +1,12 @@
 """The verifier registry: built-ins by name, third parties through ``fireassay.verifiers``."""
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from sandbox.registry import Registry
 
 from .base import Verifier
+from .options import check_options, constructor_options, lookup
 
 VERIFIERS: Registry[type[Verifier]] = Registry(
     "verifier",
@@ -31,17 +31,18 @@ VERIFIERS: Registry[type[Verifier]] = Registry(
 )
 
 
-def create_verifier(name: str, **options: Any) -> Verifier:
-    """Build verifier ``name``, passing only the options its constructor accepts.
+def verifier_options(name: str) -> frozenset[str] | None:
+    """The options verifier ``name`` takes (None: any); an unknown name raises, naming the
+    closest known one."""
+    factory = lookup(VERIFIERS, name)
+    if isinstance(factory, type) and issubclass(factory, Verifier):
+        return factory.option_names()
+    return constructor_options(factory)
 
-    Tasks offer options such as ``answer_format``; a third-party verifier that takes none
-    still builds.
-    """
-    factory = VERIFIERS.get(name)
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        options = {k: v for k, v in options.items() if k in params}
-    return factory(**options)
+
+def create_verifier(name: str, **options: Any) -> Verifier:
+    """Build verifier ``name`` with ``options``; an option it does not take is an error
+    (:class:`~verifiers.options.UnknownOptionError`) naming the valid ones, raised before
+    anything is built."""
+    check_options(f"verifier {name!r}", options, verifier_options(name))
+    return VERIFIERS.get(name)(**options)

@@ -29,9 +29,12 @@ def pick(scores: Sequence[float], seed: int | str) -> int | None:
     return random.Random(str(seed)).choice(tied)
 
 
-def _finish(name: str, problem: Problem, scores: list[float], answers: list[str | None],
-            details: list[dict[str, Any]], seed: int) -> list[Verdict]:
-    # a candidate with no answer is never picked over one with an answer (as in the report)
+def selection_verdicts(name: str, problem: Problem, scores: list[float], answers: list[str | None],
+                       details: list[dict[str, Any]], seed: int) -> list[Verdict]:
+    """A selector's verdicts on one problem: each candidate's score, answer class and details,
+    ``passed`` True for the one picked (the highest score, ties broken by ``pick`` with a seed
+    of (seed, selector name, problem)). A candidate with no answer is never picked over one with
+    an answer (as in the report)."""
     keyed = [s if a is not None else -math.inf for s, a in zip(scores, answers)] if any(a is not None for a in answers) else scores
     chosen = pick(keyed, f"{seed}:{name}:{problem.id}")
     return [
@@ -43,7 +46,7 @@ def _finish(name: str, problem: Problem, scores: list[float], answers: list[str 
 class _VoteBase(Verifier):
     uses_reference: ClassVar[bool] = False
 
-    def __init__(self, answer_format: str | AnswerFormat | None = None, seed: int = 0, **_: Any) -> None:
+    def __init__(self, answer_format: str | AnswerFormat | None = None, seed: int = 0) -> None:
         if answer_format is None:
             raise ValueError(f"{self.name} needs an answer format (numeric, math); this task defines none")
         self.format = ANSWER_FORMATS.create(answer_format) if isinstance(answer_format, str) else answer_format
@@ -73,7 +76,7 @@ class MajorityVote(_VoteBase):
         n = max(1, len(candidates))
         scores = [counts[c] / n if c is not None else 0.0 for c in classes]
         details = [{"votes": counts[c] if c is not None else 0, "weight": 1.0} for c in classes]
-        return _finish(self.name, problem, scores, classes, details, self.seed)
+        return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 
 class WeightedMajority(_VoteBase):
@@ -100,7 +103,7 @@ class WeightedMajority(_VoteBase):
         norm = sum(weights) or 1.0
         scores = [total_w[c] / norm if c is not None else 0.0 for c in classes]
         details = [{"weight": w} for w in weights]
-        return _finish(self.name, problem, scores, classes, details, self.seed)
+        return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 
 class BestOfN(Verifier):
@@ -110,10 +113,10 @@ class BestOfN(Verifier):
     uses_reference: ClassVar[bool] = False
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
-    def __init__(self, seed: int = 0, **_: Any) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
         scores = [float(c.score) if c.score is not None else math.nan for c in candidates]
         details = [{"weight": s} for s in scores]
-        return _finish(self.name, problem, scores, [None] * len(scores), details, self.seed)
+        return selection_verdicts(self.name, problem, scores, [None] * len(scores), details, self.seed)

@@ -1,8 +1,9 @@
-"""Helpers shared by the CLI commands: one clear error message, then exit 2."""
+"""Helpers shared by the CLI commands: one clear error message then exit 2, option defaults
+read from the configuration dataclasses (never re-typed here)."""
 from __future__ import annotations
 
-import sys
-from typing import NoReturn
+import dataclasses
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -19,20 +20,13 @@ def split_names(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def open_run_store(out, config, resume: bool, ignore=()):
-    """Create the run store in ``out``, or reopen it for ``--resume`` after checking that the
-    stored settings match ``config`` (names every one that differs)."""
-    from ..store import RunStore, StoreError
+def defaults_of(cls: type) -> dict[str, Any]:
+    """Every field default of the dataclass ``cls`` (a ``default_factory`` is called)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
-    try:
-        if not resume:
-            return RunStore.create(out, config)
-        store = RunStore.open(out)
-    except StoreError as e:
-        fail(str(e))
-    diff = store.config_mismatch(config, ignore=ignore)
-    if diff:
-        store.close()
-        fail("--resume with different settings: " + "; ".join(diff)
-             + ". Drop those options to resume as stored, or start a new --out.")
-    return store

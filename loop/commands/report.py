@@ -6,20 +6,20 @@ from typing import List, Optional
 
 import typer
 
-from ..metrics import MetricsError
+from ..analysis import MetricsError, load_run_data
 from ..report import ReportConfig, build_report, write_report
-from ..rundata import load_run_data
-from ..selection import SelectionConfig
 from ..store import StoreError
-from ._common import console, fail
+from ._common import console, defaults_of, fail
+
+D = defaults_of(ReportConfig)
 
 
 def report_command(
     runs: List[Path] = typer.Argument(..., help="One or more run directories (e.g. FIRE and regular)."),
     out: Path = typer.Option(..., "--out", help="Folder for report.json, report.md and the plots."),
     names: Optional[str] = typer.Option(None, "--names", help="Comma-separated labels, one per run (default: folder names)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for subset draws, tie breaks and the bootstrap."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for confidence intervals."),
+    seed: int = typer.Option(D["seed"], "--seed", help="Seed for subset draws, tie breaks and the bootstrap."),
+    bootstrap: int = typer.Option(D["bootstrap"], "--bootstrap", help="Bootstrap resamples for confidence intervals."),
 ) -> None:
     """Coverage (pass@k), selection accuracy@k per selector, power-law fit and #EA, with plots."""
     labels = [s.strip() for s in names.split(",")] if names else [None] * len(runs)
@@ -27,7 +27,7 @@ def report_command(
         fail(f"--names has {len(labels)} labels for {len(runs)} runs; give one per run")
     try:
         data = [load_run_data(r, name=n) for r, n in zip(runs, labels)]
-        report = build_report(data, ReportConfig(selection=SelectionConfig(), bootstrap=bootstrap, seed=seed))
+        report = build_report(data, ReportConfig(bootstrap=bootstrap, seed=seed))
         paths = write_report(report, out)
     except (StoreError, MetricsError) as e:
         fail(str(e))

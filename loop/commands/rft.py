@@ -7,10 +7,11 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from ..rft import RFTError, SelectOptions, build_rft, write_export
-from ..rft.export import RFTResult
+from ..rft import RFTError, RFTResult, SelectOptions, build_rft, write_export
 from ..store import StoreError
-from ._common import console, fail
+from ._common import console, defaults_of, fail
+
+D = defaults_of(SelectOptions)
 
 
 def _fmt(x: float | None) -> str:
@@ -48,9 +49,9 @@ def print_sources(result: RFTResult) -> None:
 def rft_command(
     runs: List[Path] = typer.Argument(..., help="Verified run directories to pool (one source each)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Chat-format JSONL to write (a <stem>.stats.json sidecar goes beside it)."),
-    max_per_problem: Optional[int] = typer.Option(None, "--max-per-problem", help="Keep at most N distinct paths per problem (the most different ones)."),
-    min_per_problem: int = typer.Option(1, "--min-per-problem", help="Leave out problems with fewer than M kept paths."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the order in which equal paths are compared."),
+    max_per_problem: Optional[int] = typer.Option(D["max_per_problem"], "--max-per-problem", help="Keep at most N distinct paths per problem (the most different ones)."),
+    min_per_problem: int = typer.Option(D["min_per_problem"], "--min-per-problem", help="Leave out problems with fewer than M kept paths."),
+    seed: int = typer.Option(D["seed"], "--seed", help="Seed of the order in which equal paths are compared."),
     stats: bool = typer.Option(False, "--stats", help="Print distinct paths per problem against k (1, 3, 6, 12, 25, 50, 100)."),
 ) -> None:
     """Keep correct paths with sound arithmetic, one per distinct equation list (code: AST),

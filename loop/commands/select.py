@@ -1,16 +1,16 @@
 """``fireassay select RUN_DIR --selectors a,b:key=value,...``: add gold-free selectors to an
 existing run without resampling. Each selector judges only the candidates it has not judged yet
 and writes its verdicts to the run store; ``fireassay report`` then shows it beside the others.
-Syntax of a selector and its options: ``loop/selector_specs.py``."""
+Syntax of a selector and its options: ``loop/run/selectors.py``."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
 
-from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
+from ..run import SelectorSpecError, judge_selectors, parse_selector_specs
 from ..store import RunStore, StoreError
-from ..tasks import TASKS
+from ..tasks import get_task
 from ._common import console, fail
 
 
@@ -38,10 +38,10 @@ def select_command(
         task = None
         if config.get("task"):
             try:
-                task = TASKS.get(str(config["task"]))(data=config.get("data"), **(config.get("options") or {}))
+                task = get_task(str(config["task"]), data=config.get("data"), **(config.get("options") or {}))
             except KeyError as e:
                 fail(f"{run_dir}: the run's task is not available here ({e}); install the package that provides it")
-        try:
+        try:  # every spec is checked (against the store too) before any is run
             done = judge_selectors(store, specs, task, seed=seed)
         except (SelectorSpecError, ValueError) as e:
             fail(str(e))

@@ -9,11 +9,18 @@ import typer
 
 from verifiers import Candidate
 
-from ..judging import judge_missing
-from ..samples import read_samples
-from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
-from ..tasks import DataError, get_task
-from ._common import console, fail, open_run_store, split_names
+from ..run import (
+    RunError,
+    SelectorSpecError,
+    check_selector_specs,
+    judge_missing,
+    judge_selectors,
+    open_run_store,
+    parse_selector_specs,
+    read_samples,
+)
+from ..tasks import get_task
+from ._common import console, fail, split_names
 
 
 def _file_digest(path: Path) -> str:
@@ -36,48 +43,51 @@ def verify_command(
     if (samples is None) == (not reference):
         fail("give exactly one of --samples FILE or --reference")
     options = {k: v for k, v in {"tests": tests, "repeat": repeat if repeat != 1 else None}.items() if v is not None}
-    try:
-        t = get_task(task, data=data, **options)
+    try:  # everything is checked before the run directory is made
+        t = get_task(task, data=data, **options)  # options its oracle does not take are refused
+        selector_names = split_names(selectors) if selectors is not None else list(t.default_selectors)
+        specs = parse_selector_specs(selector_names)  # NAME or NAME:key=value:... (loop/run/selectors.py)
+        if not resume:
+            check_selector_specs(specs)
         problems = t.load(limit=limit)
         by_id = {p.id: p for p in problems}
         if reference:
             cands = [Candidate(p.id, 0, t.reference_text(p), sampler={"name": "reference"}) for p in problems]
         else:
             cands = read_samples(samples, by_id)  # type: ignore[arg-type]
-    except (DataError, KeyError, ValueError) as e:
+        oracle = t.oracle()
+    except (ValueError, KeyError) as e:  # DataError, UnknownOptionError, SelectorSpecError; UnknownNameError
         fail(str(e))
-    selector_names = split_names(selectors) if selectors is not None else list(t.default_selectors)
     config = {
         "command": "verify", "task": task, "data": str(data) if data else None, "limit": limit,
         "samples": str(samples) if samples else None,
         "samples_sha256": _file_digest(samples) if samples else None,
         "reference": reference, "selectors": selector_names, "options": options,
     }
-    store = open_run_store(out, config, resume)
     try:
-        used = {c.problem_id for c in cands}
-        store.add_problems([p for p in problems if p.id in used])
-        store.add_candidates(cands)
         try:
-            oracle = t.oracle()
-            specs = parse_selector_specs(selector_names)  # NAME or NAME:key=value:... (loop/selector_specs.py)
-        except (KeyError, ValueError) as e:
+            store = open_run_store(out, config, resume)
+        except RunError as e:
             fail(str(e))
         try:
+            used = {c.problem_id for c in cands}
+            store.add_problems([p for p in problems if p.id in used])
+            store.add_candidates(cands)
             judge_missing(store, t.oracle_name, oracle, "oracle")
-            judge_selectors(store, specs, t)
-        except SelectorSpecError as e:
-            fail(str(e))
+            try:
+                judge_selectors(store, specs, t)
+            except SelectorSpecError as e:
+                fail(str(e))
+            verdicts = store.verdicts(t.oracle_name)
+            p = sum(v.passed is True for v in verdicts.values())
+            f = sum(v.passed is False for v in verdicts.values())
+            u = sum(v.passed is None for v in verdicts.values())
+            print(f"verified {len(verdicts)} candidates: {p} passed, {f} failed, {u} unjudged")
+            console.print(f"run stored in {out}; next: fireassay report {out} --out {out}/report", highlight=False)
         finally:
-            oracle.close()
-        verdicts = store.verdicts(t.oracle_name)
-        p = sum(v.passed is True for v in verdicts.values())
-        f = sum(v.passed is False for v in verdicts.values())
-        u = sum(v.passed is None for v in verdicts.values())
-        print(f"verified {len(verdicts)} candidates: {p} passed, {f} failed, {u} unjudged")
-        console.print(f"run stored in {out}; next: fireassay report {out} --out {out}/report", highlight=False)
+            store.close()
     finally:
-        store.close()
+        oracle.close()
 
 
 def register(app: typer.Typer) -> None:

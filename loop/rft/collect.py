@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from rich.progress import Progress
-
 from verifiers import Problem
 
+from ..progress import ProgressBars
 from ..store import RunStore, StoreError
 from .equations import extract_equations, wrong_steps
 from .keys import code_key, equations_key
@@ -122,7 +121,7 @@ def load_pool(run_dirs: Sequence[str | Path], progress: bool = True) -> Pool:
     problems: dict[tuple[str, str], PoolProblem] = {}
     ids_seen: dict[str, str] = {}  # problem id -> prompt hash of its first occurrence
     paths: list[ClassifiedPath] = []
-    with Progress(transient=True, disable=not progress) as bar:
+    with ProgressBars(enabled=progress, transient=True) as bars:
         for run_dir, label in zip(dirs, labels):
             try:
                 store = RunStore.open(run_dir)
@@ -148,11 +147,11 @@ def load_pool(run_dirs: Sequence[str | Path], progress: bool = True) -> Pool:
                     groups[p.id] = (group, p.meta.get("entry_point"))
                 verdicts = store.verdicts(oracle)
                 cands = store.candidates()
-                task_id = bar.add_task(f"classifying {label}", total=len(cands))
+                bar = bars.counter(f"classifying {label}", total=len(cands))
                 for c in cands:
                     v = verdicts.get(c.key)
                     group, entry = groups[c.problem_id]
                     status, key, eqs, wrong = classify(c.text, v.passed if v else None, kind, entry)
                     paths.append(ClassifiedPath(group, label, c.sample_index, c.turn, status, c.text, key, eqs, wrong))
-                    bar.advance(task_id)
+                    bar.advance()
     return Pool(tuple(sources), tuple(problems.values()), tuple(paths))

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 from verifiers import Problem, Verifier, create_verifier
+from verifiers.options import check_options
+from verifiers.registry import verifier_options
 
 from .data import DataError, load_from_hub, read_records, resolve_data_file
 
@@ -22,6 +24,10 @@ class Task(ABC):
     hub: ClassVar[tuple[str, str | None, str] | None] = None  # (path, config, split)
 
     def __init__(self, data: str | Path | None = None, **options: Any) -> None:
+        """``options`` go to the oracle (``tests="base"`` for code tasks, ``repeat=R`` for SWE);
+        one the oracle does not take is an error here, before anything is loaded."""
+        check_options(f"task {self.name!r} (its oracle {self.oracle_name!r})", options,
+                      verifier_options(self.oracle_name))
         self.data = data
         self.options = options
 
@@ -56,15 +62,8 @@ class Task(ABC):
         """The dataset's own solution, as a candidate would write it (for ``--reference``)."""
 
     # -- verifiers --------------------------------------------------------------------------
-    def verifier_options(self) -> dict[str, Any]:
-        return {"answer_format": self.answer_format, **self.options}
-
     def oracle(self) -> Verifier:
-        return create_verifier(self.oracle_name, **self.verifier_options())
+        return create_verifier(self.oracle_name, **self.options)
 
     def feedback_verifier(self) -> Verifier | None:
-        return create_verifier(self.feedback_name, **self.verifier_options()) if self.feedback_name else None
-
-    def selectors(self, names: Sequence[str] | None = None) -> dict[str, Verifier]:
-        names = self.default_selectors if names is None else names
-        return {n: create_verifier(n, **self.verifier_options()) for n in names}
+        return create_verifier(self.feedback_name) if self.feedback_name else None

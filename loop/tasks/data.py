@@ -12,14 +12,15 @@ import gzip
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, TextIO
 
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file (and line) and the fix."""
 
 
-def _open_text(path: Path):
+def open_text(path: Path) -> TextIO:
+    """A UTF-8 text file, gunzipped on the fly when its name ends in ``.gz``."""
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return path.open("r", encoding="utf-8")
@@ -30,7 +31,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; pass an existing file with --data")
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         text = fh.read()
     stripped = text.lstrip()
     if stripped.startswith("["):

@@ -15,7 +15,7 @@ import math
 from typing import Any, ClassVar, Sequence
 
 from ..base import SubsetRule, Verifier
-from ..selectors import _finish
+from ..selectors import selection_verdicts
 from ..types import Candidate, Problem, Verdict
 
 SOURCES = ("auto", "cot", "logprob")
@@ -40,7 +40,7 @@ class Confidence(Verifier):
     uses_reference: ClassVar[bool] = False
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
-    def __init__(self, source: str = "auto", seed: int = 0, **_: Any) -> None:
+    def __init__(self, source: str = "auto", seed: int = 0) -> None:
         if source not in SOURCES:
             raise ValueError(f"confidence source {source!r} is unknown; use one of {', '.join(SOURCES)}")
         self.source = source
@@ -53,4 +53,4 @@ class Confidence(Verifier):
         vals = [candidate_confidence(c, source) for c in candidates]
         scores = [v for v, _ in vals]
         details = [{"weight": v, "source": s} for v, s in vals]
-        return _finish(self.name, problem, scores, [None] * len(scores), details, self.seed)
+        return selection_verdicts(self.name, problem, scores, [None] * len(scores), details, self.seed)

@@ -17,7 +17,7 @@ import math
 from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from ..base import SubsetRule, Verifier
-from ..selectors import _finish
+from ..selectors import selection_verdicts
 from ..types import Candidate, Problem, Verdict
 
 TEMPLATE = (
@@ -65,10 +65,11 @@ class LLMJudge(Verifier):
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
     def __init__(self, scorer: NextTokenScorer | None = None, top_k: int = 20, template: str = TEMPLATE,
-                 system: str = "", seed: int = 0, **_: Any) -> None:
+                 system: str = "", seed: int = 0) -> None:
         if scorer is None:
             raise ValueError("llm_judge needs a model: use `--selectors llm_judge:engine=llamacpp` "
-                             "(or engine=openai:model=NAME:base_url=URL), or pass scorer= in Python")
+                             "(or engine=openai:engine_model=NAME:engine_base_url=URL), or pass scorer= in "
+                             "Python; in `fireassay run` it judges with the run's own model")
         if "{question}" not in template or "{response}" not in template:
             raise ValueError("llm_judge template must contain {question} and {response}")
         self.scorer = scorer
@@ -96,7 +97,7 @@ class LLMJudge(Verifier):
                 scores.append(p)
                 details.append({"weight": p, "yes_no_mass": mass, "top": [t for t, _ in top[:5]]})
             pos += len(cands)
-            out.append(_finish(self.name, problem, scores, [None] * len(scores), details, self.seed))
+            out.append(selection_verdicts(self.name, problem, scores, [None] * len(scores), details, self.seed))
         return out
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any, ClassVar, Sequence
 
 from ..base import SubsetRule, Verifier
-from ..selectors import _finish
+from ..selectors import selection_verdicts
 from ..types import Candidate, Problem, Verdict
 from .backends import BackendConfig, RewardBackend, make_backend
 
@@ -52,7 +52,6 @@ class RewardModel(Verifier):
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
     def __init__(self, backend: RewardBackend | str | None = None, seed: int = 0, **options: Any) -> None:
-        options.pop("answer_format", None)  # tasks offer it to every selector
         self.seed = seed
         if isinstance(backend, RewardBackend):
             self.backend = backend
@@ -62,6 +61,10 @@ class RewardModel(Verifier):
                 options["backend"] = backend
             self.config = config_from_options(BackendConfig, options)
             self.backend = make_backend(self.config)
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        return frozenset({"backend", "seed"} | {f.name for f in fields(BackendConfig)})
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
         return self.verify_many([(problem, candidates)])[0]
@@ -75,7 +78,7 @@ class RewardModel(Verifier):
             scores = [float(s) if s is not None and not math.isnan(s) else math.nan for s in flat[pos:pos + len(cands)]]
             pos += len(cands)
             details = [{"weight": s} for s in scores]
-            out.append(_finish(self.name, problem, scores, [None] * len(scores), details, self.seed))
+            out.append(selection_verdicts(self.name, problem, scores, [None] * len(scores), details, self.seed))
         return out
 
     def close(self) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Sequence
 
 from ..base import SubsetRule, Verifier
-from ..selectors import _finish
+from ..selectors import selection_verdicts
 from ..types import Candidate, Problem, Verdict
 from .backends import (
     BackendConfig,
@@ -102,8 +102,12 @@ class ProcessReward(Verifier):
     uses_reference: ClassVar[bool] = False
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        return frozenset({"seed"} | {f.name for f in fields(ProcessRewardConfig)})
+
     def __init__(self, seed: int = 0, **options: Any) -> None:
-        options.pop("answer_format", None)
+        """``options``: the fields of :class:`ProcessRewardConfig` (strings are converted)."""
         self.seed = seed
         self.cfg: ProcessRewardConfig = config_from_options(ProcessRewardConfig, options)
         torch, transformers = import_torch_transformers()
@@ -166,7 +170,7 @@ class ProcessReward(Verifier):
             pos += len(cands)
             scores = [aggregate_steps(s, self.cfg.aggregate) for s in mine]
             details = [{"weight": sc, "steps": [round(x, 6) for x in s]} for sc, s in zip(scores, mine)]
-            out.append(_finish(self.name, problem, scores, [None] * len(scores), details, self.seed))
+            out.append(selection_verdicts(self.name, problem, scores, [None] * len(scores), details, self.seed))
         return out
 
     def close(self) -> None:

@@ -5,23 +5,28 @@ a log-2 axis, with bootstrap bands.
 - ``selection_<selector>.png``: one selector's accuracy for every run that has it, with each
   run's coverage dotted in the same colour for reference.
 - ``study_<run>.png``: one run, coverage beside every selector.
-- ``gap_<run>.png``, ``vote_share_<run>_<selector>.png``: the selection study (``loop.study``).
+- ``gap_<run>.png``: one run, each selector's gap to coverage (correct candidate present,
+  wrong pick) against k.
+- ``vote_share_<run>_<selector>.png``: a vote selector's histogram of the correct answer's vote
+  share (``loop.analysis.vote_shares``).
+- ``coverage_vs_tokens.png``, ``coverage_vs_calls.png``: coverage against compute spent.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import matplotlib
+import numpy as np
+
+from ..analysis import Interval
+from .model import Report, RunReport
+from .text import slug, unique_slugs
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
-
-if TYPE_CHECKING:
-    from .metrics import Interval
-    from .report import Report, RunReport
 
 _STYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (6, 2))]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -55,7 +60,7 @@ def _setup_axes(ax: plt.Axes, ks: Sequence[int], title: str, ylabel: str) -> Non
 def _curve(
     ax: plt.Axes,
     ks: Sequence[int],
-    ivs: Sequence["Interval"],
+    ivs: Sequence[Interval],
     label: str,
     color: str,
     style: object = "-",
@@ -72,7 +77,7 @@ def _curve(
         ax.fill_between(ks, [iv.lo for iv in ivs], [iv.hi for iv in ivs], color=color, alpha=0.15, lw=0)
 
 
-def _all_ks(runs: Sequence["RunReport"]) -> list[int]:
+def _all_ks(runs: Sequence[RunReport]) -> list[int]:
     return sorted({k for r in runs for k in r.ks})
 
 
@@ -88,7 +93,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_coverage(runs: Sequence["RunReport"], path: Path) -> Path:
+def plot_coverage(runs: Sequence[RunReport], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
     for r, color in zip(runs, _colors(len(runs))):
         _curve(ax, r.ks, r.coverage, f"{r.name} ({r.problems} problems)", color)
@@ -97,7 +102,7 @@ def plot_coverage(runs: Sequence["RunReport"], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_selector(runs: Sequence["RunReport"], selector: str, path: Path) -> Path:
+def plot_selector(runs: Sequence[RunReport], selector: str, path: Path) -> Path:
     have = [r for r in runs if selector in r.selection]
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = _colors(len(runs))
@@ -127,7 +132,7 @@ def plot_selector(runs: Sequence["RunReport"], selector: str, path: Path) -> Pat
     return _save(fig, path)
 
 
-def plot_study(run: "RunReport", path: Path) -> Path:
+def plot_study(run: RunReport, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = _colors(len(run.selection) + 1)
     _curve(ax, run.ks, run.coverage, "coverage (pass@k)", colors[0], lw=2.5)
@@ -151,22 +156,49 @@ def plot_study(run: "RunReport", path: Path) -> Path:
     return _save(fig, path)
 
 
-def _unique_slugs(names: Sequence[str]) -> list[str]:
-    from .report import slug
+def study_plots(report: Report, out_dir: Path) -> list[Path]:
+    """``gap_<run>.png`` (gap to coverage per selector against k) and ``vote_share_<run>_<sel>.png``
+    (histogram of the correct answer's vote share, stacked by status)."""
+    paths: list[Path] = []
+    runs = list(report.runs)
+    for r, run_slug in zip(runs, unique_slugs([r.name for r in runs])):
+        if not r.selection or not all(sr.gap for sr in r.selection.values()):
+            continue
+        fig, ax = plt.subplots(figsize=(8, 5))
+        colors = _colors(len(r.selection) + 1)
+        for i, (name, sr) in enumerate(r.selection.items()):
+            _curve(ax, r.ks, sr.gap, f"{name} ({sr.rule})", colors[i + 1],
+                   style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
+        _setup_axes(ax, list(r.ks), f"{r.name}: gap to coverage (correct candidate present, wrong pick)",
+                    "coverage − selection accuracy")
+        top = max(max(iv.hi for iv in sr.gap) for sr in r.selection.values())
+        ax.set_ylim(-0.02, min(1.02, max(0.1, top * 1.15)))
+        ax.legend(loc="best", fontsize=9)
+        paths.append(_save(fig, out_dir / f"gap_{run_slug}.png"))
+        for sname, vs in r.vote_shares.items():
+            hist = vs.histogram()
+            edges = np.asarray(vs.to_dict()["bins"])
+            centers, width = (edges[:-1] + edges[1:]) / 2, (edges[1] - edges[0]) * 0.9
+            fig, ax = plt.subplots(figsize=(8, 5))
+            bottom = np.zeros(len(centers))
+            c = vs.counts
+            for st, color in zip(("plurality", "tied", "minority"), ("#2ca02c", "#ff7f0e", "#d62728")):
+                vals = np.asarray(hist[st], dtype=float)
+                ax.bar(centers, vals, width=width, bottom=bottom, color=color, label=f"{st} ({c[st]} problems)")
+                bottom += vals
+            ax.set_xlim(0, 1)
+            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+            ax.set_xlabel("correct answer's share of all votes")
+            ax.set_ylabel("problems")
+            ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+            ax.set_title(f"{r.name}: {sname}: correct answer's vote share "
+                         f"({c['no_correct']} problems with no correct answer not shown)", fontsize=10)
+            ax.legend(loc="best", fontsize=9)
+            paths.append(_save(fig, out_dir / f"vote_share_{run_slug}_{slug(sname)}.png"))
+    return paths
 
-    seen: set[str] = set()
-    out = []
-    for name in names:
-        base = s = slug(name)
-        i = 2
-        while s in seen:
-            s, i = f"{base}_{i}", i + 1
-        seen.add(s)
-        out.append(s)
-    return out
 
-
-def plot_compute(runs: Sequence["RunReport"], key: str, path: Path) -> Path | None:
+def plot_compute(runs: Sequence[RunReport], key: str, path: Path) -> Path | None:
     """Coverage against compute spent (``key``: "tokens" or "calls"), all runs on one plot."""
     have = [r for r in runs if r.compute_matched and r.compute_matched.get(key)]
     if not have:
@@ -186,17 +218,15 @@ def plot_compute(runs: Sequence["RunReport"], key: str, path: Path) -> Path | No
     return _save(fig, path)
 
 
-def write_plots(report: "Report", out_dir: Path) -> list[Path]:
+def write_plots(report: Report, out_dir: Path) -> list[Path]:
     runs = list(report.runs)
     paths = [plot_coverage(runs, out_dir / "coverage.png")]
     sel_names = report.selector_names
-    for name, s in zip(sel_names, _unique_slugs(sel_names)):
+    for name, s in zip(sel_names, unique_slugs(sel_names)):
         paths.append(plot_selector(runs, name, out_dir / f"selection_{s}.png"))
-    for r, s in zip(runs, _unique_slugs([r.name for r in runs])):
+    for r, s in zip(runs, unique_slugs([r.name for r in runs])):
         if r.selection:
             paths.append(plot_study(r, out_dir / f"study_{s}.png"))
-    from .study import study_plots  # gap to coverage, vote shares
-
     paths += study_plots(report, out_dir)
     for key in ("tokens", "calls"):
         p = plot_compute(runs, key, out_dir / f"coverage_vs_{key}.png")

@@ -1,8 +1,8 @@
 """Metrics over a run's verdicts: the input structure, unbiased pass@k, coverage@k, effective
 answers, unjudged counts and the bootstrap over problems.
 
-Selection accuracy@k lives in ``loop.selection``, the power-law fit in ``loop.powerlaw``; the
-report (``loop.report``) puts them together.
+Selection accuracy@k lives in ``loop.analysis.selection_at_k``, the power-law fit in
+``loop.analysis.powerlaw``; the report (``loop.report``) puts them together.
 
 Per-problem candidate counts may differ. Each problem is judged on its own candidates (its own n):
 the k grid of a run goes up to the smallest count, ``n = min`` over problems, so that every
@@ -15,12 +15,13 @@ counted and reported (``unjudged_counts``), never hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Literal, Sequence
+from typing import Any, Hashable, Sequence, get_args
 
 import numpy as np
 
-SelectionRule = Literal["argmax", "vote", "weighted_vote"]
-RULES: tuple[str, ...] = ("argmax", "vote", "weighted_vote")
+from verifiers.base import SubsetRule
+
+RULES: tuple[str, ...] = get_args(SubsetRule)  # how the report re-selects inside a k-subset
 
 
 class MetricsError(ValueError):

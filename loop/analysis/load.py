@@ -1,4 +1,4 @@
-"""From a run store to the arrays the metrics take (:class:`loop.metrics.RunData`)."""
+"""From a run store to the arrays the metrics take (:class:`loop.analysis.metrics.RunData`)."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import RunData, SelectorData
-from .store import RunStore, StoreError
-
-
-def _class_ids(keys: list[str | None], table: dict[str, int]) -> np.ndarray:
-    return np.fromiter((table.setdefault(k, len(table)) if k is not None else -1 for k in keys), dtype=np.int64, count=len(keys))
+from ..store import RunStore, StoreError
+from .metrics import RunData, SelectorData, class_ids
 
 
 def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only: bool = False) -> RunData:
@@ -51,8 +47,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             passed = [traj_pass.get((c.problem_id, c.sample_index)) for c in cs]
             correct.append(np.array([p is True for p in passed], dtype=bool))
             unjudged.append(np.array([p is None for p in passed], dtype=bool))
-            table: dict[str, int] = {}
-            answers.append(_class_ids([ov[c.key].answer for c in cs], table))
+            answers.append(class_ids([ov[c.key].answer for c in cs]))
         selectors: dict[str, SelectorData] = {}
         for sname, info in verifiers.items():
             if info["role"] != "selector":
@@ -62,8 +57,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             for pid in pids:
                 cs = by_problem[pid]
                 vs = [sv.get(c.key) for c in cs]
-                table = {}
-                classes.append(_class_ids([v.answer if v is not None else None for v in vs], table))
+                classes.append(class_ids([v.answer if v is not None else None for v in vs]))
                 scores.append(np.array([_weight(v) for v in vs], dtype=float))
             selectors[sname] = SelectorData(info["subset_rule"], classes, scores)
         traj_tokens: dict[tuple[str, int], int] = defaultdict(int)

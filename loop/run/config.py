@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..engines import DEFAULT_ENGINE
+
 FEEDBACK_MODES = ("auto", "none", "retry")
 FIRE_TURNS = ("first", "all")
 
@@ -14,30 +16,60 @@ FIRE_TURNS = ("first", "all")
 RESUMABLE = {"show_progress", "verify_batch", "max_in_flight", "report"}
 
 
+# what regular sampling uses unless told otherwise (FIRE: after the hot token)
+DEFAULT_SAMPLING: dict[str, Any] = {"temperature": 0.7, "top_p": 0.95, "top_k": 0, "min_p": 0.0}
+
+
 @dataclass(frozen=True)
 class RunConfig:
+    """One ``fireassay run``: validated on construction, stored with the run (``stored()``), and
+    rebuilt from the store on ``--resume`` (``from_dict``). The CLI's defaults are these."""
+
     task: str
+    """Task name (``gsm8k``, ``math500``, ``mbppplus``, ``humanevalplus``, ``swe`` or a plugin's)."""
     data: str | None = None
+    """Dataset file; None: ``$FIREASSAY_DATA/<task>/`` or the Hugging Face hub."""
     limit: int | None = None
-    engine: str = "llamacpp"
+    """The first ``limit`` problems only (None: all)."""
+    engine: str = DEFAULT_ENGINE
+    """Engine name (``llamacpp``, ``vllm``, ``openai`` or a plugin's)."""
     model: str | None = None
+    """The engine's model (GGUF path, hub id, served name); None: the engine's default."""
     engine_options: dict[str, Any] = field(default_factory=dict)
+    """More keyword options of the engine's constructor (unknown keys are refused)."""
     sampler: str = "regular"
-    sampler_params: dict[str, Any] = field(default_factory=dict)  # temperature, top_p, hot knobs...
+    """``regular``, ``fire``, ``fire@sentence:N``, ``cot-decoding`` or a plugin's."""
+    sampler_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
+    """The sampler's parameters: temperature, top_p, top_k, min_p and its own (hot_temperature...)."""
     n: int = 8
+    """Samples (trajectories) per problem."""
     max_tokens: int = 512
+    """Generated tokens per turn."""
     seed: int = 0
+    """Run seed; each sample's seed depends only on it, the problem, the sample and the turn."""
     max_turns: int = 1
-    fire_turns: str = "first"  # FIRE on turn 0 only, or on every turn
-    feedback: str = "auto"  # auto: the task's feedback verifier; none; retry: "not correct, try again" (gold)
-    selectors: tuple[str, ...] | None = None  # None: the task's defaults
+    """Turns per trajectory: a sample failing the feedback verifier gets another turn."""
+    fire_turns: str = "first"
+    """FIRE on the first turn only (``first``) or on every turn (``all``)."""
+    feedback: str = "auto"
+    """``auto``: the task's gold-free feedback verifier; ``none``; ``retry``: "not correct, try
+    again", decided by the gold answer (an oracle signal, flagged in the report)."""
+    selectors: tuple[str, ...] | None = None
+    """Selector specs (``NAME[:key=value...]``, see ``loop.run.selectors``); None: the task's."""
     task_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the task's oracle (e.g. ``tests="base"`` for code tasks)."""
     name: str | None = None
-    gen_batch: int = 8  # problems per generation call (their follow-ups share one call too)
-    verify_batch: int = 64  # candidates per verification call
-    max_in_flight: int = 256  # trajectories generated but not finished (bounds memory)
+    """Label of the run in reports (None: the run directory's name)."""
+    gen_batch: int = 8
+    """Problems per generation call (their follow-up turns share one call too)."""
+    verify_batch: int = 64
+    """Candidates per verification call."""
+    max_in_flight: int = 256
+    """Trajectories generated but not finished (bounds memory)."""
     report: bool = True
+    """Write ``RUN_DIR/report/`` at the end."""
     show_progress: bool = True
+    """Progress bars on stderr."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:

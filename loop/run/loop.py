@@ -32,11 +32,10 @@ from typing import Any, Sequence
 
 from verifiers import Candidate, Problem, Verdict, Verifier
 
-from .engines import Engine
-from .engines.base import Completion, SamplingParams
-from .runconfig import RunConfig
-from .samplers import Sampler, derive_seed, parse_sampler
-from .store import RunStore
+from ..engines import Completion, Engine, SamplingParams
+from ..samplers import Sampler, derive_seed, parse_sampler
+from ..store import RunStore
+from .config import RunConfig
 
 RETRY_FEEDBACK = "Your answer is not correct. Try again."
 _SAMPLING_KEYS = {f.name for f in dataclasses.fields(SamplingParams)}
@@ -56,10 +55,6 @@ class Trajectory:
             msgs.append({"role": "assistant", "content": text})
             msgs.append({"role": "user", "content": fb})
         return msgs
-
-
-class LoopStopped(RuntimeError):
-    pass
 
 
 class RunLoop:

@@ -10,18 +10,10 @@ import math
 from collections import defaultdict
 from typing import Sequence
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from verifiers import Candidate, Problem, Verifier
 
-from .store import RunStore
-
-
-def progress_bar(transient: bool = False) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), transient=transient,
-    )
+from ..progress import ProgressBars
+from ..store import RunStore
 
 
 def with_scores_from(candidates: Sequence[Candidate], scores: dict[tuple[str, int, int], float]) -> list[Candidate]:
@@ -68,8 +60,8 @@ def judge_missing(
     if score_source:
         outside = {k: v.score for k, v in store.verdicts(score_source).items()}
     done = 0
-    with progress_bar() if show_progress else _NoProgress() as bar:
-        task = bar.add_task(f"{name}", total=sum(len(by_problem[p]) for p in missing))
+    with ProgressBars(enabled=show_progress) as bars:
+        bar = bars.counter(name, total=sum(len(by_problem[p]) for p in missing))
         for start in range(0, len(missing), batch_problems):
             chunk = missing[start:start + batch_problems]
             items: list[tuple[Problem, Sequence[Candidate]]] = []
@@ -84,19 +76,5 @@ def judge_missing(
                     raise RuntimeError(f"verifier {name!r} returned {len(verdicts)} verdicts for {len(cands)} candidates")
                 store.add_verdicts(name, list(zip(cands, verdicts)))
                 done += len(cands)
-                bar.advance(task, len(cands))
+                bar.advance(len(cands))
     return done
-
-
-class _NoProgress:
-    def __enter__(self) -> "_NoProgress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def add_task(self, *a: object, **k: object) -> int:
-        return 0
-
-    def advance(self, *a: object) -> None:
-        pass

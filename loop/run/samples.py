@@ -8,7 +8,7 @@ from typing import Iterable
 
 from verifiers import Candidate
 
-from .tasks.data import DataError, _open_text, iter_jsonl_text
+from ..tasks.data import DataError, iter_jsonl_text, open_text
 
 
 def read_samples(path: str | Path, known_ids: Iterable[str]) -> list[Candidate]:
@@ -19,7 +19,7 @@ def read_samples(path: str | Path, known_ids: Iterable[str]) -> list[Candidate]:
     next_index: dict[str, int] = {}
     seen: dict[tuple[str, int, int], int] = {}
     out: list[Candidate] = []
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         text = fh.read()
     for lineno, row in iter_jsonl_text(text, str(path)):
         where = f"{path}:{lineno}"

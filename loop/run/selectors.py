@@ -1,5 +1,5 @@
-"""Selector specs: how ``--selectors`` names a selector together with its options, and how the
-CLI builds and runs them on a run store.
+"""Selector specs: how ``--selectors`` names a selector together with its options, how they are
+checked before any work, and how they are built and run on a run store.
 
 Syntax: selectors are comma-separated; each is ``NAME`` or ``NAME:key=value:key=value``. A ``:``
 starts a new option only when ``key=`` follows it, so values may hold colons (URLs, Windows
@@ -20,8 +20,12 @@ Options every selector understands (handled here, not passed on):
 - ``weights=STORED_SELECTOR``: copy that stored selector's scores into ``Candidate.score`` first
   (``weighted_majority`` votes with them, ``best_of_n`` ranks by them).
 - ``engine=NAME`` and ``engine_*`` (``llm_judge``): the engine to judge with, its options with
-  the ``engine_`` prefix removed (``engine_model=PATH``).
-The rest go to the selector's constructor (strings; each selector converts and validates them).
+  the ``engine_`` prefix removed (``engine_model=PATH``). Without ``engine=``, ``fireassay run``
+  judges with the run's own engine and model (self-verification); ``select`` needs one.
+The rest go to the selector's constructor (strings; each selector converts and validates them);
+a key it does not take is refused before any work, naming the valid keys and the closest match.
+``seed`` is not one: ``--seed`` sets it for every selector, and the task's answer format is
+offered to the selectors that take ``answer_format``.
 Scores are computed once per candidate and stored; a stored name with different options is
 refused (choose another ``as=``).
 """
@@ -29,17 +33,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
-from verifiers import Verifier, create_verifier
+from sandbox.registry import UnknownNameError
+from verifiers import VERIFIERS, Verifier, create_verifier
+from verifiers.options import UnknownOptionError, check_options, lookup
+from verifiers.registry import verifier_options
 
+from ..engines import GREEDY, Engine, GenerationRequest, create_engine
+from ..store import RunStore
+from ..tasks import Task
+from .checks import check_engine
 from .judging import judge_missing
-from .store import RunStore
-from .tasks import Task
 
 _OPTION_SPLIT = re.compile(r":(?=[A-Za-z_][A-Za-z0-9_.]*=)")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 SPECS_CONFIG_KEY = "selector_specs"
+SPEC_KEYS = ("as", "weights")  # understood by every selector (handled here)
+SCORER = "scorer"  # the constructor option of a selector that judges with a model (llm_judge)
+SET_BY_RUN = ("seed",)  # set by --seed, not per selector
 
 
 class SelectorSpecError(ValueError):
@@ -113,8 +125,6 @@ class EngineNextToken:
 
     def next_token_logprobs(self, conversations: Sequence[Sequence[Mapping[str, str]]],
                             top_k: int) -> list[list[tuple[str, float]]]:
-        from .engines import GREEDY, GenerationRequest
-
         reqs = [GenerationRequest(messages=tuple(dict(m) for m in c), n=1, sampling=GREEDY, max_tokens=1,
                                   top_logprobs_first=top_k, seed=0) for c in conversations]
         rows = self.engine.generate(reqs) if reqs else []
@@ -125,35 +135,46 @@ class EngineNextToken:
             self.engine.close()
 
 
-def build_selector(spec: SelectorSpec, task: Task | None = None, seed: int = 0) -> Verifier:
-    """A ready selector for ``spec``; the task's ``answer_format`` (how votes key answers) is
-    offered too (``create_verifier`` passes it only to selectors that accept it)."""
-    options: dict[str, Any] = {"answer_format": task.answer_format} if task is not None else {}
-    options.update(spec.options)
-    options["seed"] = seed
-    if spec.engine:
-        from .engines import create_engine
-
-        options["scorer"] = EngineNextToken(create_engine(spec.engine, **spec.engine_options))
-    try:
-        sel = create_verifier(spec.selector, **options)
-    except KeyError as e:
-        raise SelectorSpecError(str(e).strip("'\"")) from None
-    except (TypeError, ValueError) as e:
-        if "scorer" in options:
-            options["scorer"].close()
-        raise SelectorSpecError(f"selector {spec.text!r}: {e}") from None
-    if sel.uses_reference:
-        sel.close()
-        raise SelectorSpecError(f"{spec.selector!r} judges against the gold answer (an oracle), not a selector")
-    return sel
-
-
-def check_specs_against_store(store: RunStore, specs: Sequence[SelectorSpec]) -> None:
-    """Refuse a stored name whose options differ; verify ``weights=`` sources exist or come first."""
-    stored = store.config().get(SPECS_CONFIG_KEY) or {}
-    have = set(store.verifiers())
+def check_selector_specs(specs: Sequence[SelectorSpec], *, stored: Mapping[str, str] | None = None,
+                         have: Collection[str] = (), run_engine: bool = False) -> None:
+    """Everything about ``specs`` that is known before any work, each refusal one
+    :class:`SelectorSpecError` naming the fix: the selector exists and is a selector, takes the
+    options given, has a model to judge with if it needs one (``engine=``, or the run's own when
+    ``run_engine``), the engine exists and takes its options; a name in ``stored`` (name -> spec
+    text) keeps its options; ``weights=`` names a selector in ``have`` (stored) or listed before."""
+    stored = stored or {}
     for i, spec in enumerate(specs):
+        try:
+            factory = lookup(VERIFIERS, spec.selector)
+            takes = verifier_options(spec.selector)
+        except UnknownNameError as e:
+            raise SelectorSpecError(str(e)) from None
+        if getattr(factory, "uses_reference", False):
+            raise SelectorSpecError(f"{spec.selector!r} judges against the gold answer (an oracle), not a selector")
+        what = f"selector {spec.text!r}"
+        for key in SET_BY_RUN:
+            if key in spec.options:
+                raise SelectorSpecError(f"{what}: {key}= is set for every selector by --{key}; drop it here")
+        needs_model = takes is not None and SCORER in takes
+        if takes is not None:
+            own = set(takes) - {SCORER, *SET_BY_RUN}
+            try:
+                check_options(what, spec.options, own | set(SPEC_KEYS) | ({"engine"} if needs_model else set()))
+            except UnknownOptionError as e:
+                raise SelectorSpecError(str(e)) from None
+        if spec.engine:
+            if takes is not None and not needs_model:
+                raise SelectorSpecError(f"{what}: {spec.selector} judges without a model; engine= is for "
+                                        f"selectors that do (llm_judge)")
+            try:
+                check_engine(spec.engine, spec.engine_options)
+            except (UnknownOptionError, UnknownNameError) as e:
+                raise SelectorSpecError(f"{what}: {e}") from None
+        if needs_model and not spec.engine and not run_engine:
+            raise SelectorSpecError(
+                f"{spec.selector} needs a model: use `--selectors {spec.selector}:engine=llamacpp` (or "
+                f"engine=openai:engine_model=NAME:engine_base_url=URL); in `fireassay run` it judges with "
+                f"the run's own model")
         old = stored.get(spec.name)
         if old is not None and old != spec.text:
             raise SelectorSpecError(
@@ -165,20 +186,54 @@ def check_specs_against_store(store: RunStore, specs: Sequence[SelectorSpec]) ->
                 f"--selectors {spec.weights},{spec.selector}:weights={spec.weights}")
 
 
+def build_selector(spec: SelectorSpec, task: Task | None = None, seed: int = 0,
+                   engine: Engine | None = None) -> Verifier:
+    """A ready selector for ``spec`` (checked with :func:`check_selector_specs` first). The run's
+    ``seed`` and the task's ``answer_format`` (how votes key answers) go to the selectors that
+    take them; a selector that judges with a model gets ``engine=``'s, else ``engine`` (the
+    run's own, not closed here)."""
+    takes = verifier_options(spec.selector)
+    options: dict[str, Any] = {}
+    if task is not None and (takes is None or "answer_format" in takes):
+        options["answer_format"] = task.answer_format
+    options.update(spec.options)
+    if takes is None or "seed" in takes:
+        options["seed"] = seed
+    if takes is not None and SCORER in takes:
+        if spec.engine:
+            options[SCORER] = EngineNextToken(create_engine(spec.engine, **spec.engine_options))
+        elif engine is not None:
+            options[SCORER] = EngineNextToken(engine, owned=False)
+    try:
+        sel = create_verifier(spec.selector, **options)
+    except (TypeError, ValueError) as e:
+        if SCORER in options:
+            options[SCORER].close()
+        raise SelectorSpecError(f"selector {spec.text!r}: {e}") from None
+    return sel
+
+
+def stored_specs(store: RunStore) -> dict[str, str]:
+    """Selector name -> the spec text it is stored with."""
+    return dict(store.config().get(SPECS_CONFIG_KEY) or {})
+
+
 def judge_selectors(store: RunStore, specs: Sequence[SelectorSpec], task: Task | None = None, seed: int = 0,
-                    show_progress: bool = True) -> dict[str, int]:
-    """Build and run each selector on what it has not judged yet, in order; returns judged counts.
-    Selectors judge each trajectory's last turn (the answers a multi-turn run ends with)."""
-    check_specs_against_store(store, specs)
+                    show_progress: bool = True, engine: Engine | None = None) -> dict[str, int]:
+    """Check, build and run each selector on what it has not judged yet, in order; returns judged
+    counts. Selectors judge each trajectory's last turn (the answers a multi-turn run ends with).
+    ``engine``: the run's own, for selectors that judge with a model and name none."""
+    check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()),
+                         run_engine=engine is not None)
     done: dict[str, int] = {}
     for spec in specs:
-        sel = build_selector(spec, task, seed)
+        sel = build_selector(spec, task, seed, engine)
         try:
             done[spec.name] = judge_missing(store, spec.name, sel, "selector", score_source=spec.weights,
                                             show_progress=show_progress, final_turns_only=True)
         finally:
             sel.close()
-        stored = dict(store.config().get(SPECS_CONFIG_KEY) or {})
+        stored = stored_specs(store)
         stored[spec.name] = spec.text
         store.set_config({SPECS_CONFIG_KEY: stored})
     return done

@@ -1,0 +1,189 @@
+"""``report.md``: the report's tables (runs, coverage, selection accuracy, ties and counts, the
+selection study, the power-law fit, compute spent)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..analysis import STATUSES, missed_given_covered
+from .model import Report, RunReport
+from .text import md_table, num, pct
+
+
+def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
+    cfg = report.config
+    runs = report.runs
+    conf = f"{round(100 * cfg.confidence)}%"
+    out = [
+        "# fireassay report",
+        "",
+        f"Coverage = unbiased pass@k. Selection accuracy = the oracle's verdict on the selector's pick "
+        f"in a uniform random k-subset (votes recomputed in the subset), mean over problems; "
+        f"[lo, hi] = {conf} bootstrap interval over problems ({cfg.bootstrap} resamples, seed {cfg.seed}). "
+        "Unjudged candidates count as not correct. Values in %.",
+        "",
+        "## Runs",
+        "",
+    ]
+    out += md_table(
+        ["run", "task", "problems", "n", "#EA", "distinct 1st tokens", "unjudged", "meta"],
+        [
+            [
+                r.name,
+                r.task,
+                str(r.problems),
+                str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",
+                f"{r.effective_answers:.2f}",
+                str(r.meta.get("distinct_first_tokens", "–")),
+                f"{r.unjudged.candidates} ({pct(r.unjudged.share, 2)}%) in {r.unjudged.problems} problems",
+                ", ".join(f"{k}={v}" for k, v in r.meta.items() if isinstance(v, (str, int, float, bool)))[
+                    :120
+                ]
+                or "–",
+            ]
+            for r in runs
+        ],
+    )
+    all_ks = sorted({k for r in runs for k in r.ks})
+    out += ["## Coverage (pass@k, %)", ""]
+    rows = []
+    for k in all_ks:
+        row = [str(k)]
+        for r in runs:
+            row.append(pct(r.coverage[r.ks.index(k)].mean) if k in r.ks else "")
+        rows.append(row)
+    out += md_table(["k"] + [r.name for r in runs], rows)
+
+    for sname in report.selector_names:
+        have = [r for r in runs if sname in r.selection]
+        out += [f"## Selection accuracy: {sname} (%, [{conf} interval])", ""]
+        header = ["k"]
+        for r in have:
+            header += [f"{r.name}", f"{r.name} coverage"]
+        rows = []
+        for k in all_ks:
+            row = [str(k)]
+            for r in have:
+                if k in r.ks:
+                    iv = r.selection[sname].accuracy[r.ks.index(k)]
+                    row += [
+                        f"{pct(iv.mean)} [{pct(iv.lo)}, {pct(iv.hi)}]",
+                        pct(r.coverage[r.ks.index(k)].mean),
+                    ]
+                else:
+                    row += ["", ""]
+            rows.append(row)
+        out += md_table(header, rows)
+
+    out += [
+        "## Selectors: ties and counts",
+        "",
+        "ties: problems whose full-set pick is a tie (vote: >= 2 classes; argmax: >= 2 candidates); "
+        "mixed: the tied candidates disagree, so the random tie break decides. no basis: no answer "
+        "class (vote) or no score (argmax) at all: the pick is random. missed: share of problems with a "
+        "correct candidate among n where the pick is wrong (= coverage - selection at k = n). "
+        "draws: random permutations per problem (0 = computed exactly).",
+        "",
+    ]
+    out += md_table(
+        ["run", "selector", "rule", "ties", "mixed", "no basis", "unscored", "missed %", "draws"],
+        [
+            [
+                r.name,
+                s,
+                sr.rule,
+                str(sr.result.ties),
+                str(sr.result.ties_mixed),
+                str(sr.result.no_basis),
+                str(sr.result.unscored),
+                pct(sr.missed),
+                str(sr.result.draws),
+            ]
+            for r in runs
+            for s, sr in r.selection.items()
+        ],
+    )
+    out += study_markdown(report)
+    out += ["## Power-law fit of coverage: c(k) ≈ exp(a·k^b)", ""]
+    out += md_table(
+        ["run", "a", "b", "R²", "k for 90%", "k for 99%", "points"],
+        [
+            [
+                r.name,
+                num(r.power_law.a),
+                num(r.power_law.b),
+                num(r.power_law.r2, ".4f"),
+                num(r.power_law.k90, ".4g"),
+                num(r.power_law.k99, ".4g"),
+                str(r.power_law.points),
+            ]
+            for r in runs
+        ],
+    )
+    out += _compute_markdown(runs)
+    if plots:
+        out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    return "\n".join(out)
+
+
+def _compute_markdown(runs: Sequence[RunReport]) -> list[str]:
+    """Compute-matched coverage and per-turn pass rates (runs that recorded compute)."""
+    have = [r for r in runs if r.compute_matched]
+    if not have:
+        return []
+    out = ["## Compute spent", "",
+           "Coverage at k against the compute k trajectories cost: k × mean generated tokens and k × mean "
+           "model calls per trajectory. Compare runs at equal cost, not equal k.", ""]
+    out += md_table(
+        ["run", "feedback", "tokens / trajectory", "calls / trajectory", "k: coverage % @ tokens"],
+        [[r.name, str(r.meta.get("feedback") or "-"),
+          num(r.compute_matched.get("tokens_per_trajectory")), num(r.compute_matched.get("calls_per_trajectory")),
+          "; ".join(f"{k}: {100 * c:.1f}" + (f" @ {t:,.0f}" if t is not None else "") for k, c, t in zip(
+              r.compute_matched["k"], r.compute_matched["coverage"],
+              r.compute_matched.get("tokens") or [None] * len(r.compute_matched["k"])))]
+         for r in have],
+    )
+    rows = [[r.name, str(t["turn"]), str(t["candidates"]), str(t["passed"]), pct(t["pass_rate"]), pct(t["solved_by_turn"])]
+            for r in have for t in r.compute_matched.get("per_turn") or []]
+    if rows:
+        out += ["## Per-turn pass rates", ""]
+        out += md_table(["run", "turn", "candidates", "passed", "pass rate %", "trajectories solved by this turn %"], rows)
+    return out
+
+
+def study_markdown(report: Report) -> list[str]:
+    """Markdown: gap to coverage at each k, missed given covered, vote-share tables."""
+    out: list[str] = []
+    for r in report.runs:
+        if not r.selection or not all(sr.gap for sr in r.selection.values()):
+            continue
+        names = list(r.selection)
+        out += [f"## Study: {r.name}: gap to coverage (points of %)", "",
+                "gap = coverage − selection accuracy at k = the share of problems whose k-subset held a correct "
+                "candidate while the selector picked a wrong one; [paired bootstrap interval].", ""]
+        rows = [[str(k), pct(r.coverage[j].mean)] + [
+            f"{pct(r.selection[s].gap[j].mean)} [{pct(r.selection[s].gap[j].lo)}, {pct(r.selection[s].gap[j].hi)}]"
+            for s in names] for j, k in enumerate(r.ks)]
+        out += md_table(["k", "coverage"] + [f"gap: {s}" for s in names], rows)
+        out += md_table(
+            ["selector", "rule", f"missed at k={r.n} (% of problems)", "missed given covered (%)", "ties",
+             "tie decides", "unscored candidates", "oracle-unjudged candidates"],
+            [[s, sr.rule, pct(sr.missed), pct(missed_given_covered(r.coverage_per_problem, sr.result.per_problem)),
+              str(sr.result.ties), str(sr.result.ties_mixed), str(sr.result.unscored), str(r.unjudged.candidates)]
+             for s, sr in r.selection.items()])
+        for s, vs in r.vote_shares.items():
+            c, total = vs.counts, len(vs.status)
+            d = vs.to_dict()
+            out += [f"### {r.name}: {s}: the correct answer's vote share (all {r.n_max if r.n == r.n_max else f'{r.n}–{r.n_max}'} candidates)", "",
+                    "plurality: the correct answer has the most votes; tied: as many as the largest wrong answer (the "
+                    "tie break decides); minority: fewer (majority vote cannot pick it); no correct: no candidate with "
+                    "an answer was correct. Unjudged candidates count as not correct.", ""]
+            out += md_table(["status", "problems", "% of problems"],
+                          [[st.replace("_", " "), str(c[st]), pct(c[st] / total) if total else "–"] for st in STATUSES])
+            hist = vs.histogram()
+            edges = d["bins"]
+            out += md_table(["correct answer's share", "plurality", "tied", "minority"],
+                          [[f"{round(100 * edges[i])}–{round(100 * edges[i + 1])}%", str(hist["plurality"][i]),
+                            str(hist["tied"][i]), str(hist["minority"][i])] for i in range(len(edges) - 1)])
+            out += [f"mean share {pct(d['mean_share'])}%, median {pct(d['median_share'])}%; unjudged candidates: "
+                    f"{vs.unjudged}; problems where one answer class mixes correct and wrong candidates: {vs.mixed}", ""]
+    return out

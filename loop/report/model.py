@@ -1,0 +1,267 @@
+"""The report's model: every number of one or more runs (coverage, selection accuracy, power law,
+#EA, counts, the selection study) as frozen values, and ``to_dict()`` for ``report.json``.
+
+    report = build_report([run_a, run_b], ReportConfig(seed=0))
+    paths = write_report(report, "out/")      # loop.report.write
+
+The layout of ``report.json`` is in ``loop/report/__init__.py``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..analysis import (
+    Interval,
+    MetricsError,
+    PowerLawFit,
+    RunData,
+    SelectionConfig,
+    SelectionResult,
+    UnjudgedCounts,
+    VoteShares,
+    bootstrap_intervals,
+    bootstrap_weights,
+    compute_matched,
+    coverage_per_problem,
+    effective_answers,
+    fit_grid,
+    fit_power_law,
+    k_grid,
+    missed_given_covered,
+    pass_at_k,
+    selection_per_problem,
+    stable_seed,
+    unjudged_counts,
+    vote_share_studies,
+)
+from ..progress import Counter, ProgressBars
+
+SCHEMA = "fireassay.report/1"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    bootstrap: int = 1000  # problem-level bootstrap resamples for every interval
+    confidence: float = 0.95
+    seed: int = 0  # draws, tie breaks and bootstrap are reproducible per seed
+    fit_points: int = 40  # coverage points (log-spaced k) for the power-law fit
+    progress: bool = True  # rich progress bar over problems (stderr)
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 1:
+            raise MetricsError(f"bootstrap resamples must be >= 1 (got {self.bootstrap})")
+        if not 0.0 < self.confidence < 1.0:
+            raise MetricsError(f"confidence must be between 0 and 1 (got {self.confidence})")
+        if self.fit_points < 2:
+            raise MetricsError(f"fit_points must be >= 2 (got {self.fit_points})")
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.selection
+        return {
+            "bootstrap": self.bootstrap,
+            "confidence": self.confidence,
+            "seed": self.seed,
+            "fit_points": self.fit_points,
+            "selection": {"total_draws": s.total_draws, "min_draws": s.min_draws, "max_draws": s.max_draws},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorReport:
+    rule: str
+    accuracy: tuple[Interval, ...]  # one per k of the run's grid
+    result: SelectionResult  # per-problem accuracies and counts
+    missed: float  # at k = n: share of problems with a correct candidate where the pick is wrong
+    # coverage - accuracy per k, with a paired bootstrap interval (same resamples): the share of
+    # problems where a correct candidate was among the k but the selector picked a wrong one
+    gap: tuple[Interval, ...] = ()
+
+    def stats(self, ks: tuple[int, ...] = ()) -> dict[str, Any]:
+        r = self.result
+        return {
+            "gap": {str(k): iv.to_dict() for k, iv in zip(ks, self.gap)},
+            "rule": r.rule,
+            "draws": r.draws,
+            "ties": r.ties,
+            "ties_mixed": r.ties_mixed,
+            "no_basis": r.no_basis,
+            "unscored": r.unscored,
+            "missed": self.missed,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RunReport:
+    name: str
+    task: str
+    n: int  # k grid goes up to n = min candidates per problem
+    n_max: int
+    problems: int
+    ks: tuple[int, ...]
+    coverage: tuple[Interval, ...]
+    selection: dict[str, SelectorReport]  # name -> intervals per k, counts, per-problem values
+    power_law: PowerLawFit
+    effective_answers: float
+    unjudged: UnjudgedCounts
+    meta: dict[str, Any]
+    coverage_per_problem: np.ndarray  # (problems, len(ks)), for later studies
+    compute_matched: dict[str, Any] | None = None
+    timings: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> (wall s, CPU s)
+    vote_shares: dict[str, VoteShares] = field(default_factory=dict)  # vote selectors (loop.analysis.vote_shares)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "task": self.task,
+            "n": self.n,
+            "n_max": self.n_max,
+            "problems": self.problems,
+            "coverage": {str(k): iv.mean for k, iv in zip(self.ks, self.coverage)},
+            "coverage_ci": {str(k): {"lo": iv.lo, "hi": iv.hi} for k, iv in zip(self.ks, self.coverage)},
+            "selection": {
+                s: {str(k): iv.to_dict() for k, iv in zip(self.ks, sr.accuracy)}
+                for s, sr in self.selection.items()
+            },
+            "selectors": {s: sr.stats(self.ks) for s, sr in self.selection.items()},
+            "power_law": self.power_law.to_dict(),
+            "effective_answers": self.effective_answers,
+            "unjudged": self.unjudged.to_dict(),
+            "meta": self.meta,
+            "study": study_json(self),
+        }
+        if self.compute_matched is not None:
+            d["compute_matched"] = self.compute_matched
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    runs: tuple[RunReport, ...]
+    config: ReportConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "config": self.config.to_dict(), "runs": [r.to_dict() for r in self.runs]}
+
+    @property
+    def selector_names(self) -> list[str]:
+        names: list[str] = []
+        for r in self.runs:
+            names += [s for s in r.selection if s not in names]
+        return names
+
+
+# --------------------------------------------------------------------------- building
+
+
+def unique_names(runs: Sequence[RunData]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in runs:
+        base = r.name or "run"
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
+    return out
+
+
+def build_run_report(
+    run: RunData,
+    config: ReportConfig,
+    progress: Counter | None = None,
+    name: str | None = None,
+) -> RunReport:
+    """All metrics of one run (see ``build_report``). Random draws are seeded by
+    (config.seed, run name, selector name): a run's numbers do not depend on the other runs."""
+    run.validate()
+    name = name or run.name
+    timings: dict[str, tuple[float, float]] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    sizes = run.sizes
+    n = int(sizes.min())
+    ks = k_grid(n)
+    weights = bootstrap_weights(
+        len(run.problem_ids), config.bootstrap, [config.seed, stable_seed(name), 0xB007]
+    )
+
+    cov_pp = coverage_per_problem(run, ks)
+    coverage = tuple(bootstrap_intervals(cov_pp, weights, config.confidence))
+    timings["coverage"] = (time.perf_counter() - t0, time.process_time() - c0)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    fks = fit_grid(n, config.fit_points)
+    c = np.fromiter((int(np.count_nonzero(x)) for x in run.correct), dtype=np.int64, count=len(run.correct))
+    fit_cov = pass_at_k(sizes[:, None], c[:, None], fks[None, :]).mean(axis=0)
+    power_law = fit_power_law(fks, fit_cov)
+    timings["power_law"] = (time.perf_counter() - t0, time.process_time() - c0)
+
+    selection: dict[str, SelectorReport] = {}
+    for sname, sel in run.selectors.items():
+        t0, c0 = time.perf_counter(), time.process_time()
+        if progress is not None:
+            progress.describe(f"{name}: {sname}")
+        res = selection_per_problem(
+            sel,
+            run.correct,
+            ks,
+            config.selection,
+            seed=stable_seed(config.seed, name, sname),
+            advance=progress.advance if progress is not None else None,
+        )
+        acc = tuple(bootstrap_intervals(res.per_problem, weights, config.confidence))
+        # a correct pick implies a correct candidate in the subset, so the share of problems where
+        # one existed but the pick was wrong is coverage - selection (per problem, at k = n)
+        gap = tuple(bootstrap_intervals(cov_pp - res.per_problem, weights, config.confidence))
+        selection[sname] = SelectorReport(sel.rule, acc, res, gap[-1].mean, gap)
+        timings[f"selection:{sname}"] = (time.perf_counter() - t0, time.process_time() - c0)
+
+    return RunReport(
+        name=name,
+        task=run.task,
+        n=n,
+        n_max=int(sizes.max()),
+        problems=len(run.problem_ids),
+        ks=tuple(int(k) for k in ks),
+        coverage=coverage,
+        selection=selection,
+        power_law=power_law,
+        effective_answers=effective_answers(run),
+        unjudged=unjudged_counts(run),
+        meta=dict(run.meta),
+        coverage_per_problem=cov_pp,
+        compute_matched=compute_matched(run, ks),
+        timings=timings,
+        vote_shares=vote_share_studies(run),
+    )
+
+
+def build_report(runs: Sequence[RunData], config: ReportConfig | None = None) -> Report:
+    """Compute every metric for every run. Runs with the same name get " #2", " #3" appended."""
+    config = config or ReportConfig()
+    runs = list(runs)
+    if not runs:
+        raise MetricsError("no runs to report on; pass at least one run directory")
+    for r in runs:
+        r.validate()
+    names = unique_names(runs)
+    total = sum(len(r.problem_ids) * len(r.selectors) for r in runs)
+    with ProgressBars(enabled=config.progress and total > 0, transient=True) as bars:
+        bar = bars.counter("selection", total=total)
+        reports = tuple(build_run_report(r, config, bar, names[i]) for i, r in enumerate(runs))
+    return Report(reports, config)
+
+
+def study_json(run: RunReport) -> dict[str, Any]:
+    """The selection study's part of a run in ``report.json`` (the per-k gap is under ``selectors``)."""
+    return {
+        "missed_given_covered": {s: finite_or_none(missed_given_covered(run.coverage_per_problem, sr.result.per_problem))
+                                 for s, sr in run.selection.items()},
+        "vote_shares": {s: vs.to_dict() for s, vs in run.vote_shares.items()},
+    }
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if np.isfinite(x) else None

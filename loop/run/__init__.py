@@ -1,0 +1,57 @@
+"""Doing a run: its configuration, the multi-turn sampling loop, judging what a store holds,
+selector specs, reading samples files, and ``execute_run`` (the library entry point that
+``fireassay run`` and the benchmarks call).
+
+- ``config``: :class:`RunConfig`, one validated value stored with the run.
+- ``loop``: :class:`RunLoop`, generation and verification at the same time, every candidate
+  and verdict committed as it appears, resumable.
+- ``judging``: :func:`judge_missing`, a verifier over what it has not judged yet.
+- ``selectors``: ``--selectors`` specs (``NAME[:key=value...]``): parsed, checked before any
+  work, built, run.
+- ``samples``: :func:`read_samples`, a samples JSONL file for ``fireassay verify``.
+- ``checks``: engine and sampler options checked before any work.
+- ``execute``: :func:`execute_run`.
+"""
+from __future__ import annotations
+
+from .checks import check_engine, check_sampler
+from .config import RESUMABLE, RunConfig
+from .execute import RunError, RunResult, execute_run, feedback_label, open_run_store
+from .judging import judge_missing
+from .loop import RETRY_FEEDBACK, RunLoop, Trajectory
+from .samples import read_samples
+from .selectors import (
+    EngineNextToken,
+    SelectorSpec,
+    SelectorSpecError,
+    build_selector,
+    check_selector_specs,
+    judge_selectors,
+    parse_selector_spec,
+    parse_selector_specs,
+)
+
+__all__ = [
+    "RESUMABLE",
+    "RETRY_FEEDBACK",
+    "EngineNextToken",
+    "RunConfig",
+    "RunError",
+    "RunLoop",
+    "RunResult",
+    "SelectorSpec",
+    "SelectorSpecError",
+    "Trajectory",
+    "build_selector",
+    "check_engine",
+    "check_sampler",
+    "check_selector_specs",
+    "execute_run",
+    "feedback_label",
+    "judge_missing",
+    "judge_selectors",
+    "open_run_store",
+    "parse_selector_spec",
+    "parse_selector_specs",
+    "read_samples",
+]
