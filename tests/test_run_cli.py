@@ -66,3 +66,18 @@ def test_run_rejects_bad_settings_with_one_message(tmp_path):
             tmp_path / "missing.gguf", check=False)
     assert p.returncode == 2 and "model file not found" in p.stderr
     assert not (tmp_path / "r").exists()  # nothing written before the model was found
+
+
+def test_llm_judge_without_engine_judges_with_the_runs_own_model(tmp_path, shared_data):
+    out = tmp_path / "r"
+    p = cli("run", "--task", "gsm8k", "--data", shared_data / "gsm8k" / "test.jsonl", "--limit", "2", "-n", "2",
+            "--max-tokens", "24", "--quiet", "--no-report", "--selectors", "majority,llm_judge", "--out", out)
+    assert "4 candidates (4 generated now" in p.stdout
+    with RunStore.open(out) as s:
+        judged = s.verdicts("llm_judge")
+        assert s.config()["selector_specs"]["llm_judge"] == "llm_judge"
+        assert s.verifiers()["llm_judge"]["role"] == "selector"
+    assert len(judged) == 4
+    scores = [v.score for v in judged.values()]
+    assert all(0.0 <= x <= 1.0 for x in scores if x == x) and any(x == x for x in scores)  # P(Yes) from the run's model
+    assert all("yes_no_mass" in v.details for v in judged.values())
