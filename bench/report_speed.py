@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from loop.analysis.metrics import RunData, SelectorData, coverage_per_problem, k_grid  # noqa: E402
-from loop.report import ReportConfig, build_report, write_report  # noqa: E402
 from loop.analysis.selection_at_k import SelectionConfig, selection_per_problem, vote_weights  # noqa: E402
+from loop.report import ReportConfig, build_report, write_report  # noqa: E402
 
 
 def synthetic_run(problems: int, samples: int, seed: int = 0, name: str = "synthetic") -> RunData:

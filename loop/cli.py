@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def make_samples(path: Path, gsm8k_file: Path, problems: int = 12, n: int = 8, s
     with path.open("w") as fh:
         for i, r in enumerate(rows):
             gold = int(float(r["answer"].split("####")[-1].strip().replace(",", "")))
-            for j in range(n):
+            for _ in range(n):
                 ans = gold if rng.random() < 0.4 else gold + rng.randint(1, 3)
                 fh.write(json.dumps({"problem_id": str(i), "text": f"so... The answer is {ans}.", "score": rng.random()}) + "\n")
     return path
@@ -44,12 +44,12 @@ def test_verify_export_report(tmp_path, gsm8k_file):
     out = tmp_path / "run"
     p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out", out,
                 "--selectors", "majority,best_of_n,weighted_majority")
-    line = [l for l in p.stdout.splitlines() if l.startswith("verified")][0]
+    line = [s for s in p.stdout.splitlines() if s.startswith("verified")][0]
     assert line.startswith("verified 96 candidates: ")
     passed = int(line.split(": ")[1].split()[0])
     # export: one row per candidate, oracle verdict at top level, every verifier under "verdicts"
     run_cli("export", out, "--out", tmp_path / "e.jsonl")
-    rows = [json.loads(l) for l in (tmp_path / "e.jsonl").open()]
+    rows = [json.loads(row) for row in (tmp_path / "e.jsonl").open()]
     assert len(rows) == 96 and sum(r["passed"] is True for r in rows) == passed
     assert set(rows[0]["verdicts"]) == {"gsm8k", "majority", "best_of_n", "weighted_majority"}
     for r in rows:  # the oracle agrees with the text we wrote

@@ -71,7 +71,7 @@ def test_plugin_verifier_and_task_are_found_by_name(plugin_site, tmp_path):
     assert "verified 3 candidates: 2 passed, 1 failed" in p.stdout
     p = subprocess.run([sys.executable, "-m", "loop.cli", "export", str(tmp_path / "run"), "--out", str(tmp_path / "e.jsonl")],
                        capture_output=True, text=True, env=env, timeout=300)
-    rows = [json.loads(l) for l in (tmp_path / "e.jsonl").open()]
+    rows = [json.loads(row) for row in (tmp_path / "e.jsonl").open()]
     assert set(rows[0]["verdicts"]) == {"gsm8k", "majority", "shortest"}  # the task's own default selectors
     best = max(rows, key=lambda r: r["verdicts"]["shortest"]["score"])  # the plugin's scores were stored
     assert best["text"] == "so it is 7"

@@ -33,7 +33,7 @@ def test_run_fire_and_regular_then_report_export_and_resume(tmp_path, shared_dat
     assert {c.sampler["name"] for c in cands} == {"fire"}
     assert all(c.text.startswith(c.meta["first_token"].lstrip()) or c.meta["first_token"].strip() == "" for c in cands)
     cli("export", tmp_path / "fire", "--out", tmp_path / "e.jsonl")
-    rows = [json.loads(l) for l in (tmp_path / "e.jsonl").open()]
+    rows = [json.loads(row) for row in (tmp_path / "e.jsonl").open()]
     assert len(rows) == 16 and all(r["sampler"] == "fire" and isinstance(r["tokens"], int) and r["first_token"] is not None for r in rows)
     cli("report", tmp_path / "regular", tmp_path / "fire", "--out", tmp_path / "rep")
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())

@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def test_sigkill_and_resume_matches_clean_run(tmp_path, shared_data):
     killed = tmp_path / "killed"
     rng = random.Random(11)
     kills = 0
-    for attempt in range(8):
+    for _attempt in range(8):
         args = _args(shared_data, killed)
         if (killed / "run.sqlite").exists():
             args = [*args[:4], "--resume", str(killed), "--quiet", "--no-report"]

@@ -140,8 +140,8 @@ def test_retry_feedback_text_is_fixed_and_gold_flagged():
 
 
 def test_report_shows_compute_spent_and_per_turn_rates(tmp_path, shared_data):
-    from loop.report import ReportConfig, build_report, write_report
     from loop.analysis.load import load_run_data
+    from loop.report import ReportConfig, build_report, write_report
 
     _run(tmp_path / "one", shared_data, FakeAnswerEngine(), _cfg(max_turns=1))
     _run(tmp_path / "three", shared_data, FakeAnswerEngine(), _cfg(max_turns=3))

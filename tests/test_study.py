@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from loop.analysis.metrics import SelectorData
+from loop.analysis.vote_shares import vote_share_study
 from loop.run.selectors import SelectorSpecError, parse_selector_spec, parse_selector_specs
 from loop.store import RunStore
-from loop.analysis.vote_shares import vote_share_study
 from verifiers import Candidate, Problem
 from verifiers.reward import Confidence
 

@@ -24,8 +24,8 @@ class AnswerFormat(ABC):
         """Map every key to its class representative (the most frequent equivalent key)."""
         return {k: k for k in keys if k is not None}
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - optional hook: a format holding a pool overrides it
+        """Release what the format holds (a worker pool). Safe to call twice."""
 
 
 class NumericAnswer(AnswerFormat):

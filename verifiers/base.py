@@ -39,7 +39,7 @@ class Verifier(ABC):
         """Judge several problems; batched verifiers override this to share a pool or batch."""
         return [self.verify(p, cs) for p, cs in items]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most verifiers hold nothing
         """Release pools or containers. Safe to call twice."""
 
     def __enter__(self) -> "Verifier":

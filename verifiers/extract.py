@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_IS_RE = re.compile(r"answer is[:\s]*\$?(.+?)(?:\$|\n|$)", re.IGNORECASE)

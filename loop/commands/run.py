@@ -102,7 +102,7 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
                       f"fireassay run --resume {out}", highlight=False)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     print(f"run {out}: {r.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
           f"{r.passed} passed, {r.failed} failed, {r.unjudged} unjudged")
     if r.report is not None:

@@ -71,7 +71,7 @@ def judge_missing(
                     cands = with_scores_from(cands, outside)
                 items.append((problems[pid], cands))
             results = verifier.verify_many(items)
-            for (problem, cands), verdicts in zip(items, results):
+            for (_problem, cands), verdicts in zip(items, results):
                 if len(verdicts) != len(cands):
                     raise RuntimeError(f"verifier {name!r} returned {len(verdicts)} verdicts for {len(cands)} candidates")
                 store.add_verdicts(name, list(zip(cands, verdicts)))

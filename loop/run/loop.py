@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from verifiers import Candidate, Problem, Verdict, Verifier
 
 from ..engines import Completion, Engine, SamplingParams
-from ..samplers import Sampler, derive_seed, parse_sampler
+from ..samplers import derive_seed, parse_sampler
 from ..store import RunStore
 from .config import RunConfig
 

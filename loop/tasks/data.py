@@ -118,7 +118,7 @@ def load_from_hub(path: str, split: str, name: str | None = None,
         ) from None
     try:
         ds = datasets.load_dataset(path, name, split=split)
-    except Exception as e:  # network, auth, missing dataset
+    except Exception as e:  # noqa: BLE001 - network, auth, missing dataset: whatever the hub raises
         raise DataError(
             f"{local}could not load {path!r} from the Hugging Face hub "
             f"({e.__class__.__name__}: {str(e)[:300]}); "

@@ -119,7 +119,7 @@ class EvalPlusOracle(Verifier):
         results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
 
         verdicts: list[list[Verdict]] = []
-        for (p, cands), codes in zip(items, code_of):
+        for (p, _cands), codes in zip(items, code_of):
             exp = expected[p.id]
             data = self._decoded_for(p.id, refs[p.id], exp) \
                 if exp.ok and any(c.strip() for c in codes) else None

@@ -12,7 +12,7 @@ A candidate with neither gets nan (ranks last; the report counts it as unscored)
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 from ..base import SubsetRule, Verifier
 from ..selectors import selection_verdicts

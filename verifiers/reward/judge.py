@@ -14,7 +14,7 @@ CLI wraps any fireassay engine in one (``loop.selector_specs.EngineNextToken``),
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import ClassVar, Mapping, Protocol, Sequence
 
 from ..base import SubsetRule, Verifier
 from ..selectors import selection_verdicts
