@@ -132,20 +132,19 @@ def plot_selector(runs: Sequence[RunReport], selector: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _selector_curves(ax: plt.Axes, run: RunReport, value: str) -> None:
+    """One curve per selector of ``run`` against k: its ``accuracy`` or its ``gap`` to coverage
+    (colour 0 is left for coverage)."""
+    colors = _colors(len(run.selection) + 1)
+    for i, (name, sr) in enumerate(run.selection.items()):
+        _curve(ax, run.ks, getattr(sr, value), f"{name} ({sr.rule})", colors[i + 1],
+               style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
+
+
 def plot_study(run: RunReport, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = _colors(len(run.selection) + 1)
-    _curve(ax, run.ks, run.coverage, "coverage (pass@k)", colors[0], lw=2.5)
-    for i, (name, sr) in enumerate(run.selection.items()):
-        _curve(
-            ax,
-            run.ks,
-            sr.accuracy,
-            f"{name} ({sr.rule})",
-            colors[i + 1],
-            style=_STYLES[(i + 1) % len(_STYLES)],
-            marker=_MARKERS[(i + 1) % len(_MARKERS)],
-        )
+    _curve(ax, run.ks, run.coverage, "coverage (pass@k)", _colors(1)[0], lw=2.5)
+    _selector_curves(ax, run, "accuracy")
     _setup_axes(
         ax,
         list(run.ks),
@@ -159,10 +158,7 @@ def plot_study(run: RunReport, path: Path) -> Path:
 def plot_gap(run: RunReport, path: Path) -> Path:
     """Each selector's gap to coverage (correct candidate present, wrong pick) against k."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = _colors(len(run.selection) + 1)
-    for i, (name, sr) in enumerate(run.selection.items()):
-        _curve(ax, run.ks, sr.gap, f"{name} ({sr.rule})", colors[i + 1],
-               style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
+    _selector_curves(ax, run, "gap")
     _setup_axes(ax, list(run.ks), f"{run.name}: gap to coverage (correct candidate present, wrong pick)",
                 "coverage − selection accuracy")
     top = max(max(iv.hi for iv in sr.gap) for sr in run.selection.values())

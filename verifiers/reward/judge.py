@@ -8,7 +8,7 @@ A problem where no Yes/No variant is among the top-k gets nan (ranks last; count
 
 ``verifiers`` knows nothing of engines: the model comes in as a :class:`NextTokenScorer`, any
 object that returns the next token's top-k ``(token_text, logprob)`` after chat messages. The
-CLI wraps any fireassay engine in one (``loop.selector_specs.EngineNextToken``), so
+CLI wraps any fireassay engine in one (``loop.run.selectors.EngineNextToken``), so
 ``llm_judge:engine=llamacpp`` runs with the embedded model on CPU.
 """
 from __future__ import annotations
