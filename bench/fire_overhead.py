@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from loop.engines import create_engine  # noqa: E402
+from loop.engines import DEFAULT_ENGINE, create_engine  # noqa: E402
 from loop.samplers import parse_sampler  # noqa: E402
 from loop.tasks.data import read_records  # noqa: E402
 
@@ -47,7 +47,7 @@ def parse_opt(items: list[str]) -> dict[str, object]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--engine", default="llamacpp", help="llamacpp | vllm | openai | a registered engine")
+    ap.add_argument("--engine", default=DEFAULT_ENGINE, help="llamacpp | vllm | openai | a registered engine")
     ap.add_argument("--model", default=None, help="GGUF path (llamacpp) or model id/path (vllm)")
     ap.add_argument("--opt", action="append", default=[], help="engine option key=value (repeatable)")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")

@@ -42,7 +42,7 @@ def main() -> None:
                     model=args.model, selectors=(), report=False)
     task = get_task(cfg.task, data=cfg.data)
     problems = task.load(limit=cfg.limit)
-    engine = create_engine("llamacpp", **({"model": args.model} if args.model else {}))
+    engine = create_engine(cfg.engine, **({"model": args.model} if args.model else {}))
     oracle, feedback = task.oracle(), task.feedback_verifier()
     # warm both sides once (model load, sandbox pool, expected outputs) so no column pays set-up
     warm = [(p, [Candidate(p.id, 0, task.reference_text(p))]) for p in problems]

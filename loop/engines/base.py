@@ -30,7 +30,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
-Message = Mapping[str, str]  # {"role": ..., "content": ...}
+from verifiers.types import Message  # {"role": ..., "content": ...}; engines take it as given
 
 
 # -- errors ---------------------------------------------------------------------------------
