@@ -14,19 +14,35 @@ a log-2 axis, with bootstrap bands.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import matplotlib
 import numpy as np
 
 from ..analysis import Interval, VoteShares
 from .model import Report, RunReport
 from .text import slug, unique_slugs
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+@functools.cache
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend, imported when the first plot is drawn: importing
+    matplotlib costs about 0.4 s, which every CLI command would pay at start otherwise."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
+
+
+def _figure() -> tuple[Figure, Axes]:
+    return _pyplot().subplots(figsize=(8, 5))
 
 _STYLES = ["-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (6, 2))]
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -36,18 +52,19 @@ def _k_label(k: float) -> str:
     return str(int(round(k)))
 
 
-def _setup_axes(ax: plt.Axes, ks: Sequence[int], title: str, ylabel: str) -> None:
+def _setup_axes(ax: Axes, ks: Sequence[int], title: str, ylabel: str) -> None:
     ax.set_xscale("log", base=2)
     ticks = [k for k in ks if k & (k - 1) == 0]  # powers of two
     last = max(ks)
     if not ticks or last / ticks[-1] >= 1.4:
         ticks.append(last)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _k_label(v)))
+    plt = _pyplot()
+    ax.xaxis.set_major_locator(plt.FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _k_label(v)))
     ax.set_xlim(0.85, last * 1.15)
     ax.set_ylim(-0.02, 1.02)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
     ax.set_xlabel("k (samples per problem, log scale)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=12)
@@ -58,11 +75,11 @@ def _setup_axes(ax: plt.Axes, ks: Sequence[int], title: str, ylabel: str) -> Non
 
 
 def _curve(
-    ax: plt.Axes,
+    ax: Axes,
     ks: Sequence[int],
     ivs: Sequence[Interval],
     label: str,
-    color: str,
+    color: Any,  # a matplotlib colour
     style: object = "-",
     marker: str = "o",
     band: bool = True,
@@ -81,20 +98,20 @@ def _all_ks(runs: Sequence[RunReport]) -> list[int]:
     return sorted({k for r in runs for k in r.ks})
 
 
-def _colors(n: int) -> list[str]:
-    cmap = plt.get_cmap("tab10")
-    return [matplotlib.colors.to_hex(cmap(i % 10)) for i in range(n)]
+def _colors(n: int) -> list[tuple[float, ...]]:
+    cmap = _pyplot().get_cmap("tab10")
+    return [tuple(cmap(i % 10)) for i in range(n)]
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
 def plot_coverage(runs: Sequence[RunReport], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     for r, color in zip(runs, _colors(len(runs))):
         _curve(ax, r.ks, r.coverage, f"{r.name} ({r.problems} problems)", color)
     _setup_axes(ax, _all_ks(runs), "Coverage (pass@k)", "problems solved by any of k samples")
@@ -104,7 +121,7 @@ def plot_coverage(runs: Sequence[RunReport], path: Path) -> Path:
 
 def plot_selector(runs: Sequence[RunReport], selector: str, path: Path) -> Path:
     have = [r for r in runs if selector in r.selection]
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     colors = _colors(len(runs))
     for r in have:
         color = colors[runs.index(r)]
@@ -132,7 +149,7 @@ def plot_selector(runs: Sequence[RunReport], selector: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _selector_curves(ax: plt.Axes, run: RunReport, value: str) -> None:
+def _selector_curves(ax: Axes, run: RunReport, value: str) -> None:
     """One curve per selector of ``run`` against k: its ``accuracy`` or its ``gap`` to coverage
     (colour 0 is left for coverage)."""
     colors = _colors(len(run.selection) + 1)
@@ -142,7 +159,7 @@ def _selector_curves(ax: plt.Axes, run: RunReport, value: str) -> None:
 
 
 def plot_study(run: RunReport, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     _curve(ax, run.ks, run.coverage, "coverage (pass@k)", _colors(1)[0], lw=2.5)
     _selector_curves(ax, run, "accuracy")
     _setup_axes(
@@ -157,7 +174,7 @@ def plot_study(run: RunReport, path: Path) -> Path:
 
 def plot_gap(run: RunReport, path: Path) -> Path:
     """Each selector's gap to coverage (correct candidate present, wrong pick) against k."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     _selector_curves(ax, run, "gap")
     _setup_axes(ax, list(run.ks), f"{run.name}: gap to coverage (correct candidate present, wrong pick)",
                 "coverage − selection accuracy")
@@ -167,11 +184,11 @@ def plot_gap(run: RunReport, path: Path) -> Path:
     return _save(fig, path)
 
 
-def vote_share_figure(run_name: str, selector: str, vs: VoteShares) -> plt.Figure:
+def vote_share_figure(run_name: str, selector: str, vs: VoteShares) -> Figure:
     """Histogram of the correct answer's vote share, stacked by status; with no problem to show
     (no correct answer anywhere), a figure that says so in words instead of empty axes."""
     c = vs.counts
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     title = f"{run_name}: {selector}: correct answer's vote share"
     shown = c["plurality"] + c["tied"] + c["minority"]
     if shown == 0:
@@ -191,6 +208,7 @@ def vote_share_figure(run_name: str, selector: str, vs: VoteShares) -> plt.Figur
         bottom += vals
     ax.set_xlim(0, 1)
     ax.set_ylim(0, max(1.0, float(bottom.max())) * 1.1)
+    plt = _pyplot()
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
     ax.set_xlabel("correct answer's share of all votes")
     ax.set_ylabel("problems")
@@ -220,7 +238,7 @@ def plot_compute(runs: Sequence[RunReport], key: str, path: Path) -> Path | None
     have = [r for r in runs if r.compute_matched and r.compute_matched.get(key)]
     if not have:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _figure()
     for r, color in zip(have, _colors(len(have))):
         cm = r.compute_matched
         ax.plot(cm[key], [100 * c for c in cm["coverage"]], marker="o", color=color,
