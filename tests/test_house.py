@@ -257,3 +257,27 @@ def test_the_checks_catch_what_they_are_for():
     assert resolve("loop.run.execute", "analysis", 2) == "loop.analysis"
     assert resolve("loop.run", "config", 1) == "loop.run.config"
     assert project_module("loop.report.text.pct") == "loop.report.text"
+
+
+def third_party_imports(mod: str) -> set[str]:
+    tree = IMPORTS[mod][2]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module.split(".")[0])
+    return out - set(PACKAGES)
+
+
+def test_analysis_is_numbers_only():
+    """loop.analysis computes; drawing and terminal output belong to loop.report and the CLI."""
+    bad = {mod: sorted(third_party_imports(mod) & {"matplotlib", "rich", "typer"})
+           for mod in MODULES if mod.startswith("loop.analysis")}
+    assert not {m: b for m, b in bad.items() if b}
+
+
+def test_no_module_over_500_lines_in_loop():
+    long = {mod: n for mod in MODULES if mod.startswith("loop")
+            if (n := len(FILES[mod].read_text(encoding="utf-8").splitlines())) > 500}
+    assert not long, f"split these (one idea per module): {long}"
