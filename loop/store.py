@@ -226,6 +226,22 @@ class RunStore:
         for c in self.candidates():
             yield c, {name: vs[c.key] for name, vs in by_verifier.items() if c.key in vs}
 
+    def export_rows(self) -> Iterator[dict[str, Any]]:
+        """One JSON-able row per candidate (``fireassay export``): the oracle's ``passed``,
+        ``score`` and ``answer`` at top level, every verifier's under ``verdicts``."""
+        oracle = next((n for n, v in self.verifiers().items() if v["role"] == "oracle"), None)
+        for c, verdicts in self.iter_rows():
+            top = verdicts.get(oracle) if oracle else None
+            yield {
+                "problem_id": c.problem_id, "sample_index": c.sample_index, "turn": c.turn, "text": c.text,
+                "passed": top.passed if top else None, "score": _float_or_none(top.score) if top else None,
+                "answer": top.answer if top else None,
+                "sampler": c.sampler.get("name") if c.sampler else None,
+                "first_token": c.meta.get("first_token"), "tokens": c.meta.get("tokens"),
+                "verdicts": {n: {"passed": v.passed, "score": _float_or_none(v.score), "answer": v.answer}
+                             for n, v in verdicts.items()},
+            }
+
 
 def _candidate(r: tuple[Any, ...]) -> Candidate:
     return Candidate(

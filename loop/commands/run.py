@@ -103,8 +103,9 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
         console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
                       f"fireassay run --resume {out}", highlight=False)
         raise SystemExit(130) from None
-    print(f"run {out}: {r.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
-          f"{r.passed} passed, {r.failed} failed, {r.unjudged} unjudged")
+    o = r.oracle
+    print(f"run {out}: {o.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
+          f"{o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
     if r.report is not None:
         console.print(f"report: {r.report}", highlight=False)
 

@@ -10,14 +10,14 @@ selector specs, reading samples files, and ``execute_run`` (the library entry po
   work, built, run.
 - ``samples``: :func:`read_samples`, a samples JSONL file for ``fireassay verify``.
 - ``checks``: engine and sampler options checked before any work.
-- ``execute``: :func:`execute_run`.
+- ``execute``: :func:`execute_run`; ``verify``: :func:`execute_verify` (``fireassay verify``).
 """
 from __future__ import annotations
 
 from .checks import check_engine, check_sampler
 from .config import RESUMABLE, RunConfig
 from .execute import RunError, RunResult, execute_run, feedback_label, open_run_store
-from .judging import judge_missing
+from .judging import Tally, judge_missing
 from .loop import RETRY_FEEDBACK, RunLoop, Trajectory
 from .samples import read_samples
 from .selectors import (
@@ -30,6 +30,7 @@ from .selectors import (
     parse_selector_spec,
     parse_selector_specs,
 )
+from .verify import VerifyConfig, VerifyResult, execute_verify
 
 __all__ = [
     "RESUMABLE",
@@ -41,12 +42,16 @@ __all__ = [
     "RunResult",
     "SelectorSpec",
     "SelectorSpecError",
+    "Tally",
     "Trajectory",
+    "VerifyConfig",
+    "VerifyResult",
     "build_selector",
     "check_engine",
     "check_sampler",
     "check_selector_specs",
     "execute_run",
+    "execute_verify",
     "feedback_label",
     "judge_missing",
     "judge_selectors",

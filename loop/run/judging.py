@@ -8,12 +8,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
-from verifiers import Candidate, Problem, Verifier
+from verifiers import Candidate, Problem, Verdict, Verifier
 
 from ..progress import ProgressBars
 from ..store import RunStore
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A verifier's verdicts counted: passed, failed, and unjudged (it could not decide)."""
+
+    candidates: int
+    passed: int
+    failed: int
+    unjudged: int
+
+    @classmethod
+    def of(cls, verdicts: Iterable[Verdict]) -> "Tally":
+        passed = [v.passed for v in verdicts]
+        return cls(len(passed), sum(p is True for p in passed), sum(p is False for p in passed),
+                   sum(p is None for p in passed))
 
 
 def with_scores_from(candidates: Sequence[Candidate], scores: dict[tuple[str, int, int], float]) -> list[Candidate]:

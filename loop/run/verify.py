@@ -1,0 +1,95 @@
+"""One ``fireassay verify`` as a library call: judge samples generated anywhere (or a dataset's
+own reference solutions) with a task's oracle and selectors, into a run store.
+
+    result = execute_verify(VerifyConfig(task="gsm8k", data="test.jsonl", samples="s.jsonl"), "runs/mine")
+
+Everything is checked before the run directory is made (task, its options, the data, the
+samples file line by line, the selector specs); ``resume=True`` judges only what is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verifiers import Candidate
+
+from ..tasks import get_task
+from .execute import INPUT_ERRORS, RunError, open_run_store
+from .judging import Tally, judge_missing
+from .samples import read_samples
+from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    task: str
+    """Task name; its oracle judges."""
+    samples: str | None = None
+    """JSONL file of samples (``{"problem_id", "text"[, "sample_index", "turn", "score"]}``)."""
+    reference: bool = False
+    """Judge each problem's own reference solution instead of samples."""
+    data: str | None = None
+    """Dataset file; None: ``$FIREASSAY_DATA/<task>/`` or the hub."""
+    selectors: tuple[str, ...] | None = None
+    """Selector specs; None: the task's."""
+    limit: int | None = None
+    """The first ``limit`` problems only."""
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the task's oracle (``tests="base"``, ``repeat=R``)."""
+
+    def __post_init__(self) -> None:
+        if (self.samples is None) == (not self.reference):
+            raise ValueError("give exactly one of --samples FILE or --reference")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    out: Path
+    oracle: Tally  # the oracle's verdicts on every stored candidate
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) -> VerifyResult:
+    """Check everything, then store the candidates in ``out`` and judge them with the oracle
+    and the selectors (``resume``: continue the verify stored there)."""
+    out = Path(out)
+    try:
+        task = get_task(cfg.task, data=cfg.data, **cfg.task_options)  # options its oracle does not take are refused
+        selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
+        specs = parse_selector_specs(selector_names)
+        if not resume:  # a resumed store is checked against what it holds, before any judging
+            check_selector_specs(specs)
+        problems = task.load(limit=cfg.limit)
+        if cfg.reference:
+            cands = [Candidate(p.id, 0, task.reference_text(p), sampler={"name": "reference"}) for p in problems]
+        else:
+            cands = read_samples(cfg.samples, {p.id for p in problems})  # type: ignore[arg-type]
+        oracle = task.oracle()
+    except INPUT_ERRORS as e:
+        raise RunError(str(e)) from None
+    stored = {
+        "command": "verify", "task": cfg.task, "data": cfg.data, "limit": cfg.limit,
+        "samples": cfg.samples, "samples_sha256": file_digest(cfg.samples) if cfg.samples else None,
+        "reference": cfg.reference, "selectors": selector_names, "options": dict(cfg.task_options),
+    }
+    try:
+        store = open_run_store(out, stored, resume)
+        try:
+            used = {c.problem_id for c in cands}
+            store.add_problems([p for p in problems if p.id in used])
+            store.add_candidates(cands)
+            judge_missing(store, task.oracle_name, oracle, "oracle")
+            try:
+                judge_selectors(store, specs, task)
+            except SelectorSpecError as e:
+                raise RunError(str(e)) from None
+            return VerifyResult(out, Tally.of(store.verdicts(task.oracle_name).values()))
+        finally:
+            store.close()
+    finally:
+        oracle.close()
