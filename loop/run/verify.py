@@ -19,7 +19,7 @@ from ..tasks import get_task
 from .execute import INPUT_ERRORS, RunError, open_run_store
 from .judging import Tally, judge_missing
 from .samples import read_samples
-from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs
+from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs, stored_specs
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
         task = get_task(cfg.task, data=cfg.data, **cfg.task_options)  # options its oracle does not take are refused
         selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
         specs = parse_selector_specs(selector_names)
-        if not resume:  # a resumed store is checked against what it holds, before any judging
-            check_selector_specs(specs)
+        if not resume:  # a resumed run's specs are checked against its store, before any judging
+            check_selector_specs(specs, have={task.oracle_name})
         problems = task.load(limit=cfg.limit)
         if cfg.reference:
             cands = [Candidate(p.id, 0, task.reference_text(p), sampler={"name": "reference"}) for p in problems]
@@ -80,6 +80,11 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
     try:
         store = open_run_store(out, stored, resume)
         try:
+            if resume:
+                try:
+                    check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()))
+                except SelectorSpecError as e:
+                    raise RunError(str(e)) from None
             used = {c.problem_id for c in cands}
             store.add_problems([p for p in problems if p.id in used])
             store.add_candidates(cands)
