@@ -26,7 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.evalplus_parity import (  # noqa: E402
-    EXPECTED_TO_DIFFER, KNOWN_UPSTREAM_BUGS, OFFICIAL_VERSION, Mutant, build_set, judge_both,
+    EXPECTED_TO_DIFFER,
+    KNOWN_UPSTREAM_BUGS,
+    OFFICIAL_VERSION,
+    Mutant,
+    build_set,
+    judge_both,
 )
 
 

@@ -16,7 +16,11 @@ import subprocess
 import pytest
 
 from tests.evalplus_parity import (
-    EVALPLUS_PYTHON, EXPECTED_TO_DIFFER, KNOWN_UPSTREAM_BUGS, OFFICIAL_VERSION, build_set,
+    EVALPLUS_PYTHON,
+    EXPECTED_TO_DIFFER,
+    KNOWN_UPSTREAM_BUGS,
+    OFFICIAL_VERSION,
+    build_set,
     judge_both,
 )
 

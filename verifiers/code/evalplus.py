@@ -14,8 +14,7 @@ from sandbox.plain import decode, encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .compare import (carried_atols, check_output, expected_transform, tagged_match_passes,
-                      uses_input)
+from .compare import carried_atols, check_output, expected_transform, tagged_match_passes, uses_input
 from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
