@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from sandbox.plain import PlainDecodeError, Unserializable, decode
-from sandbox.runner import END_PREFIX, RESULT_PREFIX, CallClock, loads_strict, read_frame, \
-    runner_source
+from sandbox.runner import END_PREFIX, RESULT_PREFIX, CallClock, loads_strict, read_frame, runner_source
 
 MIB = 1024 * 1024
 
