@@ -39,6 +39,7 @@ from .samplers import Sampler, derive_seed, parse_sampler
 from .store import RunStore
 
 RETRY_FEEDBACK = "Your answer is not correct. Try again."
+UNSPECIFIED_FEEDBACK = "The answer did not pass the checks. Try again."  # a feedback verdict without text
 _SAMPLING_KEYS = {f.name for f in dataclasses.fields(SamplingParams)}
 
 
@@ -167,7 +168,7 @@ class RunLoop:
 
     def _feedback_text(self, oracle_v: Verdict | None, fb_v: Verdict | None) -> str:
         if self.feedback_name is not None:
-            return (fb_v.feedback if fb_v is not None and fb_v.feedback else "The answer did not pass the checks. Try again.")
+            return fb_v.feedback if fb_v is not None and fb_v.feedback else UNSPECIFIED_FEEDBACK
         return RETRY_FEEDBACK
 
     # -- generation ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ..rundata import load_run_data
 from ..runconfig import RESUMABLE, RunConfig
 from ..runloop import RunLoop
 from ..selector_specs import SelectorSpecError, judge_selectors, parse_selector_specs
-from ..store import DB_NAME, RunStore, StoreError
+from ..store import DB_NAME, RunStore, StoreError, writer_lock
 from ..tasks import DataError, get_task
 from ._common import console, fail, open_run_store, split_names
 
@@ -57,12 +57,19 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
     except SystemExit:
         engine.close()
         raise
+    held = writer_lock(out)  # `fireassay view` shows the run as running while this is held
+    try:
+        held.__enter__()
+    except StoreError as e:
+        store.close()
+        engine.close()
+        fail(str(e))
     store.add_problems(problems)
     oracle = task.oracle()
     feedback = task.feedback_verifier() if cfg.feedback == "auto" else None
     selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
     try:
-        store.set_config({"model_path": engine.model_name})
+        store.set_config({"model_path": engine.model_name, "status": "running"})
         total = len(problems) * cfg.n
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -90,6 +97,7 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
             judge_selectors(store, parse_selector_specs(selector_names), task, show_progress=cfg.show_progress)
         except SelectorSpecError as e:
             fail(str(e))
+        store.set_config({"status": "finished"})
         ov = store.verdicts(task.oracle_name)
         p = sum(v.passed is True for v in ov.values())
         f = sum(v.passed is False for v in ov.values())
@@ -101,6 +109,7 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
         if feedback is not None:
             feedback.close()
         store.close()
+        held.__exit__(None, None, None)
     if cfg.report:
         try:
             data = load_run_data(out, name=cfg.name)
