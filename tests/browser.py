@@ -85,3 +85,13 @@ class ViewServer:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.stderr.read() if self.proc.stderr else ""
+
+
+def full_screenshot(driver, path: Path, max_height: int = 6000) -> Path:
+    """A screenshot of the whole page (up to ``max_height`` pixels tall)."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(max_height, max(800, int(height))))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+    return Path(path)

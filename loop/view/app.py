@@ -176,6 +176,7 @@ def serve(runs: Mapping[str, RunIndex], host: str = "127.0.0.1", port: int = 786
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]"), port))
+    sock.listen(2048)  # connections made right after the announcement wait in the backlog
     real_port = sock.getsockname()[1]
     app = create_app(runs, allowed_hosts_for(host))
     shown = host if ":" not in host else f"[{host.strip('[]')}]"

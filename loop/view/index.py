@@ -239,8 +239,21 @@ class RunIndex:
 
     @property
     def feedback_verifier(self) -> str | None:
+        """The verifier whose feedback the model saw between turns (None: retry text or none).
+        A selector of the same name (``public_tests``) re-registers it with the selector role, so
+        the task's own feedback verifier is asked for too."""
         names = sorted(n for n, v in self.verifiers.items() if v["role"] == "feedback")
-        return names[0] if names else None
+        if names:
+            return names[0]
+        if self.config.get("feedback", "auto") != "auto":
+            return None
+        try:
+            from ..tasks import TASKS
+
+            name = TASKS.get(str(self.config.get("task"))).feedback_name
+        except Exception:  # noqa: BLE001 - an unknown or broken task plugin: no feedback verifier known
+            return None
+        return name if name in self.verifiers else None
 
     def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> bool:
         """Re-read what changed since the last refresh (at most every ``min_interval`` s unless

@@ -269,6 +269,8 @@ class Pages:
                 status[s] = "passed" if p.correct[i] else ("unjudged" if p.unjudged[i] else "failed")
                 answer_of[s] = p.labels[p.answers[i]] if p.answers[i] >= 0 else None
         classes = p.class_table() if p is not None else []
+        if all(c["label"] is None for c in classes):  # code and patches have no answer to group by
+            classes = []
         class_of = {}
         if p is not None:
             for i, s in enumerate(p.samples.tolist()):
@@ -322,6 +324,7 @@ class Pages:
         roles = {n: v["role"] for n, v in idx.verifiers.items()}
         rank = {"oracle": 0, "feedback": 1, "selector": 2}
         fb_name = idx.feedback_verifier
+        retry = idx.config.get("feedback") == "retry"
         out: dict[int, dict[str, Any]] = {s: {"sample": s, "status": status.get(s, "pending"),
                                               "answer": answer_of.get(s), "turns": []} for s in samples}
         for s, t, text, sampler, engine, seed, score, meta in cands:
@@ -329,12 +332,13 @@ class Pages:
             meta_d = meta_d if isinstance(meta_d, dict) else {}
             vs = sorted(verdicts.get((s, t), []), key=lambda v: (rank.get(roles.get(v[0], ""), 3), v[0]))
             views = [verdict_view(name, roles.get(name, "?"), row, reference) for name, row in vs]
-            feedback = None
-            if fb_name is not None:
+            if retry:
+                feedback = RETRY_FEEDBACK
+            elif fb_name is not None:
                 fb = next((v for v in views if v.verifier == fb_name), None)
                 feedback = fb.feedback if fb is not None and fb.feedback else UNSPECIFIED_FEEDBACK
             else:
-                feedback = RETRY_FEEDBACK
+                feedback = "(this run did not record which feedback the model saw)"
             out[s]["turns"].append({
                 "turn": t, "parts": split_hot(text, meta_d, parse_json(sampler, {}), t), "verdicts": views,
                 "tokens": meta_d.get("tokens"), "finish": meta_d.get("finish_reason"),

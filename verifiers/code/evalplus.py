@@ -178,7 +178,8 @@ class EvalPlusOracle(Verifier):
                          "index": i if i < n_base else i - n_base, "kind": kind}
                 if o is not None and o.status == "error":
                     first["message"] = f"{o.error_kind}: {o.message}"[:300]
-                first.update(_failure_evidence(inputs[i], wanted[i], o, self.limits.time_limits(exp.times[i:i + 1])[0]))
+                first.update(_failure_evidence(_input_at(ref, i), wanted[i], o,
+                                               self.limits.time_limits(exp.times[i:i + 1])[0]))
         passed = ok_base and (self.tests == "base" or ok_plus)
         details: dict[str, Any] = {
             "base_passed": ok_base, "plus_passed": ok_plus if self.tests == "all" else None,
@@ -210,11 +211,24 @@ def _failure_evidence(args: Any, wanted: Any, o: Any, limit_s: float) -> dict[st
     return out
 
 
+def _input_at(ref: Mapping[str, Any], i: int) -> Any:
+    raw = (list(ref["base_input"]) + list(ref["plus_input"]))[i]
+    try:
+        return decode(raw)
+    except Exception:  # noqa: BLE001 - shown as stored
+        return raw
+
+
 def _short_repr(value: Any, limit: int = 400) -> str:
     import reprlib
 
-    r = reprlib.Repr(maxlevel=4, maxlist=12, maxtuple=12, maxdict=12, maxset=12, maxstring=limit, maxother=limit)
-    text = r.repr(value)
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 4, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 12
+    try:
+        text = r.repr(value)
+    except Exception as e:  # noqa: BLE001 - evidence for a person; it must never fail a verdict
+        text = f"<unprintable {type(value).__name__}: {type(e).__name__}>"
     return text if len(text) <= limit else text[:limit] + "..."
 
 
