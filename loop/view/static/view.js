@@ -39,18 +39,19 @@
     return st.state === "running";
   }
 
+  // every 2 s while the run is being written, every 15 s otherwise (a resumed run comes alive)
   function live(root) {
     var url = root.getAttribute("data-live-url");
-    var wasRunning = root.querySelector('[data-live="state"]');
-    wasRunning = wasRunning && wasRunning.textContent === "running";
+    var state = root.querySelector('[data-live="state"]');
+    var running = state && state.textContent === "running";
     function poll() {
       fetch(url, {cache: "no-store"}).then(function (r) { return r.json(); }).then(function (d) {
-        var running = update(root, d);
+        running = update(root, d);
         window.fireassayLiveUpdates = (window.fireassayLiveUpdates || 0) + 1;
-        if (running || wasRunning) { wasRunning = running; setTimeout(poll, 2000); }
-      }).catch(function () { setTimeout(poll, 5000); });
+        setTimeout(poll, running ? 2000 : 15000);
+      }).catch(function () { setTimeout(poll, 15000); });
     }
-    if (wasRunning) setTimeout(poll, 2000);
+    setTimeout(poll, running ? 2000 : 15000);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
