@@ -138,3 +138,24 @@ def test_export_refuses_run_folders_and_foreign_files(tmp_path):
     (tmp_path / "old" / MARKER).write_text("")
     (tmp_path / "old" / "index.html").write_text("")
     check_export_dir(tmp_path / "old")  # an earlier export is overwritten
+
+
+def test_hostile_candidate_text_is_escaped_on_the_page(tmp_path):
+    payload = "</pre><script>window.__xss=1</script><img src=x onerror=alert(1)>"
+    run = tmp_path / "r"
+    with RunStore.create(run, {"command": "verify", "task": "gsm8k", "name": payload}) as s:
+        s.add_problems([Problem("p<i>x</i>", ({"role": "user", "content": payload},), "4", {})])
+        c = Candidate(problem_id="p<i>x</i>", sample_index=0, turn=0, text=payload)
+        s.add_candidates([c])
+        s.register_verifier("gsm8k", "oracle", True, "vote")
+        s.add_verdicts("gsm8k", [(c, Verdict(0.0, False, payload, payload, {"why": payload}))])
+    from starlette.testclient import TestClient
+
+    from loop.view import create_app
+
+    client = TestClient(create_app(open_runs([run])), base_url="http://127.0.0.1")
+    for url in ("/", "/run/r", "/run/r/problems", "/run/r/problem/0", "/curves"):
+        html = client.get(url).text
+        assert "<script>window" not in html and "<img src=x" not in html and "<i>x</i>" not in html, url
+    html = client.get("/run/r/problem/0").text
+    assert html.count("&lt;/pre&gt;&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 3  # prompt, text, answer
