@@ -30,8 +30,8 @@ from .source import RunSource, Status, parse_json
 _TOKENS = "CASE WHEN json_valid(meta) THEN json_extract(meta, '$.tokens') END"
 _FIRST = "CASE WHEN json_valid(meta) THEN json_extract(meta, '$.first_token') END"
 # a selector's per-candidate weight: details["weight"] when present, else the score (as the report)
-_WEIGHT = ("CASE WHEN json_valid(details) AND json_type(details, '$.weight') IS NOT NULL "
-           "THEN json_extract(details, '$.weight') ELSE score END")
+_WEIGHT = ("CASE WHEN instr(details, '\"weight\"') > 0 AND json_valid(details) "  # instr: no JSON parse for most rows
+           "AND json_type(details, '$.weight') IS NOT NULL THEN json_extract(details, '$.weight') ELSE score END")
 
 
 def _float(x: Any) -> float:
