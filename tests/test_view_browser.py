@@ -105,7 +105,10 @@ def _expected_filters(run_dir: Path) -> dict[str, list[str]]:
 
 
 def test_problem_filters_list_the_problems_the_store_says(browser, server, view_stores):
-    for rid, run_dir in (("regular", view_stores.regular), ("fire", view_stores.fire)):
+    verify = _expected_filters(view_stores.gsm8k_verify)
+    assert verify["never"] == ["0"] and verify["missed:majority"] == ["1", "3"]  # the filters tell problems apart
+    for rid, run_dir in (("regular", view_stores.regular), ("fire", view_stores.fire),
+                         ("gsm8k-verify", view_stores.gsm8k_verify)):
         want = _expected_filters(run_dir)
         assert visit(browser, server.url + f"run/{rid}/problems") == []
         links = {a.get_attribute("data-filter"): a.get_attribute("href")

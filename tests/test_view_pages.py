@@ -39,7 +39,8 @@ def _report(data):
 
 
 def test_the_index_reads_each_store_as_the_report_does(runs):
-    assert set(runs) == {"regular", "fire", "mbpp-2turn", "mbpp-verify--img-src-x-onerror-window.__xssName-1", "swe"}
+    assert set(runs) == {"regular", "fire", "mbpp-2turn", "mbpp-verify--img-src-x-onerror-window.__xssName-1", "swe",
+                         "gsm8k-verify"}
     for idx in runs.values():
         assert _report(idx.run_data()) == _report(load_run_data(idx.source.run_dir, name=idx.name)), idx.rid
 

@@ -46,10 +46,11 @@ class ViewStores:
     mbpp: Path  # MBPP+, 2 turns (feedback from the prompt's tests)
     mbpp_verify: Path  # hand-written MBPP+ samples (folder name is hostile)
     swe: Path  # SWE verify: gold patch and no patch
+    gsm8k_verify: Path  # hand-written GSM8K answers: never covered, covered but missed, right, a tie
 
     @property
     def all(self) -> list[Path]:
-        return [self.regular, self.fire, self.mbpp, self.mbpp_verify, self.swe]
+        return [self.regular, self.fire, self.mbpp, self.mbpp_verify, self.swe, self.gsm8k_verify]
 
 
 def _cli(*args: object) -> subprocess.Popen:
@@ -67,7 +68,18 @@ def make_view_stores(root: Path, data: Path) -> ViewStores:
     root.mkdir(parents=True, exist_ok=True)
     gsm = data / "gsm8k" / "test.jsonl"
     mbpp = data / "evalplus" / "MbppPlus.jsonl.gz"
-    stores = ViewStores(root / "regular", root / "fire", root / "mbpp-2turn", root / XSS_RUN_NAME, root / "swe")
+    stores = ViewStores(root / "regular", root / "fire", root / "mbpp-2turn", root / XSS_RUN_NAME, root / "swe",
+                        root / "gsm8k-verify")
+    golds = [json.loads(line)["answer"].split("####")[-1].strip().replace(",", "")
+             for line in gsm.read_text().splitlines()[:4]]
+    answers = [["1", "1", "1"],  # never covered
+               [golds[1], "7777", "7777"],  # covered, but majority picks a wrong answer
+               [golds[2], golds[2], "7777"],  # majority is right
+               [golds[3], "7777", None]]  # a tie between a right and a wrong answer
+    gsm_samples = root / "gsm8k-samples.jsonl"
+    gsm_samples.write_text("".join(
+        json.dumps({"problem_id": str(i), "text": f"So the answer is {a}." if a else "I do not know."}) + "\n"
+        for i, row in enumerate(answers) for a in row))
     samples = root / "mbpp-samples.jsonl"
     rows = [("Mbpp/2", WRONG), ("Mbpp/2", RAISES), ("Mbpp/2", HOSTILE), ("Mbpp/3", CORRECT), ("Mbpp/3", XSS[1])]
     samples.write_text("".join(json.dumps({"problem_id": pid, "text": f"```python\n{code}```"}) + "\n" for pid, code in rows))
@@ -80,12 +92,14 @@ def make_view_stores(root: Path, data: Path) -> ViewStores:
     # Docker work first, in the background, while the model runs
     docker = [_cli("verify", "--task", "mbppplus", "--data", mbpp, "--limit", "2", "--samples", samples,
                    "--out", stores.mbpp_verify),
-              _cli("verify", "--task", "swe", "--limit", "1", "--samples", swe_samples, "--out", stores.swe)]
+              _cli("verify", "--task", "swe", "--limit", "1", "--samples", swe_samples, "--out", stores.swe),
+              _cli("verify", "--task", "gsm8k", "--data", gsm, "--limit", "4", "--samples", gsm_samples,
+                   "--out", stores.gsm8k_verify)]
     common = ["--task", "gsm8k", "--data", gsm, "--limit", "3", "-n", "4", "--max-tokens", "40", "--quiet"]
     _wait(_cli("run", *common, "--sampler", "regular", "--out", stores.regular, "--name", "regular"), "gsm8k regular")
     _wait(_cli("run", *common, "--sampler", "fire", "--out", stores.fire, "--name", "fire"), "gsm8k fire")
     _wait(_cli("run", "--task", "mbppplus", "--data", mbpp, "--limit", "1", "-n", "2", "--max-tokens", "128",
                "--max-turns", "2", "--out", stores.mbpp, "--name", "mbpp-2turn", "--quiet"), "mbpp 2 turns")
-    for p, what in zip(docker, ("mbpp verify", "swe verify")):
+    for p, what in zip(docker, ("mbpp verify", "swe verify", "gsm8k verify")):
         _wait(p, what)
     return stores
