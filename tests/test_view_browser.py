@@ -202,3 +202,20 @@ def test_a_run_is_watched_live_and_finishes_unharmed(browser, shared_data, tmp_p
     assert "8 candidates (8 generated now" in stdout
     with RunStore.open(out) as s:
         assert s.count_candidates() == 8 and len(s.verdicts("gsm8k")) == 8
+
+
+def test_the_export_opens_from_disk_and_draws(browser, view_stores, tmp_path):
+    from loop.view import export_site, open_runs
+
+    out = tmp_path / "site"
+    export_site(open_runs([view_stores.regular, view_stores.fire]), out)
+    for page in ("index.html", "curves.html", "run-regular-problems-all-1.html", "run-fire-p0-1.html",
+                 "compare-regular--fire-all-1.html"):
+        browser.get((out / page).as_uri())
+        assert not browser.title.startswith("Not found") and console_errors(browser) == [], page
+    browser.get((out / "curves.html").as_uri())
+    for _ in range(50):
+        if browser.execute_script("return window.fireassayPlotsDrawn || 0"):
+            break
+        time.sleep(0.2)
+    assert browser.execute_script("return document.querySelectorAll('#plot-curves .scatterlayer .trace').length") > 0

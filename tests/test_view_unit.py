@@ -159,3 +159,48 @@ def test_hostile_candidate_text_is_escaped_on_the_page(tmp_path):
         assert "<script>window" not in html and "<img src=x" not in html and "<i>x</i>" not in html, url
     html = client.get("/run/r/problem/0").text
     assert html.count("&lt;/pre&gt;&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 3  # prompt, text, answer
+
+
+def test_pages_answer_while_a_large_index_is_still_being_read(tmp_path, monkeypatch):
+    """The index publishes problems as it reads them: pages render (partial, and saying so)
+    while a refresh runs in another thread; the finished index has every problem. Reading is
+    slowed down here (a fake delay) so that the pages are asked mid-way."""
+    import threading
+    import time
+
+    from starlette.testclient import TestClient
+
+    import loop.view.index as index_module
+    from loop.view import create_app
+
+    run = tmp_path / "r"
+    with RunStore.create(run, {"command": "verify", "task": "gsm8k", "name": "slow"}) as s:
+        s.register_verifier("gsm8k", "oracle", True, "vote")
+        for i in range(8):
+            p = Problem(f"p{i}", ({"role": "user", "content": "?"},), "4", {})
+            s.add_problems([p])
+            c = Candidate(problem_id=p.id, sample_index=0, turn=0, text="4")
+            s.add_candidates([c])
+            s.add_verdicts("gsm8k", [(c, Verdict(1.0, True, "4"))])
+    runs = open_runs([run], build=False)
+    real = index_module.load_problem
+
+    def slow(*args, **kwargs):
+        time.sleep(0.25)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "load_problem", slow)
+    monkeypatch.setattr(index_module, "PUBLISH_S", 0.0)
+    idx = runs["r"]
+    builder = threading.Thread(target=idx.refresh, kwargs={"force": True})
+    builder.start()
+    client = TestClient(create_app(runs), base_url="http://127.0.0.1")
+    time.sleep(0.8)
+    t0 = time.monotonic()
+    page = client.get("/run/r/problems")
+    assert time.monotonic() - t0 < 1.0 and page.status_code == 200  # not held up by the refresh
+    assert "indexing this run:" in page.text and 0 < len(idx.problems) < 8
+    builder.join()
+    page = client.get("/run/r/problems")
+    assert "indexing this run" not in page.text and len(idx.problems) == 8
+    assert page.text.count('<tr data-pid="') == 8

@@ -17,13 +17,20 @@ from .index import RunIndex, run_id
 from .pages import NotFound, Pages
 from .source import RunSource, ViewError
 
-__all__ = ["NotFound", "Pages", "RunIndex", "RunSource", "ViewError", "create_app", "export_site", "open_runs", "serve"]
+__all__ = ["NotFound", "Pages", "RunIndex", "RunSource", "ViewError", "create_app", "export_site", "open_runs", "serve",
+           "stored_rows"]
 
 
-def open_runs(run_dirs: Sequence[str | Path], progress: Callable[[str, int, int], None] | None = None
-              ) -> dict[str, RunIndex]:
+def stored_rows(runs: dict[str, RunIndex]) -> int:
+    """Candidates and verdicts stored in these runs (a cheap upper bound: the largest rowids)."""
+    return sum(sum(idx.source.version()) for idx in runs.values())
+
+
+def open_runs(run_dirs: Sequence[str | Path], progress: Callable[[str, int, int], None] | None = None,
+              build: bool = True) -> dict[str, RunIndex]:
     """Open every run read-only (one clear ``ViewError`` for the first that is not a readable
-    fireassay store, before anything is served) and index it."""
+    fireassay store, before anything is served) and index it (``build=False``: later, e.g. in a
+    background thread while pages already answer)."""
     if not run_dirs:
         raise ViewError("give at least one run directory: fireassay view RUN_DIR [RUN_DIR ...]")
     sources = [RunSource(d) for d in run_dirs]
@@ -31,6 +38,7 @@ def open_runs(run_dirs: Sequence[str | Path], progress: Callable[[str, int, int]
     runs: dict[str, RunIndex] = {}
     for src in sources:
         idx = RunIndex(src, run_id(src.run_dir, taken))
-        idx.refresh(force=True, progress=(lambda i, n, rid=idx.rid: progress(rid, i, n)) if progress else None)
+        if build:
+            idx.refresh(force=True, progress=(lambda i, n, rid=idx.rid: progress(rid, i, n)) if progress else None)
         runs[idx.rid] = idx
     return runs

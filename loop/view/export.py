@@ -32,6 +32,9 @@ def export_site(runs: Mapping[str, RunIndex], out: str | Path,
     """Write every page; return the files written."""
     out = Path(out)
     check_export_dir(out)
+    if (out / MARKER).exists():  # an earlier export: its pages go, so none is left stale
+        for old in out.glob("*.html"):
+            old.unlink()
     (out / "static").mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("written by fireassay view --export\n")
     pages = Pages(runs, ExportLinks())

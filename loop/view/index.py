@@ -27,6 +27,7 @@ from ..metrics import RunData, SelectorData
 from ..selection import selection_per_problem
 from .source import RunSource, Status, parse_json
 
+PUBLISH_S = 0.5  # how often a long refresh publishes the problems it has read
 _TOKENS = "CASE WHEN json_valid(meta) THEN json_extract(meta, '$.tokens') END"
 _FIRST = "CASE WHEN json_valid(meta) THEN json_extract(meta, '$.first_token') END"
 # a selector's per-candidate weight: details["weight"] when present, else the score (as the report)
@@ -215,7 +216,9 @@ class RunIndex:
         self.source = source
         self.rid = rid
         self.min_interval = min_interval
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the report cache
+        self._refreshing = threading.Lock()
+        self.indexing: tuple[int, int] | None = None  # (problems read, to read) while a refresh runs
         self._last = -math.inf
         self.version: tuple[int, int] = (-1, -1)
         self.config: dict[str, Any] = {}
@@ -224,7 +227,7 @@ class RunIndex:
         self.problems: dict[str, ProblemData] = {}
         self.infos: list[ProblemInfo] = []
         self.by_position: dict[int, ProblemInfo] = {}
-        self.status: Status | None = None
+        self.status = Status("indexing", 0, 0, 0, None, (0, 0))
         self.label = label
         self._report_cache: tuple[tuple[int, int], Any] | None = None
 
@@ -257,8 +260,13 @@ class RunIndex:
 
     def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> bool:
         """Re-read what changed since the last refresh (at most every ``min_interval`` s unless
-        forced). Returns True when anything changed."""
-        with self._lock:
+        forced). Returns True when anything changed. While one thread refreshes, others return at
+        once and read what is there: problems are published as they are read (every
+        ``PUBLISH_S``), so a large run is browsable while its index is still being built
+        (``indexing`` says how far)."""
+        if not self._refreshing.acquire(blocking=False):
+            return False
+        try:
             now = time.monotonic()
             if not force and now - self._last < self.min_interval:
                 return False
@@ -269,9 +277,10 @@ class RunIndex:
             changed_setup = verifiers != self.verifiers
             nprob = self.source.query("SELECT COUNT(*) FROM problems")[0][0]
             if nprob != len(self.infos):
-                self.infos = [ProblemInfo(pid, pos, prompt_search_text(parse_json(prompt, "")), parse_json(ref))
-                              for pid, pos, prompt, ref, _ in self.source.problem_rows()]
-                self.by_position = {p.position: p for p in self.infos}
+                infos = [ProblemInfo(pid, pos, prompt_search_text(parse_json(prompt, "")), parse_json(ref))
+                         for pid, pos, prompt, ref, _ in self.source.problem_rows()]
+                self.by_position = {p.position: p for p in infos}
+                self.infos = infos
             self.config, self.verifiers = config, verifiers
             self.oracle = self.source.oracle()
             if self.version == version and not changed_setup:
@@ -280,20 +289,35 @@ class RunIndex:
             if changed_setup or self.version[0] < 0:
                 todo = [p.pid for p in self.infos]
             else:
-                todo = [p.pid for p in self.infos if p.pid in self.source.changed_problems(self.version)]
+                changed = self.source.changed_problems(self.version)
+                todo = [p.pid for p in self.infos if p.pid in changed]
             pos = {p.pid: p.position for p in self.infos}
+            selectors = self.selectors
+            fresh: dict[str, ProblemData] = {}
+            published = time.monotonic()
             for i, pid in enumerate(todo):
-                self.problems[pid] = load_problem(self.source, pid, pos[pid], self.oracle, self.selectors)
+                fresh[pid] = load_problem(self.source, pid, pos[pid], self.oracle, selectors)
+                self.indexing = (i + 1, len(todo)) if len(todo) > 1 else None
                 if progress is not None:
                     progress(i + 1, len(todo))
+                if time.monotonic() - published > PUBLISH_S:  # readers see a new dict, never a changing one
+                    self.problems = {**self.problems, **fresh}
+                    fresh = {}
+                    self.status = self._status()
+                    published = time.monotonic()
+            self.problems = {**self.problems, **fresh}
             self.version = version
             self.status = self._status()
             return True
+        finally:
+            self.indexing = None
+            self._refreshing.release()
 
     def _status(self) -> Status:
-        cands = sum(p.candidates for p in self.problems.values())
-        judged = sum(p.judged for p in self.problems.values())
-        trajs = sum(p.begun.size for p in self.problems.values())
+        problems = self.problems  # one snapshot (refreshes replace the dict, never change it)
+        cands = sum(p.candidates for p in problems.values())
+        judged = sum(p.judged for p in problems.values())
+        trajs = sum(p.begun.size for p in problems.values())
         n = self.config.get("n")
         expected = len(self.infos) * n if self.config.get("command") == "run" and isinstance(n, int) else None
         return Status(self.source.state(self.config, cands, judged, trajs, expected), cands, judged, trajs,
@@ -302,38 +326,40 @@ class RunIndex:
     # -- reading -------------------------------------------------------------------------------
     def ordered(self) -> list[ProblemData]:
         """Problems with at least one judged trajectory, in store order."""
-        return [self.problems[p.pid] for p in self.infos if p.pid in self.problems and self.problems[p.pid].n]
+        problems = self.problems
+        return [problems[p.pid] for p in self.infos if p.pid in problems and problems[p.pid].n]
 
     def run_data(self) -> RunData:
         """The run as the metrics take it (see the module docstring)."""
-        probs = self.ordered()
+        problems = self.problems
+        probs = [problems[p.pid] for p in self.infos if p.pid in problems and problems[p.pid].n]
         sels = self.selectors
-        has_tokens = any(p.has_tokens for p in self.problems.values())
-        turns = sorted({t for p in self.problems.values() for t in p.turns})
-        n_traj = sum(len(p.first_pass) for p in self.problems.values())
+        has_tokens = any(p.has_tokens for p in problems.values())
+        turns = sorted({t for p in problems.values() for t in p.turns})
+        n_traj = sum(len(p.first_pass) for p in problems.values())
         per_turn = []
         for t in turns:
-            j = sum(p.turns.get(t, (0, 0))[0] for p in self.problems.values())
-            ok = sum(p.turns.get(t, (0, 0))[1] for p in self.problems.values())
-            solved = sum(fp is not None and fp <= t for p in self.problems.values() for fp in p.first_pass)
+            j = sum(p.turns.get(t, (0, 0))[0] for p in problems.values())
+            ok = sum(p.turns.get(t, (0, 0))[1] for p in problems.values())
+            solved = sum(fp is not None and fp <= t for p in problems.values() for fp in p.first_pass)
             per_turn.append({"turn": t, "candidates": j, "passed": ok, "pass_rate": ok / max(1, j),
                              "solved_by_turn": solved / max(1, n_traj)})
         config = self.config
         meta: dict[str, Any] = {
             "run_dir": str(self.source.run_dir), "oracle": self.oracle, "config": config,
-            "turns": max((p.max_turn for p in self.problems.values() if p.candidates), default=0) + 1,
-            "generated_tokens": sum(p.generated_tokens for p in self.problems.values()),
+            "turns": max((p.max_turn for p in problems.values() if p.candidates), default=0) + 1,
+            "generated_tokens": sum(p.generated_tokens for p in problems.values()),
             "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"),
             "engine": config.get("engine"), "feedback": config.get("feedback_used"),
         }
-        if any(p.has_first_tokens for p in self.problems.values()):
+        if any(p.has_first_tokens for p in problems.values()):
             meta["distinct_first_tokens"] = round(float(np.mean([len(p.first_tokens) for p in probs])), 2)
         return RunData(
             name=self.name, task=str(config.get("task", "?")), problem_ids=[p.pid for p in probs],
             correct=[p.correct for p in probs], unjudged=[p.unjudged for p in probs],
             answers=[p.answers for p in probs],
-            selectors={name: SelectorData(rule, [p.selectors[name].classes for p in probs],
-                                          [p.selectors[name].scores for p in probs]) for name, rule in sels.items()},
+            selectors={name: SelectorData(rule, [_sel(p, name).classes for p in probs],
+                                          [_sel(p, name).scores for p in probs]) for name, rule in sels.items()},
             meta=meta, tokens=[p.tokens for p in probs] if has_tokens else None, calls=[p.calls for p in probs],
             per_turn=per_turn,
         )
@@ -347,10 +373,21 @@ class RunIndex:
                 return self._report_cache[1]
             version = self.version
             data = self.run_data()
+            partial = self.indexing is not None
         rep = build_run_report(data, ReportConfig(progress=False), name=name or data.name) if data.problem_ids else None
-        with self._lock:
-            self._report_cache = (version, rep)
+        if not partial:
+            with self._lock:
+                self._report_cache = (version, rep)
         return rep
+
+
+def _sel(p: ProblemData, name: str) -> SelectorArrays:
+    """A selector's arrays for a problem (no verdicts: no answers, no scores; e.g. a problem read
+    before the selector was registered, until the refresh that follows reads it again)."""
+    got = p.selectors.get(name)
+    if got is not None:
+        return got
+    return SelectorArrays("", np.full(p.n, -1, dtype=np.int64), (), np.full(p.n, math.nan))
 
 
 def run_id(run_dir: Path, taken: set[str]) -> str:

@@ -118,7 +118,7 @@ class Pages:
             "max_turns": cfg.get("max_turns", 1), "turns_seen": max((p.max_turn for p in probs), default=0) + 1,
             "command": str(cfg.get("command") or "–"), "status": st.to_dict() if st else {},
             "coverage": cov, "selectors": sel, "oracle": idx.oracle,
-            "feedback": str(cfg.get("feedback_used") or "–"),
+            "feedback": str(cfg.get("feedback_used") or "–"), "indexing": idx.indexing,
         }
 
     def live_json(self, rid: str) -> dict[str, Any]:
