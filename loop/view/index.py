@@ -229,6 +229,7 @@ class RunIndex:
         self.by_position: dict[int, ProblemInfo] = {}
         self.status = Status("indexing", 0, 0, 0, None, (0, 0))
         self.label = label
+        self.sampler_spec: dict[str, Any] | None = None
         self._report_cache: tuple[tuple[int, int], Any] | None = None
 
     # -- loading ------------------------------------------------------------------------------
@@ -283,6 +284,10 @@ class RunIndex:
                 self.infos = infos
             self.config, self.verifiers = config, verifiers
             self.oracle = self.source.oracle()
+            if self.sampler_spec is None:  # the sampler with all its knobs, defaults included
+                row = self.source.query("SELECT sampler FROM candidates WHERE turn = 0 LIMIT 1")
+                spec = parse_json(row[0][0]) if row else None
+                self.sampler_spec = spec if isinstance(spec, dict) else None
             if self.version == version and not changed_setup:
                 self.status = self._status()
                 return False

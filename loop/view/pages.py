@@ -111,7 +111,7 @@ class Pages:
         model = str(cfg.get("model_path") or cfg.get("model") or "–")
         return {
             "rid": idx.rid, "name": idx.name, "task": str(cfg.get("task", "?")), "engine": str(cfg.get("engine") or "–"),
-            "model": model.rsplit("/", 1)[-1], "model_full": model, "sampler": sampler_label(cfg),
+            "model": model.rsplit("/", 1)[-1], "model_full": model, "sampler": sampler_label(cfg, idx.sampler_spec),
             "n": cfg.get("n") if isinstance(cfg.get("n"), int) else nmin, "n_min": nmin,
             "equal_n": bool(sizes.size) and int(sizes.max()) == nmin,
             "problems": len(idx.infos), "problems_judged": len(probs),

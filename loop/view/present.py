@@ -165,7 +165,11 @@ def messages_of(prompt: Any) -> list[tuple[str, str]]:
     return [("user", clip(prompt, TEXT_LIMIT))] if prompt else []
 
 
-def sampler_label(config: Mapping[str, Any]) -> str:
+def sampler_label(config: Mapping[str, Any], spec: Mapping[str, Any] | None = None) -> str:
+    """The sampler and its knobs: from a candidate's stored spec (defaults included), else the config."""
+    if spec:
+        knobs = {k: v for k, v in spec.items() if k not in ("name", "stop", "max_tokens")}
+        return str(spec.get("name", "?")) + (" (" + ", ".join(f"{k}={v}" for k, v in knobs.items()) + ")" if knobs else "")
     name = str(config.get("sampler") or "–")
     params = config.get("sampler_params")
     if isinstance(params, Mapping) and params:
