@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # (its AMX kernels segfault on some VMs that report amx_tile: llama.cpp issue #20824), no llava.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
 
-.PHONY: venv lint test test-quick test-slow test-all test-fast test-adversarial demo bench clean sandbox venv-vllm test-vllm venv-evalplus
+.PHONY: venv lint test test-quick test-slow test-all test-fast test-adversarial demo bench clean sandbox venv-vllm test-vllm venv-evalplus browser
 
 venv: $(STAMP)
 
@@ -46,18 +46,25 @@ $(EVALPLUS_STAMP):
 
 venv-evalplus: $(EVALPLUS_STAMP)
 
+# Headless Chromium for the `fireassay view` page tests: Debian's chromium and chromium-driver
+# (Selenium uses these; nothing is downloaded at test time). Skipped when both are present.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 \
+	    chromium chromium-driver; fi
+
 # `make test` is what CI runs: the whole suite, the slow end-to-end tests included (real-model
 # runs, every canonical EvalPlus solution in Docker, dockerd kill/restart: ~15 of its ~20
 # minutes on 2 cores). `make test-quick` leaves those out, `make test-slow` runs only them.
-test: venv sandbox venv-evalplus
+test: venv sandbox venv-evalplus browser
 	$(BIN)/python -m pytest -q --durations=15
 
 test-all: test
 
-test-quick: venv sandbox
+test-quick: venv sandbox browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
-test-slow: venv sandbox venv-evalplus
+test-slow: venv sandbox venv-evalplus browser
 	$(BIN)/python -m pytest -q -m slow --durations=20
 
 # the standing red-team suite alone (hostile candidates and patches; `make test` runs it too)

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "loop.commands.doctor",
     "loop.commands.sandbox",
     "loop.commands.rft",
+    "loop.commands.view",
 ]
 
 

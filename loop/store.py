@@ -5,10 +5,14 @@ nothing and ``--resume`` can ask what is missing. The run's configuration is sto
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import os
 import sqlite3
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -16,6 +20,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from verifiers import Candidate, Problem, Verdict
 
 DB_NAME = "run.sqlite"
+LOCK_NAME = "run.lock"  # held (flock) by the process writing a run, for `fireassay view`'s status
+# PRAGMA user_version of a store this code writes; 0 = made before versions were recorded (= 1)
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,7 +80,14 @@ class RunStore:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self._conn.close()
+            raise StoreError(f"{self.path} was written by a newer fireassay (store schema {version}, this one "
+                             f"knows {SCHEMA_VERSION}); upgrade fireassay to use it")
         self._conn.executescript(SCHEMA)
+        if version == 0:
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -241,6 +255,46 @@ class RunStore:
                 "verdicts": {n: {"passed": v.passed, "score": _float_or_none(v.score), "answer": v.answer}
                              for n, v in verdicts.items()},
             }
+
+
+@contextlib.contextmanager
+def writer_lock(run_dir: str | Path, wait_s: float = 5.0) -> Iterator[None]:
+    """Hold ``RUN_DIR/run.lock`` while a process writes the run: readers (``fireassay view``) see
+    the run as running, and a second writer of the same run is refused. The lock dies with the
+    process (a kill -9 leaves no stale lock). Readers only test it for an instant, hence the
+    short wait."""
+    path = Path(run_dir) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"another fireassay process is writing {run_dir}; wait for it to finish "
+                                     "(or stop it) before running this one") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def writer_active(run_dir: str | Path) -> bool:
+    """True while some process holds ``writer_lock`` on ``run_dir``. Opens the lock file read-only
+    and writes nothing."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _candidate(r: tuple[Any, ...]) -> Candidate:

@@ -9,9 +9,9 @@ import pytest
 
 from loop.engines.base import Completion, Engine
 from loop.run.config import RunConfig
-from loop.run.loop import RETRY_FEEDBACK, RunLoop
+from loop.run.loop import RunLoop
 from loop.store import RunStore
-from loop.tasks import get_task
+from loop.tasks import RETRY_FEEDBACK, get_task
 
 
 class FakeAnswerEngine(Engine):

@@ -18,7 +18,7 @@ from .checks import check_engine, check_sampler
 from .config import RESUMABLE, RunConfig
 from .execute import RunError, RunResult, execute_run, feedback_label, open_run_store
 from .judging import Tally, judge_missing
-from .loop import RETRY_FEEDBACK, RunLoop, Trajectory
+from .loop import RunLoop, Trajectory
 from .samples import read_samples
 from .selectors import (
     EngineNextToken,
@@ -34,7 +34,6 @@ from .verify import VerifyConfig, VerifyResult, execute_verify
 
 __all__ = [
     "RESUMABLE",
-    "RETRY_FEEDBACK",
     "EngineNextToken",
     "RunConfig",
     "RunError",

@@ -25,7 +25,7 @@ from ..analysis import MetricsError, load_run_data
 from ..engines import Engine, EngineError, create_engine
 from ..progress import ProgressBars
 from ..report import ReportConfig, build_report, write_report
-from ..store import RunStore, StoreError
+from ..store import RunStore, StoreError, writer_lock
 from ..tasks import Task, get_task
 from .checks import check_engine, check_sampler
 from .config import RESUMABLE, RunConfig
@@ -124,9 +124,15 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
         except INPUT_ERRORS as e:
             raise RunError(str(e)) from None
         store = open_run_store(out, stored, resume, ignore=RESUMABLE)
+        held = writer_lock(out)  # `fireassay view` shows the run as running while this is held
+        try:
+            held.__enter__()
+        except StoreError as e:
+            store.close()
+            raise RunError(str(e)) from None
         try:
             store.add_problems(problems)
-            store.set_config({"model_path": engine.model_name})
+            store.set_config({"model_path": engine.model_name, "status": "running"})
             with ProgressBars(enabled=cfg.show_progress) as bars:
                 trajectories = bars.counter("trajectories", total=len(problems) * cfg.n)
                 samples = bars.counter("samples", completed=store.count_candidates())
@@ -147,9 +153,11 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
                 judge_selectors(store, specs, task, show_progress=cfg.show_progress, engine=engine)
             except SelectorSpecError as e:
                 raise RunError(str(e)) from None
+            store.set_config({"status": "finished"})
             oracle_tally = Tally.of(store.verdicts(task.oracle_name).values())
         finally:
             store.close()
+            held.__exit__(None, None, None)
     finally:
         for part in reversed(owned):
             part.close()

@@ -35,9 +35,9 @@ from verifiers import Candidate, Problem, Verdict, Verifier
 from ..engines import Completion, Engine, SamplingParams
 from ..samplers import derive_seed, parse_sampler
 from ..store import RunStore
+from ..tasks import RETRY_FEEDBACK, UNSPECIFIED_FEEDBACK
 from .config import RunConfig
 
-RETRY_FEEDBACK = "Your answer is not correct. Try again."
 _SAMPLING_KEYS = {f.name for f in dataclasses.fields(SamplingParams)}
 
 
@@ -162,7 +162,7 @@ class RunLoop:
 
     def _feedback_text(self, oracle_v: Verdict | None, fb_v: Verdict | None) -> str:
         if self.feedback_name is not None:
-            return (fb_v.feedback if fb_v is not None and fb_v.feedback else "The answer did not pass the checks. Try again.")
+            return fb_v.feedback if fb_v is not None and fb_v.feedback else UNSPECIFIED_FEEDBACK
         return RETRY_FEEDBACK
 
     # -- generation ----------------------------------------------------------------------------

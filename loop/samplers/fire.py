@@ -133,6 +133,7 @@ class FireSampler(Sampler):
         first = engine.detokenize(ids[:1]) if ids[0] not in eog else ""
         meta: dict[str, Any] = dict(cont.meta) if cont is not None else {}
         meta.update(first_token=first, hot_token=hot_text, hot_token_id=int(hot), hot_position=len(prefix),
+                    hot_char=len(prefix_text),  # where the hot token starts in the text (the view marks it)
                     hot_logprob=float(hot_lp), hot_prob=float(hot_p))
         return Completion(
             text=text, token_ids=ids, finish_reason=finish, prompt_tokens=prompt_len,

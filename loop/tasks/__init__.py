@@ -6,7 +6,7 @@ from typing import Any
 
 from sandbox.registry import Registry
 
-from .base import Task
+from .base import RETRY_FEEDBACK, UNSPECIFIED_FEEDBACK, Task
 from .data import DataError
 
 TASKS: Registry[type[Task]] = Registry(
@@ -26,4 +26,4 @@ def get_task(name: str, data: str | Path | None = None, **options: Any) -> Task:
     return TASKS.get(name)(data=data, **options)
 
 
-__all__ = ["TASKS", "Task", "DataError", "get_task"]
+__all__ = ["RETRY_FEEDBACK", "TASKS", "UNSPECIFIED_FEEDBACK", "Task", "DataError", "get_task"]

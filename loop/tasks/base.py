@@ -11,6 +11,11 @@ from verifiers.registry import verifier_options
 
 from .data import DataError, load_from_hub, read_records, resolve_data_file
 
+# what the model is told between turns: with --feedback retry (decided by the gold answer), and
+# when a feedback verifier failed a candidate without saying why
+RETRY_FEEDBACK = "Your answer is not correct. Try again."
+UNSPECIFIED_FEEDBACK = "The answer did not pass the checks. Try again."
+
 
 class Task(ABC):
     name: ClassVar[str]

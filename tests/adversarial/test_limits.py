@@ -116,7 +116,11 @@ def test_loop_only_on_one_plus_input(docker_bench):
     (v,) = docker_bench.together([hostile(
         "def add(a, b):\n    while a == -5:\n        pass\n    return a + b\n")])
     assert v.details["base_passed"] is True and v.details["plus_passed"] is False
-    assert v.details["first_failure"] == {"suite": "plus", "index": 0, "kind": "timeout"}
+    ff = v.details["first_failure"]
+    assert {k: ff[k] for k in ("suite", "index", "kind")} == {"suite": "plus", "index": 0, "kind": "timeout"}
+    # the evidence a person reads in `fireassay view`: the input, what was expected, the time and its limit
+    assert ff["input"].startswith("[-5") and "expected" in ff and "got" not in ff
+    assert ff["seconds"] >= ff["limit_s"] > 0
 
 
 def test_huge_output_is_refused(docker_bench):

@@ -192,6 +192,8 @@ class EvalPlusOracle(Verifier):
                          "index": i if i < n_base else i - n_base, "kind": kind}
                 if o is not None and o.status == "error":
                     first["message"] = f"{o.error_kind}: {o.message}"[:300]
+                first.update(_failure_evidence(_input_at(ref, i), wanted[i], o,
+                                               self.limits.time_limits(exp.times[i:i + 1])[0]))
         passed = ok_base and (self.tests == "base" or ok_plus)
         details: dict[str, Any] = {
             "base_passed": ok_base, "plus_passed": ok_plus if self.tests == "all" else None,
@@ -207,6 +209,41 @@ def _pid(problem_id: str, code: str) -> str:
     import hashlib
 
     return f"{problem_id}#{hashlib.sha256(code.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
+def _failure_evidence(args: Any, wanted: Any, o: Any, limit_s: float) -> dict[str, Any]:
+    """What a person needs to see why an input failed (for ``fireassay view``; never shown to the
+    model: an oracle's feedback is empty): the input, expected vs got, the traceback tail, the
+    time. Values are bounded reprs of plain data."""
+    out: dict[str, Any] = {"input": _short_repr(args), "expected": _short_repr(wanted), "limit_s": round(limit_s, 3)}
+    if o is not None:
+        out["seconds"] = round(float(o.seconds), 3)
+        if o.ok:
+            out["got"] = _short_repr(o.value)
+        if o.traceback:
+            out["traceback"] = o.traceback[-2000:]
+    return out
+
+
+def _input_at(ref: Mapping[str, Any], i: int) -> Any:
+    raw = (list(ref["base_input"]) + list(ref["plus_input"]))[i]
+    try:
+        return decode(raw)
+    except Exception:  # noqa: BLE001 - shown as stored
+        return raw
+
+
+def _short_repr(value: Any, limit: int = 400) -> str:
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother = 4, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 12
+    try:
+        text = r.repr(value)
+    except Exception as e:  # noqa: BLE001 - evidence for a person; it must never fail a verdict
+        text = f"<unprintable {type(value).__name__}: {type(e).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _failed(details: dict[str, Any]) -> Verdict:
