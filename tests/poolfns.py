@@ -1,6 +1,8 @@
 """Functions the worker-pool tests run in worker processes (named for what they do)."""
+import logging
 import os
 import time
+import warnings
 
 
 def work(kind: str, value: int):
@@ -14,4 +16,8 @@ def work(kind: str, value: int):
         return len(blob)
     if kind == "exit":
         os._exit(3)
+    if kind == "log":  # a library that logs its whole (huge) input, like math-verify on a timeout
+        for i in range(value):
+            logging.getLogger("noisy.lib").warning("Timeout during parsing: %s", "x" * 100_000)
+        warnings.warn("a library warning")
     return value
