@@ -1,8 +1,9 @@
 """MATH oracle: last ``\\boxed{}`` compared with the gold answer by math-verify (sympy fallback).
 
 Checks run in a pool of worker processes with a hard per-check timeout and a memory cap; a check
-that times out or crashes gives ``passed=None`` with the reason, never ``False``. Candidates that
-share an extracted answer are checked once.
+that times out or crashes, and an answer that neither math-verify nor sympy can decide (parsing
+timed out, too deep to parse right, unreadable), gives ``passed=None`` with the reason, never
+``False``. Candidates that share an extracted answer are checked once.
 """
 from __future__ import annotations
 
@@ -64,11 +65,15 @@ class MathOracle(Verifier):
                     verdicts.append(Verdict(0.0, False, None, "No final answer in \\boxed{} found.", {"extracted": None}))
                     continue
                 r = results[j]
+                logs = {"checker_log": list(r.logs)} if r.logs else {}  # math-verify's, shortened
                 if not r.ok:
-                    verdicts.append(Verdict.unjudged(f"checker failed: {r.error}", extracted=ans))
+                    verdicts.append(Verdict.unjudged(f"checker failed: {r.error}", extracted=ans, **logs))
                     continue
                 key, ok, method = r.value
-                verdicts.append(Verdict(1.0 if ok else 0.0, ok, key, "", {"extracted": ans, "method": method}))
+                if ok is None:
+                    verdicts.append(Verdict.unjudged(f"undecided: {method}", extracted=ans, **logs))
+                    continue
+                verdicts.append(Verdict(1.0 if ok else 0.0, ok, key, "", {"extracted": ans, "method": method, **logs}))
             out.append(verdicts)
         return out
 

@@ -2,7 +2,9 @@
 
 Each scores every candidate; selection = the highest score, ties broken at random with a seed
 (``passed`` marks the one selected). Vote selectors put the candidate's class representative in
-``Verdict.answer`` so that the report can recompute votes inside any k-subset.
+``Verdict.answer`` so that the report can recompute votes inside any k-subset; a candidate whose
+answer was left in a class of its own without being compared (unreadable in time, or the
+problem's grouping time cap ran out) says so in ``details["grouping"]``.
 """
 from __future__ import annotations
 
@@ -52,10 +54,10 @@ class _VoteBase(Verifier):
         self.format = ANSWER_FORMATS.create(answer_format) if isinstance(answer_format, str) else answer_format
         self.seed = seed
 
-    def _classes(self, candidates: Sequence[Candidate]) -> list[str | None]:
-        keys = self.format.keys([c.text for c in candidates])
-        rep = self.format.classes(keys)
-        return [rep[k] if k is not None else None for k in keys]
+    def _classes(self, candidates: Sequence[Candidate]) -> tuple[list[str | None], list[dict[str, Any]]]:
+        """Class representative per candidate, and the details that say which were not grouped."""
+        g = self.format.group([c.text for c in candidates])
+        return list(g.classes), [{"grouping": s} if s else {} for s in g.status]
 
     def close(self) -> None:
         self.format.close()
@@ -68,14 +70,14 @@ class MajorityVote(_VoteBase):
     subset_rule: ClassVar[SubsetRule] = "vote"
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
-        classes = self._classes(candidates)
+        classes, grouping = self._classes(candidates)
         counts: dict[str, int] = defaultdict(int)
         for c in classes:
             if c is not None:
                 counts[c] += 1
         n = max(1, len(candidates))
         scores = [counts[c] / n if c is not None else 0.0 for c in classes]
-        details = [{"votes": counts[c] if c is not None else 0, "weight": 1.0} for c in classes]
+        details = [{"votes": counts[c] if c is not None else 0, "weight": 1.0, **g} for c, g in zip(classes, grouping)]
         return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 
@@ -91,7 +93,7 @@ class WeightedMajority(_VoteBase):
     subset_rule: ClassVar[SubsetRule] = "weighted_vote"
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
-        classes = self._classes(candidates)
+        classes, grouping = self._classes(candidates)
         raw = [c.score if c.score is not None and not math.isnan(c.score) else None for c in candidates]
         present = [w for w in raw if w is not None]
         shift = -min(present) if present and min(present) < 0 else 0.0
@@ -102,7 +104,7 @@ class WeightedMajority(_VoteBase):
                 total_w[cls] += w
         norm = sum(weights) or 1.0
         scores = [total_w[c] / norm if c is not None else 0.0 for c in classes]
-        details = [{"weight": w} for w in weights]
+        details = [{"weight": w, **g} for w, g in zip(weights, grouping)]
         return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 
