@@ -11,6 +11,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
+import sys
+import zlib
 from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
@@ -26,19 +29,75 @@ def open_text(path: Path) -> TextIO:
     return path.open("r", encoding="utf-8")
 
 
+def read_text(path: str | Path, option: str = "--data") -> str:
+    """The whole text of a UTF-8 file (gunzipped when its name ends in ``.gz``). Every way it can
+    be unreadable is a :class:`DataError` naming the file (and line) and ``option``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file; pass an existing file with {option}")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; pass the file itself with {option}")
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read()
+        else:
+            raw = path.read_bytes()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable gzip file ({e}); the name ends in .gz, so pass "
+                        f"a gzip-compressed file, or rename it without .gz") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror or e}); pass a readable file with {option}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {col}); "
+                        "save the file as UTF-8") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _loads(text: str, name: str, line: int | None = 1, hint: str = "") -> Any:
+    """``json.loads`` whose every failure is a DataError naming ``name:line`` (``line`` is where
+    ``text`` starts in the file; None: ``text`` is the whole file)."""
+    def where(pos: int | None = None, lineno: int | None = None) -> str:
+        if lineno is None and pos is not None:
+            lineno = text.count("\n", 0, pos) + 1
+        if lineno is None:
+            return name if line is None else f"{name}:{line}"
+        return f"{name}:{(line or 1) + lineno - 1}"
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where(lineno=e.lineno)}: invalid JSON ({e.msg}){hint}") from None
+    except ValueError:  # an integer past Python's digit limit for int()
+        limit = sys.get_int_max_str_digits()
+        m = re.search(rf"\d{{{limit + 1},}}", text)
+        raise DataError(f"{where(m.start() if m else None)}: a number has more than {limit} digits; "
+                        "write such a number as a string") from None
+    except RecursionError:
+        raise DataError(f"{where()}: JSON nested too deeply") from None
+    m = _SURROGATE_ESCAPE.search(text)
+    if m:  # only an escape can make a lone surrogate: it is not text (SQLite, every writer fail on it)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = e.object[e.start:e.end].encode("utf-8", "backslashreplace").decode("ascii")
+            raise DataError(f"{where(m.start())}: a string holds {bad}, half of a UTF-16 surrogate pair, "
+                            "which is not text; fix or drop that escape") from None
+    return value
+
+
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSONL (optionally .gz) file or a JSON list; a bad line is named as file:line."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; pass an existing file with --data")
-    with open_text(path) as fh:
-        text = fh.read()
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    text = read_text(path)
+    if text.lstrip().startswith("["):
+        rows = _loads(text, str(path), line=None)
         if not all(isinstance(r, dict) for r in rows):
             raise DataError(f"{path}: expected a JSON list of objects")
         return rows
@@ -46,14 +105,14 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for every non-blank line; a bad line raises as file:line."""
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+    """``(line number, object)`` for every non-blank line; a bad line raises as file:line.
+
+    Lines end at ``\\n`` only (a ``\\r`` before it is JSON whitespace): JSON strings may hold raw
+    U+2028, U+0085 and the like, which ``str.splitlines`` would break lines at."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip(" \t\r"):
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{name}:{lineno}: invalid JSON ({e.msg}); each line must be one JSON object") from None
+        row = _loads(line, name, lineno, hint="; each line must be one JSON object")
         if not isinstance(row, dict):
             raise DataError(f"{name}:{lineno}: expected a JSON object, got {type(row).__name__}")
         yield lineno, row

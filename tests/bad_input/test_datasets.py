@@ -1,0 +1,62 @@
+"""Bad input, surface: datasets (``--data``). Each refusal exits 2 with one message that names
+the file (and line) before anything is written; valid but unusual files are read right."""
+from __future__ import annotations
+
+import gzip
+import json
+
+from .harness import gsm8k_rows, refused, run_cli, tree, write_jsonl
+
+
+def _verify_reference(capsys, data, out):
+    return run_cli(capsys, "verify", "--task", "gsm8k", "--data", data, "--reference", "--out", out)
+
+
+def test_raw_line_separators_inside_a_string_are_text_not_line_breaks(tmp_path, capsys):
+    rows = gsm8k_rows(3)
+    rows[0]["question"] = "Two lines\u2028in one\u2029paragraph, a NEL\x85, a VT\x0b and FF\x0c: what is 0 plus one?"
+    data = write_jsonl(tmp_path / "d.jsonl", rows, ensure_ascii=False)  # the characters raw, as JSON allows
+    r = _verify_reference(capsys, data, tmp_path / "run")
+    assert r.code == 0, r.err  # was: "d.jsonl:1: invalid JSON (Unterminated string ...)"
+    assert "verified 3 candidates: 3 passed" in r.out
+
+
+def test_invalid_utf8_is_named_with_file_and_line(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    lines = [json.dumps(r).encode() for r in gsm8k_rows(3)]
+    lines[1] = lines[1].replace(b"plus", b"pl\xffus")
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    msg = refused(_verify_reference(capsys, data, tmp_path / "run"), f"{data}:2", "UTF-8")
+    assert "0xff" in msg
+    assert tree(tmp_path / "run") == {}
+
+
+def test_integer_past_the_digit_limit_is_named_with_file_and_line(tmp_path, capsys):
+    rows = gsm8k_rows(3)
+    data = tmp_path / "d.jsonl"
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    data.write_text(text + '{"question": "big", "answer": "#### 1", "n": ' + "7" * 5001 + "}\n")
+    refused(_verify_reference(capsys, data, tmp_path / "run"), f"{data}:4", "digits")
+    assert tree(tmp_path / "run") == {}
+
+
+def test_lone_surrogate_is_named_with_file_and_line(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in gsm8k_rows(2)) + '{"question": "x\\ud800", "answer": "#### 1"}\n')
+    refused(_verify_reference(capsys, data, tmp_path / "run"), f"{data}:3", "surrogate")
+    assert tree(tmp_path / "run") == {}
+
+
+def test_gz_name_on_a_file_that_is_not_gzip(tmp_path, capsys):
+    data = write_jsonl(tmp_path / "d.jsonl.gz", gsm8k_rows(2))  # plain text behind a .gz name
+    refused(_verify_reference(capsys, data, tmp_path / "run"), str(data), "gzip")
+    assert tree(tmp_path / "run") == {}
+    good = tmp_path / "ok.jsonl.gz"
+    good.write_bytes(gzip.compress(data.read_bytes()))
+    assert _verify_reference(capsys, good, tmp_path / "run2").code == 0
+
+
+def test_data_file_that_is_a_directory(tmp_path, capsys):
+    (tmp_path / "d" / "test.jsonl").mkdir(parents=True)  # the name the task looks for, as a folder
+    refused(_verify_reference(capsys, tmp_path / "d", tmp_path / "run"), "test.jsonl", "directory")
+    assert tree(tmp_path / "run") == {}
