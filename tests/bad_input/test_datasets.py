@@ -58,5 +58,5 @@ def test_gz_name_on_a_file_that_is_not_gzip(tmp_path, capsys):
 
 def test_data_file_that_is_a_directory(tmp_path, capsys):
     (tmp_path / "d" / "test.jsonl").mkdir(parents=True)  # the name the task looks for, as a folder
-    refused(_verify_reference(capsys, tmp_path / "d", tmp_path / "run"), "test.jsonl", "directory")
+    refused(_verify_reference(capsys, tmp_path / "d", tmp_path / "run"), "test.jsonl", "no data file")
     assert tree(tmp_path / "run") == {}
