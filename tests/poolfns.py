@@ -17,7 +17,7 @@ def work(kind: str, value: int):
     if kind == "exit":
         os._exit(3)
     if kind == "log":  # a library that logs its whole (huge) input, like math-verify on a timeout
-        for i in range(value):
+        for _ in range(value):
             logging.getLogger("noisy.lib").warning("Timeout during parsing: %s", "x" * 100_000)
-        warnings.warn("a library warning")
+        warnings.warn("a library warning", stacklevel=1)
     return value

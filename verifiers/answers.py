@@ -20,7 +20,6 @@ from sandbox.registry import Registry
 
 from .extract import extract_gsm8k_answer, extract_math_answer, number_key, parse_number
 
-
 UngroupedWhy = Literal["", "unreadable", "ungrouped"]
 
 

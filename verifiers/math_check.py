@@ -92,7 +92,7 @@ def _parse(answer: str) -> tuple[tuple[Any, ...], str | None]:
         return (), f"parsing timed out after {_TIMEOUT}s"
     except RecursionError:
         return (), "too deeply nested to parse"
-    except Exception:  # math-verify's own rule: nothing could be extracted
+    except Exception:  # noqa: BLE001 - math-verify's own rule: nothing could be extracted
         return (), None
 
 
@@ -107,7 +107,7 @@ def _verify(gold: tuple[Any, ...], target: tuple[Any, ...]) -> bool | None:
                         return True
             except (TimeoutException, RecursionError):
                 undecided = True
-            except Exception:  # math-verify's own rule: a comparison that errors is no match
+            except Exception:  # noqa: BLE001 - math-verify's own rule: a comparison that errors is no match
                 pass
     return None if undecided else False
 
@@ -122,7 +122,7 @@ def _sympy_fallback(gold: str, answer: str) -> bool | None:
     try:
         with _stack_room():
             return compare()
-    except (Exception, TimeoutException):
+    except (Exception, TimeoutException):  # noqa: BLE001 - whatever sympy raises: undecided
         return None
 
 
