@@ -2,6 +2,12 @@
 
 Every problem, candidate and verdict is committed as soon as it exists, so a crash loses
 nothing and ``--resume`` can ask what is missing. The run's configuration is stored with it.
+
+A store is checked before it is opened (:func:`check_store`): an empty file, one that is not
+SQLite, a SQLite file without fireassay's tables or settings, or a damaged one is refused with
+one message, and neither re-created nor changed (the check reads it with ``immutable=1``: no
+journal or lock file appears). A store damaged later, while in use, raises :class:`StoreError`
+instead of ``sqlite3.DatabaseError``. :func:`readable_rows` reads what SQLite still can.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -48,8 +54,108 @@ CREATE TABLE IF NOT EXISTS verifiers (
 """
 
 
+TABLES = ("config", "problems", "candidates", "verdicts", "verifiers")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 class StoreError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    """What :func:`check_store` found. ``problem``: why the store cannot be used as it is (None:
+    it can); ``rows``: per table, the rows SQLite can read (None: not counted, or unreadable)."""
+
+    path: Path
+    problem: str | None
+    damaged: bool = False  # SQLite's own file, partly unreadable: --salvage may rescue rows
+    rows: Mapping[str, int | None] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def refusal(self, run_dir: str | Path) -> str:
+        """The one message that refuses this store, with what to do."""
+        fix = f"nothing was changed; `fireassay doctor {run_dir}` says what is readable"
+        if self.damaged:
+            fix += f", `fireassay export {run_dir} --out FILE --salvage` writes it"
+        return f"{self.path}: {self.problem}; {fix}"
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection that creates no -wal/-shm file; a store left with a WAL (a run
+    that was killed) is read through it, as SQLite would on the next open."""
+    wal = path.with_name(path.name + "-wal")
+    flags = "mode=ro" if wal.exists() and wal.stat().st_size else "mode=ro&immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True)
+
+
+def check_store(run_dir: str | Path, count_rows: bool = False) -> StoreHealth:
+    """Is ``run_dir/run.sqlite`` a usable fireassay store? Reads only; ``count_rows`` also counts
+    the rows SQLite can read in each table (slower: a scan that survives damaged pages)."""
+    path = Path(run_dir) / DB_NAME
+    wal = path.with_name(path.name + "-wal")
+    has_wal = wal.exists() and wal.stat().st_size > 0
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except OSError as e:
+        return StoreHealth(path, f"cannot be read ({e.strerror or e})")
+    if size == 0 and not has_wal:
+        return StoreHealth(path, "is empty (0 bytes): the run's settings and results are not in it")
+    if size and head != _SQLITE_HEADER:
+        return StoreHealth(path, "is not a SQLite database (its first bytes are not SQLite's header)")
+    try:
+        conn = _connect_readonly(path)
+    except sqlite3.Error as e:
+        return StoreHealth(path, f"cannot be opened ({e})")
+    try:
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as e:
+            return StoreHealth(path, f"is damaged ({e})", damaged=True)
+        missing = [t for t in TABLES if t not in names]
+        if missing:
+            return StoreHealth(path, "is not a fireassay run store (no table " + ", ".join(missing) + ")")
+        rows = {t: _count_readable(conn, t) for t in TABLES} if count_rows else None
+        try:
+            check = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+            has_config = conn.execute("SELECT COUNT(*) FROM config").fetchone()[0] > 0
+        except sqlite3.DatabaseError as e:
+            return StoreHealth(path, f"is damaged ({e})", damaged=True, rows=rows)
+        if check != ["ok"]:
+            return StoreHealth(path, "is damaged (SQLite's check: " + "; ".join(check)[:300] + ")", damaged=True, rows=rows)
+        if not has_config:
+            return StoreHealth(path, "holds no run settings (its config table is empty)", rows=rows)
+        return StoreHealth(path, None, rows=rows)
+    finally:
+        conn.close()
+
+
+def readable_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``table`` that SQLite can still read, in rowid order: a damaged page costs
+    the rows on it, not the scan (it goes on from the next rowid it can reach)."""
+    last, step = 0, 1
+    while step <= 1 << 40:
+        try:
+            cur = conn.execute(f"SELECT rowid, {columns} FROM {table} WHERE rowid > ? ORDER BY rowid", (last,))
+            for row in cur:
+                last, step = row[0], 1
+                yield row[1:]
+            return
+        except sqlite3.DatabaseError:
+            last, step = last + step, step * 2  # skip ahead, farther each time
+
+
+def _count_readable(conn: sqlite3.Connection, table: str) -> int | None:
+    try:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.DatabaseError:
+        n = sum(1 for _ in readable_rows(conn, table, "1"))
+        return n or None
 
 
 def _dumps(obj: Any) -> str:
@@ -77,17 +183,23 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: cannot be opened ({e})") from None
         if version > SCHEMA_VERSION:
             self._conn.close()
             raise StoreError(f"{self.path} was written by a newer fireassay (store schema {version}, this one "
                              f"knows {SCHEMA_VERSION}); upgrade fireassay to use it")
-        self._conn.executescript(SCHEMA)
-        if version == 0:
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        try:
+            self._conn.executescript(SCHEMA)
+            if version == 0:
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: cannot be opened ({e})") from None
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -95,7 +207,12 @@ class RunStore:
         run_dir = Path(run_dir)
         if (run_dir / DB_NAME).exists() and not exist_ok:
             raise StoreError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / DB_NAME).exists():
+            return cls.open(run_dir)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{run_dir}: cannot make the run directory ({e.strerror or e}); choose another --out") from None
         store = cls(run_dir)
         if not store.config():
             store.set_config(config)
@@ -103,8 +220,12 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: str | Path) -> "RunStore":
+        """Open an existing store after :func:`check_store` found it usable (else StoreError)."""
         if not (Path(run_dir) / DB_NAME).exists():
             raise StoreError(f"{run_dir} is not a run directory (no {DB_NAME}); create one with `fireassay verify` or `fireassay run`")
+        health = check_store(run_dir)
+        if not health.ok:
+            raise StoreError(health.refusal(run_dir))
         return cls(run_dir)
 
     def close(self) -> None:
@@ -119,17 +240,34 @@ class RunStore:
 
     def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(sql, rows)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.DatabaseError as e:
+                raise self._failed(e) from None
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as e:
+                raise self._failed(e) from None
+
+    def _failed(self, e: sqlite3.DatabaseError) -> Exception:
+        """A damaged file, a full disk, a lock held too long: one StoreError naming the file (a
+        broken constraint or a misuse of the API is a bug, and raised as it is)."""
+        if isinstance(e, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+            return e
+        damaged = type(e) is sqlite3.DatabaseError  # SQLITE_CORRUPT, SQLITE_NOTADB
+        fix = f"`fireassay doctor {self.run_dir}` says what is readable"
+        if damaged:
+            fix += f", `fireassay export {self.run_dir} --out FILE --salvage` writes it"
+        return StoreError(f"{self.path}: {'is damaged' if damaged else 'cannot be used'} ({e}); {fix}")
 
     # -- config ----------------------------------------------------------------------------
     def set_config(self, config: Mapping[str, Any]) -> None:
