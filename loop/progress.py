@@ -72,8 +72,9 @@ class ProgressBars:
 
     @staticmethod
     def _columns() -> tuple[ProgressColumn, ...]:
-        return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        # names and notes may hold user text (a selector's as=NAME): shown as written, never as markup
+        return (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[note]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn())
 
     def counter(self, name: str, total: int | None = None, completed: int = 0) -> Counter:
         """A new counter ``name`` (its bar appears now)."""

@@ -104,10 +104,14 @@ def test_unknown_task_and_missing_data(tmp_path):
     assert p.returncode == 2 and "no such file" in p.stderr
 
 
-def test_empty_text_is_a_failed_candidate(tmp_path, gsm8k_file):
-    (tmp_path / "s.jsonl").write_text('{"problem_id": "0", "text": ""}\n{"problem_id": "0", "text": null}\n')
+def test_empty_text_is_a_failed_candidate_and_null_text_is_refused(tmp_path, gsm8k_file):
+    (tmp_path / "s.jsonl").write_text('{"problem_id": "0", "text": ""}\n{"problem_id": "0", "text": ""}\n')
     p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", tmp_path / "s.jsonl", "--out", tmp_path / "r")
     assert "verified 2 candidates: 0 passed, 2 failed, 0 unjudged" in p.stdout
+    (tmp_path / "n.jsonl").write_text('{"problem_id": "0", "text": ""}\n{"problem_id": "0", "text": null}\n')
+    p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", tmp_path / "n.jsonl", "--out", tmp_path / "n",
+                check=False)
+    assert p.returncode == 2 and f"{tmp_path / 'n.jsonl'}:2" in p.stderr and not (tmp_path / "n").exists()
 
 
 def test_resume_verifies_only_what_is_missing(tmp_path, gsm8k_file):

@@ -58,7 +58,13 @@ def test_bad_records_name_the_field():
 def test_shared_swe_files_load(shared_data):
     from loop.tasks import get_task
 
-    for name in ("swe-bench-lite-test.json", "swe-bench-dev-easy.json", "human_eval.json"):
+    from loop.tasks.data import DataError
+
+    # swe-bench-dev-easy.json holds pylint-dev__astroid-1268 twice (records 1 and 3): one id, two
+    # problems, would share one run's samples; such a file is refused, naming both records
+    with pytest.raises(DataError, match=r"records 1 and 3 .*'pylint-dev__astroid-1268' appears twice.*identical"):
+        get_task("swe", data=shared_data / "swe" / "swe-bench-dev-easy.json").load()
+    for name in ("swe-bench-lite-test.json", "human_eval.json"):
         task = get_task("swe", data=shared_data / "swe" / name)
         problems = task.load()
         assert len(problems) == 5

@@ -6,9 +6,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from loop.commands._common import fail
+from loop.commands._common import fail, styled
 
-out = Console(highlight=False)
+out = Console(highlight=False, markup=False)  # details are Docker's words: shown as written
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
         cfg = SandboxConfig(image=image) if image else SandboxConfig()
         checks = run_checks(cfg)
         for c in checks:
-            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-            out.print(f"{mark} {c.name}: {c.detail}")
+            mark = styled("green", "ok  ") if c.ok else styled("red", "FAIL")
+            out.print(mark + f" {c.name}: {c.detail}")
             if not c.ok and c.fix:
                 out.print(f"       fix: {c.fix}")
         if not all(c.ok for c in checks):

@@ -92,6 +92,8 @@ def parse_selector_spec(text: str) -> SelectorSpec:
         key, _, value = part.partition("=")
         if key in options:
             raise SelectorSpecError(f"selector {text!r} sets {key} twice")
+        if not value.strip():
+            raise SelectorSpecError(f"selector {text!r}: {key}= has no value; give one ({key}=VALUE) or leave {key} out")
         options[key] = value
     alias = options.pop("as", None)
     weights = options.pop("weights", None) or None

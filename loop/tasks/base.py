@@ -9,7 +9,7 @@ from verifiers import Problem, Verifier, create_verifier
 from verifiers.options import check_options
 from verifiers.registry import verifier_options
 
-from .data import DataError, load_from_hub, read_records, resolve_data_file
+from .data import DataError, check_limit, load_from_hub, read_records, record_lines, resolve_data_file
 
 # what the model is told between turns: with --feedback retry (decided by the gold answer), and
 # when a feedback verifier failed a candidate without saying why
@@ -55,9 +55,38 @@ class Task(ABC):
         return load_from_hub(hub_path, split, config, task=self.name)
 
     def load(self, limit: int | None = None) -> list[Problem]:
+        """The first ``limit`` problems (all with None). Refused with a DataError: a limit below
+        1, a dataset without problems, two problems with one id."""
+        check_limit(limit)
         rows = self.records()
+        if not rows:
+            raise DataError(f"{self.data_source()}: no problems in it; pass the task's data file with --data")
+        problems = self.to_problems(rows, limit)
+        self.check_unique_ids(problems)
+        return problems
+
+    def to_problems(self, rows: list[dict[str, Any]], limit: int | None) -> list[Problem]:
+        """Problems of the first ``limit`` records (a task may build only those)."""
         problems = [self.to_problem(i, r) for i, r in enumerate(rows)]
         return problems[:limit] if limit is not None else problems
+
+    def data_source(self) -> str:
+        """The data file, or the hub dataset, as messages name it."""
+        path = self.data_file()
+        return str(path) if path is not None else f"hub dataset {self.hub[0] if self.hub else self.name!r}"
+
+    def check_unique_ids(self, problems: list[Problem]) -> None:
+        first: dict[str, int] = {}
+        for i, p in enumerate(problems):
+            if p.id not in first:
+                first[p.id] = i
+                continue
+            path = self.data_file()
+            lines = record_lines(path) if path is not None else None
+            where = (f"{path}:{lines[first[p.id]]} and {path}:{lines[i]}" if lines and len(lines) > i
+                     else f"{self.data_source()}: records {first[p.id]} and {i} (from 0)")
+            same = " (the two are identical: drop one)" if problems[first[p.id]] == p else " (fix or drop one of them)"
+            raise DataError(f"{where}: problem id {p.id!r} appears twice; each problem needs its own id{same}")
 
     @abstractmethod
     def to_problem(self, index: int, record: dict[str, Any]) -> Problem: ...

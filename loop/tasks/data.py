@@ -15,18 +15,11 @@ import re
 import sys
 import zlib
 from pathlib import Path
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Iterator, Sequence
 
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file (and line) and the fix."""
-
-
-def open_text(path: Path) -> TextIO:
-    """A UTF-8 text file, gunzipped on the fly when its name ends in ``.gz``."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
 
 
 def read_text(path: str | Path, option: str = "--data") -> str:
@@ -102,6 +95,22 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             raise DataError(f"{path}: expected a JSON list of objects")
         return rows
     return [row for _, row in iter_jsonl_text(text, str(path))]
+
+
+def record_lines(path: str | Path) -> list[int] | None:
+    """The line each record of a JSONL data file starts on (None for a JSON list file): for
+    messages that must name a record's line after :func:`read_records` read it."""
+    text = read_text(path)
+    if text.lstrip().startswith("["):
+        return None
+    return [lineno for lineno, _ in iter_jsonl_text(text, str(path))]
+
+
+def check_limit(limit: int | None) -> None:
+    """``--limit N``: the first N problems; N must be a whole number >= 1 (None: all)."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise DataError(f"--limit must be a whole number >= 1 (the first N problems), got {limit!r}; "
+                        "leave it out for all problems")
 
 
 def iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:

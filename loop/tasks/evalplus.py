@@ -105,8 +105,7 @@ class _EvalPlusTask(Task):
         self._cache_key = hashlib.sha256(blob).hexdigest()
         return rows
 
-    def load(self, limit: int | None = None) -> list[Problem]:
-        rows = self.records()
+    def to_problems(self, rows: list[dict[str, Any]], limit: int | None) -> list[Problem]:
         if limit is not None:
             rows = rows[:limit]
         return [self.to_problem(i, r) for i, r in enumerate(rows)]

@@ -40,6 +40,19 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: Any) -> CliResult:
     return CliResult(code, captured.out, captured.err)
 
 
+def run_cli_quietly(*args: Any) -> int:
+    """The exit code of a CLI call whose output nobody reads (for module-scoped fixtures)."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
 def refused(result: CliResult, *names: str) -> str:
     """Assert one clear refusal: exit 2, an ``error:`` message naming each of ``names``, no
     traceback. Returns the message."""

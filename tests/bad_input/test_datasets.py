@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from .harness import gsm8k_rows, refused, run_cli, tree, write_jsonl
 
 
@@ -59,4 +61,35 @@ def test_gz_name_on_a_file_that_is_not_gzip(tmp_path, capsys):
 def test_data_file_that_is_a_directory(tmp_path, capsys):
     (tmp_path / "d" / "test.jsonl").mkdir(parents=True)  # the name the task looks for, as a folder
     refused(_verify_reference(capsys, tmp_path / "d", tmp_path / "run"), "test.jsonl", "no data file")
+    assert tree(tmp_path / "run") == {}
+
+
+def _verify_samples(capsys, data, samples, out, *extra):
+    return run_cli(capsys, "verify", "--task", "gsm8k", "--data", data, "--samples", samples, "--out", out, *extra)
+
+
+def test_empty_dataset_says_it_has_no_problems(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n")
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"problem_id": "0", "text": "1"}])
+    msg = refused(_verify_samples(capsys, data, samples, tmp_path / "run"), str(data), "no problems")
+    assert "unknown problem_id" not in msg  # was: "unknown problem_id '0'; ids look like:  ..."
+    assert tree(tmp_path / "run") == {}
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_limit_below_one_is_refused(tmp_path, capsys, limit):
+    data = write_jsonl(tmp_path / "d.jsonl", gsm8k_rows(3))
+    msg = refused(run_cli(capsys, "verify", "--task", "gsm8k", "--data", data, "--reference", "--out",
+                          tmp_path / "run", "--limit", limit), "--limit")
+    assert "unknown problem_id" not in msg  # -1 silently dropped the last problem
+    assert tree(tmp_path / "run") == {}
+
+
+def test_duplicate_problem_ids_are_refused_naming_both_lines(tmp_path, capsys):
+    rows = [{"problem": f"p{i}", "answer": str(i), "unique_id": f"test/algebra/{i}.json"} for i in range(3)]
+    rows[2]["unique_id"] = rows[0]["unique_id"]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    refused(run_cli(capsys, "verify", "--task", "math500", "--data", data, "--reference", "--out", tmp_path / "run"),
+            "test/algebra/0.json", f"{data}:1", ":3")
     assert tree(tmp_path / "run") == {}
