@@ -76,6 +76,24 @@ class StoreHealth:
     def ok(self) -> bool:
         return self.problem is None
 
+    def readable(self) -> str:
+        """Rows per table in words: "40 problems, 240 candidates, ..." ("?" where unreadable)."""
+        if self.rows is None:
+            return "no table could be read"
+        words = {"config": "settings", "problems": "problems", "candidates": "candidates",
+                 "verdicts": "verdicts", "verifiers": "verifiers"}
+        return ", ".join(f"{'?' if self.rows.get(t) is None else self.rows[t]} {words[t]}"
+                         for t in ("problems", "candidates", "verdicts", "verifiers", "config"))
+
+    def fix(self, run_dir: str | Path) -> str:
+        """What to do about the problem found."""
+        if self.damaged:
+            return (f"`fireassay export {run_dir} --out FILE --salvage` writes every candidate and verdict SQLite can "
+                    "still read; continue in a new --out")
+        if self.problem and "not a fireassay" in self.problem:  # a foreign store, or none
+            return "this is not a fireassay run directory: pass the --out of a `fireassay verify` or `fireassay run`"
+        return "nothing in it can be recovered: start again with a new --out" if self.problem else ""
+
     def refusal(self, run_dir: str | Path) -> str:
         """The one message that refuses this store, with what to do."""
         fix = f"nothing was changed; `fireassay doctor {run_dir}` says what is readable"
@@ -102,6 +120,8 @@ def check_store(run_dir: str | Path, count_rows: bool = False) -> StoreHealth:
         size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return StoreHealth(path, f"does not exist: {run_dir} is not a fireassay run directory")
     except OSError as e:
         return StoreHealth(path, f"cannot be read ({e.strerror or e})")
     if size == 0 and not has_wal:
@@ -383,16 +403,79 @@ class RunStore:
         ``score`` and ``answer`` at top level, every verifier's under ``verdicts``."""
         oracle = next((n for n, v in self.verifiers().items() if v["role"] == "oracle"), None)
         for c, verdicts in self.iter_rows():
-            top = verdicts.get(oracle) if oracle else None
-            yield {
-                "problem_id": c.problem_id, "sample_index": c.sample_index, "turn": c.turn, "text": c.text,
-                "passed": top.passed if top else None, "score": _float_or_none(top.score) if top else None,
-                "answer": top.answer if top else None,
-                "sampler": c.sampler.get("name") if c.sampler else None,
-                "first_token": c.meta.get("first_token"), "tokens": c.meta.get("tokens"),
-                "verdicts": {n: {"passed": v.passed, "score": _float_or_none(v.score), "answer": v.answer}
-                             for n, v in verdicts.items()},
-            }
+            yield export_row(c, verdicts, oracle)
+
+
+def export_row(c: Candidate, verdicts: Mapping[str, Verdict], oracle: str | None) -> dict[str, Any]:
+    """The ``fireassay export`` line of one candidate and its verdicts."""
+    top = verdicts.get(oracle) if oracle else None
+    return {
+        "problem_id": c.problem_id, "sample_index": c.sample_index, "turn": c.turn, "text": c.text,
+        "passed": top.passed if top else None, "score": _float_or_none(top.score) if top else None,
+        "answer": top.answer if top else None,
+        "sampler": c.sampler.get("name") if c.sampler else None,
+        "first_token": c.meta.get("first_token"), "tokens": c.meta.get("tokens"),
+        "verdicts": {n: {"passed": v.passed, "score": _float_or_none(v.score), "answer": v.answer}
+                     for n, v in verdicts.items()},
+    }
+
+
+@dataclass(frozen=True)
+class Salvage:
+    """What SQLite can still read of a damaged store, as export rows (``export --salvage``)."""
+
+    rows: list[dict[str, Any]]
+    unreadable: dict[str, int]  # rows SQLite returned that could not be decoded, per table
+    note: str  # what is missing, in words
+
+
+def salvage(run_dir: str | Path) -> Salvage:
+    """Every candidate of ``run_dir``'s store that SQLite can read, with the verdicts it can read
+    (a candidate whose oracle verdict is lost has ``passed`` None). Reads only."""
+    path = Path(run_dir) / DB_NAME
+    try:
+        conn = _connect_readonly(path)
+        conn.execute("SELECT 1").fetchall()
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: nothing can be read ({e})") from None
+    bad: dict[str, int] = {"candidates": 0, "verdicts": 0}
+    try:
+        try:
+            roles = {r[0]: r[1] for r in readable_rows(conn, "verifiers", "name, role")}
+        except sqlite3.Error:
+            roles = {}
+        oracle = next((n for n, role in roles.items() if role == "oracle"), None)
+        verdicts: dict[tuple[str, int, int], dict[str, Verdict]] = {}
+        for r in _safe_rows(conn, "verdicts", "problem_id, sample_index, turn, verifier, score, passed, answer, feedback, details"):
+            try:
+                v = Verdict(r[4] if r[4] is not None else math.nan, None if r[5] is None else bool(r[5]), r[6], r[7],
+                            json.loads(r[8]))
+                verdicts.setdefault((r[0], r[1], r[2]), {})[r[3]] = v
+            except (TypeError, ValueError):
+                bad["verdicts"] += 1
+        rows = []
+        for r in _safe_rows(conn, "candidates", "problem_id, sample_index, turn, text, token_ids, logprobs, sampler, "
+                                                "engine, seed, score, meta"):
+            try:
+                c = _candidate(r)
+            except (TypeError, ValueError):
+                bad["candidates"] += 1
+                continue
+            rows.append(export_row(c, verdicts.get(c.key, {}), oracle))
+    finally:
+        conn.close()
+    n_verdicts = sum(len(v) for v in verdicts.values())
+    note = (f"{len(rows)} candidates and {n_verdicts} verdicts could be read"
+            + ("" if oracle else "; the list of verifiers could not, so no verdict is marked as the oracle's")
+            + "".join(f"; {n} {t} rows were unreadable" for t, n in bad.items() if n))
+    return Salvage(rows, bad, note)
+
+
+def _safe_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
+    try:
+        yield from readable_rows(conn, table, columns)
+    except sqlite3.Error:  # the table itself cannot be found
+        return
 
 
 @contextlib.contextmanager

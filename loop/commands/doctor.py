@@ -1,12 +1,20 @@
-"""``fireassay doctor``: is this the right ``verifiers`` package, and what else is installed."""
+"""``fireassay doctor``: is this the right ``verifiers`` package, and what else is installed;
+``fireassay doctor RUN_DIR...``: can these run stores be used, and what is readable in them."""
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
-from ._common import console
+from ..store import DB_NAME, check_store
+from ._common import console, styled
+
+OK = styled("green", "ok  ", " ")
+FAIL = styled("red", "FAIL", " ")
+MISSING = styled("yellow", "--  ", " ")
 
 
 def check_verifiers_package() -> tuple[bool, str]:
@@ -21,10 +29,31 @@ def check_verifiers_package() -> tuple[bool, str]:
     )
 
 
-def doctor_command() -> None:
-    """Check the installation and say how to fix what is missing."""
+def check_run_dir(run: Path) -> bool:
+    """Print whether ``run``'s store can be used and what SQLite can read in it."""
+    health = check_store(run, count_rows=True)
+    if health.ok:
+        console.print(OK + f"{health.path}: {health.readable()}", highlight=False)
+        return True
+    console.print(FAIL + f"{health.path} {health.problem}", highlight=False)
+    if health.damaged:
+        console.print(f"     readable: {health.readable()}", highlight=False)
+    console.print(f"     fix: {health.fix(run)}", highlight=False)
+    return False
+
+
+def doctor_command(
+    runs: Optional[List[Path]] = typer.Argument(None, help=f"Run directories to check (their {DB_NAME})."),
+) -> None:
+    """Check the installation and say how to fix what is missing; with RUN_DIRs, check those run
+    stores instead (what is readable, and what to do)."""
+    if runs:
+        results = [check_run_dir(r) for r in runs]
+        if not all(results):
+            raise SystemExit(1)
+        return
     ok, msg = check_verifiers_package()
-    console.print(("[green]ok[/] " if ok else "[red]FAIL[/] ") + msg, highlight=False)
+    console.print((OK if ok else FAIL) + msg, highlight=False)
     for mod, what, fix in [
         ("math_verify", "math-verify (MATH oracle)", "pip install 'math-verify[antlr4_13_2]'"),
         ("docker", "docker SDK (code and SWE sandboxes)", "pip install docker; then `fireassay sandbox doctor`"),
@@ -33,7 +62,7 @@ def doctor_command() -> None:
         ("datasets", "datasets (hub loading, RFT export check)", "optional: pip install 'fireassay[hub]'"),
     ]:
         found = importlib.util.find_spec(mod) is not None
-        console.print(("[green]ok[/] " if found else "[yellow]--[/] ") + what + ("" if found else f"  (fix: {fix})"), highlight=False)
+        console.print((OK if found else MISSING) + what + ("" if found else f"  (fix: {fix})"), highlight=False)
     if not ok:
         raise SystemExit(1)
 

@@ -28,9 +28,16 @@ def report_command(
     try:
         data = [load_run_data(r, name=n) for r, n in zip(runs, labels)]
         report = build_report(data, ReportConfig(bootstrap=bootstrap, seed=seed))
-        paths = write_report(report, out)
     except (StoreError, MetricsError) as e:
         fail(str(e))
+    try:  # the folder first: an unwritable --out is one message, before any file
+        out.mkdir(parents=True, exist_ok=True)
+        paths = write_report(report, out)
+    except OSError as e:
+        why = e.strerror or str(e)
+        if e.filename and str(e.filename) != str(out):
+            why += f": {e.filename}"
+        fail(f"{out}: cannot be written ({why}); choose another --out")
     for p in paths:
         console.print(f"wrote {p}", highlight=False)
 
