@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +54,17 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 continue
             sv = store.verdicts(sname)
             classes, scores = [], []
+            not_grouped: Counter[str] = Counter()
+            problems_not_grouped = 0
             for pid in pids:
                 cs = by_problem[pid]
                 vs = [sv.get(c.key) for c in cs]
                 classes.append(class_ids([v.answer if v is not None else None for v in vs]))
                 scores.append(np.array([_weight(v) for v in vs], dtype=float))
-            selectors[sname] = SelectorData(info["subset_rule"], classes, scores)
+                left = Counter(_grouping(v) for v in vs if _grouping(v))
+                not_grouped += left
+                problems_not_grouped += bool(left)
+            selectors[sname] = SelectorData(info["subset_rule"], classes, scores, dict(not_grouped), problems_not_grouped)
         traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
         traj_calls: dict[tuple[str, int], int] = defaultdict(int)
         firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
@@ -101,6 +106,12 @@ def per_turn_rates(cands, oracle_verdicts, turns_passed) -> list[dict]:
         rows.append({"turn": t, "candidates": len(at), "passed": sum(p is True for p in at),
                      "pass_rate": sum(p is True for p in at) / max(1, len(at)), "solved_by_turn": solved / total})
     return rows
+
+
+def _grouping(v) -> str:
+    """Why a vote left this candidate's answer in a class of its own ("" when it did not)."""
+    g = v.details.get("grouping", "") if v is not None and isinstance(v.details, dict) else ""
+    return g if isinstance(g, str) else ""
 
 
 def _weight(v) -> float:

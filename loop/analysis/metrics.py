@@ -15,7 +15,7 @@ counted and reported (``unjudged_counts``), never hidden.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Sequence, get_args
+from typing import Any, Hashable, Mapping, Sequence, get_args
 
 import numpy as np
 
@@ -41,11 +41,16 @@ class SelectorData:
         problem is negative, that problem's weights are shifted by its minimum so the lowest is 0.
     ``classes``: per problem, int64 answer-class id per candidate, -1 = no answer.
     ``scores``: per problem, float per candidate (nan = unjudged / no score).
+    ``not_grouped``: candidates a vote left in classes of their own without comparing them (the
+    selector's ``details["grouping"]``: ``unreadable``, ``ungrouped``) -> count, and
+    ``not_grouped_problems``: how many problems had any.
     """
 
     rule: str
     classes: list[np.ndarray]
     scores: list[np.ndarray]
+    not_grouped: Mapping[str, int] = field(default_factory=dict)
+    not_grouped_problems: int = 0
 
 
 @dataclass(frozen=True)

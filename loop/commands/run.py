@@ -11,7 +11,7 @@ import typer
 
 from ..run import RunConfig, RunError, RunResult, execute_run
 from ..store import DB_NAME, RunStore
-from ._common import console, defaults_of, fail, split_names
+from ._common import console, defaults_of, fail, split_names, styled
 
 D = defaults_of(RunConfig)
 S = D["sampler_params"]
@@ -100,12 +100,14 @@ def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
     except RunError as e:
         fail(str(e))
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
-                      f"fireassay run --resume {out}", highlight=False)
+        console.print(styled("yellow", "interrupted", ": everything generated so far is stored. Resume with: "
+                             f"fireassay run --resume {out}"), highlight=False)
         raise SystemExit(130) from None
     o = r.oracle
     print(f"run {out}: {o.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
           f"{o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
+    for line in o.notes():
+        console.print(line, highlight=False)
     if r.report is not None:
         console.print(f"report: {r.report}", highlight=False)
 

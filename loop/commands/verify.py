@@ -34,6 +34,8 @@ def verify_command(
         fail(str(e))
     o = r.oracle
     print(f"verified {o.candidates} candidates: {o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
+    for line in o.notes():
+        console.print(line, highlight=False)
     console.print(f"run stored in {out}; next: fireassay report {out} --out {out}/report", highlight=False)
 
 

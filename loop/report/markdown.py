@@ -104,6 +104,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for s, sr in r.selection.items()
         ],
     )
+    out += not_grouped_markdown(runs)
     out += study_markdown(report)
     out += ["## Power-law fit of coverage: c(k) ≈ exp(a·k^b)", ""]
     out += md_table(
@@ -150,6 +151,23 @@ def _compute_markdown(runs: Sequence[RunReport]) -> list[str]:
         out += ["## Per-turn pass rates", ""]
         out += md_table(["run", "turn", "candidates", "passed", "pass rate %", "trajectories solved by this turn %"], rows)
     return out
+
+
+def not_grouped_markdown(runs: Sequence[RunReport]) -> list[str]:
+    """A sentence per vote that left answers uncompared (nothing when every answer was grouped)."""
+    lines = []
+    for r in runs:
+        for s, sr in r.selection.items():
+            n = sum(sr.not_grouped.values())
+            if n:
+                why = ", ".join(f"{c} {k}" for k, c in sorted(sr.not_grouped.items()))
+                lines.append(f"- {r.name} / {s}: {n} candidates in {sr.not_grouped_problems} problems ({why})")
+    if not lines:
+        return []
+    return ["Answers a vote left in classes of their own, never compared with the others (their votes are "
+            "their own): unreadable = its key could not be computed in time (math-verify could not parse it, "
+            "or it is past the checker's size limits); ungrouped = the problem's grouping time cap ran out, "
+            "or every comparison that could have merged it was undecided.", "", *lines, ""]
 
 
 def study_markdown(report: Report) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -80,6 +80,10 @@ class SelectorReport:
     # coverage - accuracy per k, with a paired bootstrap interval (same resamples): the share of
     # problems where a correct candidate was among the k but the selector picked a wrong one
     gap: tuple[Interval, ...] = ()
+    # candidates a vote left in classes of their own, uncompared (unreadable in time / the
+    # problem's grouping time cap), and in how many problems: stated, never hidden
+    not_grouped: Mapping[str, int] = field(default_factory=dict)
+    not_grouped_problems: int = 0
 
     def stats(self, ks: tuple[int, ...] = ()) -> dict[str, Any]:
         r = self.result
@@ -92,6 +96,7 @@ class SelectorReport:
             "no_basis": r.no_basis,
             "unscored": r.unscored,
             "missed": self.missed,
+            "not_grouped": {**self.not_grouped, "problems": self.not_grouped_problems},
         }
 
 
@@ -215,7 +220,8 @@ def build_run_report(
         # a correct pick implies a correct candidate in the subset, so the share of problems where
         # one existed but the pick was wrong is coverage - selection (per problem, at k = n)
         gap = tuple(bootstrap_intervals(cov_pp - res.per_problem, weights, config.confidence))
-        selection[sname] = SelectorReport(sel.rule, acc, res, gap[-1].mean, gap)
+        selection[sname] = SelectorReport(sel.rule, acc, res, gap[-1].mean, gap, sel.not_grouped,
+                                          sel.not_grouped_problems)
         timings[f"selection:{sname}"] = (time.perf_counter() - t0, time.process_time() - c0)
 
     return RunReport(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -19,18 +20,43 @@ from ..store import RunStore
 
 @dataclass(frozen=True)
 class Tally:
-    """A verifier's verdicts counted: passed, failed, and unjudged (it could not decide)."""
+    """A verifier's verdicts counted: passed, failed, and unjudged (it could not decide), with
+    the commonest reasons it gave for the unjudged (numbers as N, so that alike reasons count
+    together) and how many verdicts keep a checker's log records (math-verify's, shortened, in
+    ``details["checker_log"]``: they are summarized here, never printed)."""
 
     candidates: int
     passed: int
     failed: int
     unjudged: int
+    why_unjudged: tuple[tuple[str, int], ...] = ()
+    logged: int = 0
 
     @classmethod
     def of(cls, verdicts: Iterable[Verdict]) -> "Tally":
-        passed = [v.passed for v in verdicts]
+        vs = list(verdicts)
+        passed = [v.passed for v in vs]
+        reasons = Counter(_reason(v) for v in vs if v.passed is None)
         return cls(len(passed), sum(p is True for p in passed), sum(p is False for p in passed),
-                   sum(p is None for p in passed))
+                   sum(p is None for p in passed), tuple(reasons.most_common(3)),
+                   sum(1 for v in vs if v.details.get("checker_log")))
+
+    def notes(self) -> list[str]:
+        """Lines that say why candidates are unjudged and where the checker's logs went."""
+        out = []
+        if self.why_unjudged:
+            shown = sum(n for _, n in self.why_unjudged)
+            more = f"; {self.unjudged - shown} for other reasons" if self.unjudged > shown else ""
+            out.append("unjudged: " + "; ".join(f"{n} {why}" for why, n in self.why_unjudged) + more)
+        if self.logged:
+            out.append(f"the checker logged warnings on {self.logged} candidates (kept, shortened, in their "
+                       "verdicts' details['checker_log']; `fireassay export` has the verdicts)")
+        return out
+
+
+def _reason(v: Verdict) -> str:
+    why = str(v.details.get("error") or v.feedback or "no reason given")
+    return re.sub(r"\d+(?:\.\d+)?", "N", why)[:100]
 
 
 def with_scores_from(candidates: Sequence[Candidate], scores: dict[tuple[str, int, int], float]) -> list[Candidate]:

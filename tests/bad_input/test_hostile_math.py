@@ -6,6 +6,7 @@ own (marked in the verdicts), and math-verify's logs stay out of the terminal.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from verifiers import Candidate, Problem, create_verifier
 from verifiers.answers import MathAnswer
 from verifiers.math_check import MAX_DEPTH
+
+from .harness import run_cli
 
 
 def _p(gold: str) -> Problem:
@@ -126,3 +129,23 @@ def test_grouping_time_cap_leaves_the_rest_in_classes_of_their_own():
     assert g.status == ("",) + ("ungrouped",) * 7  # the first is a class; no other could be merged
     assert len(set(g.classes)) == 8  # each in a class of its own
     assert again.status == ("", "") and again.classes[0] == again.classes[1]
+
+
+def test_cli_says_why_candidates_are_unjudged_and_the_report_states_ungrouped_answers(tmp_path, shared_data, capfd):
+    first = json.loads((shared_data / "math500" / "test.jsonl").open().readline())
+    too_long = ["The answer is $\\boxed{" + "+".join(["1"] * (50_000 + i)) + "}$" for i in range(3)]
+    texts = too_long + [f"\\boxed{{{first['answer']}}}"] * 2
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps({"problem_id": first["unique_id"], "text": t}) + "\n" for t in texts))
+    out = tmp_path / "run"
+    r = run_cli(capfd, "verify", "--task", "math500", "--data", shared_data / "math500" / "test.jsonl",
+                "--samples", samples, "--out", out, "--selectors", "majority")
+    assert r.code == 0, r.err[-3000:]
+    assert "verified 5 candidates: 2 passed, 0 failed, 3 unjudged" in r.out
+    said = " ".join(r.err.split())
+    assert "unjudged: 3 undecided: answer is N characters long (limit N)" in said
+    assert "Timeout during parsing" not in r.err and len(r.err) < 5000  # math-verify's logs stay off the terminal
+    rep = run_cli(capfd, "report", out, "--out", tmp_path / "rep")
+    assert rep.code == 0, rep.err[-3000:]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "run / majority: 3 candidates in 1 problems (3 unreadable)" in md
