@@ -7,7 +7,7 @@ A store is checked before it is opened (:func:`check_store`): an empty file, one
 SQLite, a SQLite file without fireassay's tables or settings, or a damaged one is refused with
 one message, and neither re-created nor changed (the check reads it with ``immutable=1``: no
 journal or lock file appears). A store damaged later, while in use, raises :class:`StoreError`
-instead of ``sqlite3.DatabaseError``. :func:`readable_rows` reads what SQLite still can.
+instead of ``sqlite3.DatabaseError``. :func:`readable_rows` reads what SQLite still can (``loop.salvage`` builds on it).
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ class StoreHealth:
         return f"{self.path}: {self.problem}; {fix}"
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
+def connect_readonly(path: Path) -> sqlite3.Connection:
     """A read-only connection that creates no -wal/-shm file; a store left with a WAL (a run
     that was killed) is read through it, as SQLite would on the next open."""
     wal = path.with_name(path.name + "-wal")
@@ -129,7 +129,7 @@ def check_store(run_dir: str | Path, count_rows: bool = False) -> StoreHealth:
     if size and head != _SQLITE_HEADER:
         return StoreHealth(path, "is not a SQLite database (its first bytes are not SQLite's header)")
     try:
-        conn = _connect_readonly(path)
+        conn = connect_readonly(path)
     except sqlite3.Error as e:
         return StoreHealth(path, f"cannot be opened ({e})")
     try:
@@ -340,7 +340,7 @@ class RunStore:
             sql += " WHERE c.problem_id = ?"
             args = (problem_id,)
         sql += " ORDER BY p.position, c.sample_index, c.turn"
-        return [_candidate(r) for r in self._read(sql, args)]
+        return [candidate_from_row(r) for r in self._read(sql, args)]
 
     def candidate_keys(self) -> set[tuple[str, int, int]]:
         return {(r[0], r[1], r[2]) for r in self._read("SELECT problem_id, sample_index, turn FROM candidates")}
@@ -420,64 +420,6 @@ def export_row(c: Candidate, verdicts: Mapping[str, Verdict], oracle: str | None
     }
 
 
-@dataclass(frozen=True)
-class Salvage:
-    """What SQLite can still read of a damaged store, as export rows (``export --salvage``)."""
-
-    rows: list[dict[str, Any]]
-    unreadable: dict[str, int]  # rows SQLite returned that could not be decoded, per table
-    note: str  # what is missing, in words
-
-
-def salvage(run_dir: str | Path) -> Salvage:
-    """Every candidate of ``run_dir``'s store that SQLite can read, with the verdicts it can read
-    (a candidate whose oracle verdict is lost has ``passed`` None). Reads only."""
-    path = Path(run_dir) / DB_NAME
-    try:
-        conn = _connect_readonly(path)
-        conn.execute("SELECT 1").fetchall()
-    except sqlite3.Error as e:
-        raise StoreError(f"{path}: nothing can be read ({e})") from None
-    bad: dict[str, int] = {"candidates": 0, "verdicts": 0}
-    try:
-        try:
-            roles = {r[0]: r[1] for r in readable_rows(conn, "verifiers", "name, role")}
-        except sqlite3.Error:
-            roles = {}
-        oracle = next((n for n, role in roles.items() if role == "oracle"), None)
-        verdicts: dict[tuple[str, int, int], dict[str, Verdict]] = {}
-        for r in _safe_rows(conn, "verdicts", "problem_id, sample_index, turn, verifier, score, passed, answer, feedback, details"):
-            try:
-                v = Verdict(r[4] if r[4] is not None else math.nan, None if r[5] is None else bool(r[5]), r[6], r[7],
-                            json.loads(r[8]))
-                verdicts.setdefault((r[0], r[1], r[2]), {})[r[3]] = v
-            except (TypeError, ValueError):
-                bad["verdicts"] += 1
-        rows = []
-        for r in _safe_rows(conn, "candidates", "problem_id, sample_index, turn, text, token_ids, logprobs, sampler, "
-                                                "engine, seed, score, meta"):
-            try:
-                c = _candidate(r)
-            except (TypeError, ValueError):
-                bad["candidates"] += 1
-                continue
-            rows.append(export_row(c, verdicts.get(c.key, {}), oracle))
-    finally:
-        conn.close()
-    n_verdicts = sum(len(v) for v in verdicts.values())
-    note = (f"{len(rows)} candidates and {n_verdicts} verdicts could be read"
-            + ("" if oracle else "; the list of verifiers could not, so no verdict is marked as the oracle's")
-            + "".join(f"; {n} {t} rows were unreadable" for t, n in bad.items() if n))
-    return Salvage(rows, bad, note)
-
-
-def _safe_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[Any, ...]]:
-    try:
-        yield from readable_rows(conn, table, columns)
-    except sqlite3.Error:  # the table itself cannot be found
-        return
-
-
 @contextlib.contextmanager
 def writer_lock(run_dir: str | Path, wait_s: float = 5.0) -> Iterator[None]:
     """Hold ``RUN_DIR/run.lock`` while a process writes the run: readers (``fireassay view``) see
@@ -518,7 +460,8 @@ def writer_active(run_dir: str | Path) -> bool:
     return False
 
 
-def _candidate(r: tuple[Any, ...]) -> Candidate:
+def candidate_from_row(r: tuple[Any, ...]) -> Candidate:
+    """A Candidate from a ``candidates`` row (its columns in table order)."""
     return Candidate(
         problem_id=r[0], sample_index=r[1], turn=r[2], text=r[3],
         token_ids=tuple(json.loads(r[4])) if r[4] else (),

@@ -25,7 +25,7 @@ LOOP_LAYERS = {
     "run": 1, "rft": 1, "view": 1,  # doing a run; RFT export; the web viewer (reads store + analysis)
     "report": 2,  # presenting
     "analysis": 3,  # numbers
-    "tasks": 4, "samplers": 4,  # the floor: datasets and prompts, sampling...
+    "tasks": 4, "samplers": 4, "salvage": 4,  # the floor: datasets and prompts, sampling, reading damaged stores...
     "engines": 5, "store": 5, "progress": 5,  # ...models, the run store, progress bars
 }
 

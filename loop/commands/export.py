@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..store import RunStore, StoreError, salvage
+from ..salvage import salvage
+from ..store import RunStore, StoreError
 from ._common import OutputError, console, fail, styled, write_lines
 
 
