@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
+from typing import Any
 
 import typer
 
@@ -34,8 +36,29 @@ def build_app() -> typer.Typer:
     return app
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """A fireassay DataWarning as one ``warning:`` line (user text never read as markup); any
+    other warning as Python shows it."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from .tasks import DataWarning
+
+    if issubclass(category, DataWarning):
+        Console(stderr=True, soft_wrap=True, markup=False).print(
+            Text.assemble(("warning:", "bold yellow"), f" {message}"), highlight=False)
+    else:
+        PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+PYTHON_SHOWWARNING = warnings.showwarning  # as Python shows a warning (captured before main() replaces it)
+
+
 def main(argv: list[str] | None = None) -> None:
     app = build_app()
+    shown = warnings.showwarning
+    warnings.showwarning = show_warning
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit:
@@ -43,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":

@@ -58,12 +58,13 @@ def test_bad_records_name_the_field():
 def test_shared_swe_files_load(shared_data):
     from loop.tasks import get_task
 
-    from loop.tasks.data import DataError
+    from loop.tasks.data import DataWarning
 
-    # swe-bench-dev-easy.json holds pylint-dev__astroid-1268 twice (records 1 and 3): one id, two
-    # problems, would share one run's samples; such a file is refused, naming both records
-    with pytest.raises(DataError, match=r"records 1 and 3 .*'pylint-dev__astroid-1268' appears twice.*identical"):
-        get_task("swe", data=shared_data / "swe" / "swe-bench-dev-easy.json").load()
+    # swe-bench-dev-easy.json holds pylint-dev__astroid-1268 twice (records 1 and 3, identical):
+    # used once, with a warning naming both records
+    with pytest.warns(DataWarning, match=r"records 1 and 3 .*'pylint-dev__astroid-1268' appears twice, identical"):
+        dev = get_task("swe", data=shared_data / "swe" / "swe-bench-dev-easy.json").load()
+    assert [p.id for p in dev].count("pylint-dev__astroid-1268") == 1 and len(dev) == 4
     for name in ("swe-bench-lite-test.json", "human_eval.json"):
         task = get_task("swe", data=shared_data / "swe" / name)
         problems = task.load()

@@ -7,7 +7,7 @@ from typing import Any
 from sandbox.registry import Registry
 
 from .base import RETRY_FEEDBACK, UNSPECIFIED_FEEDBACK, Task
-from .data import DataError
+from .data import DataError, DataWarning
 
 TASKS: Registry[type[Task]] = Registry(
     "task",
@@ -26,4 +26,4 @@ def get_task(name: str, data: str | Path | None = None, **options: Any) -> Task:
     return TASKS.get(name)(data=data, **options)
 
 
-__all__ = ["RETRY_FEEDBACK", "TASKS", "UNSPECIFIED_FEEDBACK", "Task", "DataError", "get_task"]
+__all__ = ["RETRY_FEEDBACK", "TASKS", "UNSPECIFIED_FEEDBACK", "Task", "DataError", "DataWarning", "get_task"]

@@ -1,6 +1,7 @@
 """A task = loader + prompt template + oracle + feedback verifier + answer format for selectors."""
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -9,7 +10,7 @@ from verifiers import Problem, Verifier, create_verifier
 from verifiers.options import check_options
 from verifiers.registry import verifier_options
 
-from .data import DataError, check_limit, load_from_hub, read_records, record_lines, resolve_data_file
+from .data import DataError, DataWarning, check_limit, load_from_hub, read_records, record_lines, resolve_data_file
 
 # what the model is told between turns: with --feedback retry (decided by the gold answer), and
 # when a feedback verifier failed a candidate without saying why
@@ -61,9 +62,7 @@ class Task(ABC):
         rows = self.records()
         if not rows:
             raise DataError(f"{self.data_source()}: no problems in it; pass the task's data file with --data")
-        problems = self.to_problems(rows, limit)
-        self.check_unique_ids(problems)
-        return problems
+        return self.unique_problems(self.to_problems(rows, limit))
 
     def to_problems(self, rows: list[dict[str, Any]], limit: int | None) -> list[Problem]:
         """Problems of the first ``limit`` records (a task may build only those)."""
@@ -75,18 +74,27 @@ class Task(ABC):
         path = self.data_file()
         return str(path) if path is not None else f"hub dataset {self.hub[0] if self.hub else self.name!r}"
 
-    def check_unique_ids(self, problems: list[Problem]) -> None:
+    def unique_problems(self, problems: list[Problem]) -> list[Problem]:
+        """``problems`` with each id once. A record repeated exactly (SWE-bench's dev split ships
+        one) is kept once, with a :class:`DataWarning` naming both records; two different
+        problems under one id would share a run's samples, so they are refused (DataError)."""
         first: dict[str, int] = {}
+        out: list[Problem] = []
         for i, p in enumerate(problems):
             if p.id not in first:
                 first[p.id] = i
+                out.append(p)
                 continue
             path = self.data_file()
             lines = record_lines(path) if path is not None else None
             where = (f"{path}:{lines[first[p.id]]} and {path}:{lines[i]}" if lines and len(lines) > i
                      else f"{self.data_source()}: records {first[p.id]} and {i} (from 0)")
-            same = " (the two are identical: drop one)" if problems[first[p.id]] == p else " (fix or drop one of them)"
-            raise DataError(f"{where}: problem id {p.id!r} appears twice; each problem needs its own id{same}")
+            if problems[first[p.id]] != p:
+                raise DataError(f"{where}: problem id {p.id!r} appears twice with different contents; each "
+                                "problem needs its own id (fix or drop one of them)")
+            warnings.warn(DataWarning(f"{where}: problem id {p.id!r} appears twice, identical; used once"),
+                          stacklevel=2)
+        return out
 
     @abstractmethod
     def to_problem(self, index: int, record: dict[str, Any]) -> Problem: ...

@@ -22,6 +22,11 @@ class DataError(ValueError):
     """Bad or missing input data; the message names the file (and line) and the fix."""
 
 
+class DataWarning(UserWarning):
+    """Input data that is used, with a change the user should know of (the CLI prints it as one
+    ``warning:`` line); the message names the file (and line)."""
+
+
 def read_text(path: str | Path, option: str = "--data") -> str:
     """The whole text of a UTF-8 file (gunzipped when its name ends in ``.gz``). Every way it can
     be unreadable is a :class:`DataError` naming the file (and line) and ``option``."""

@@ -93,3 +93,21 @@ def test_duplicate_problem_ids_are_refused_naming_both_lines(tmp_path, capsys):
     refused(run_cli(capsys, "verify", "--task", "math500", "--data", data, "--reference", "--out", tmp_path / "run"),
             "test/algebra/0.json", f"{data}:1", ":3")
     assert tree(tmp_path / "run") == {}
+
+
+def test_a_record_repeated_exactly_is_used_once_with_a_warning(tmp_path):
+    """SWE-bench's dev split ships one instance twice, identical: the file is usable, the repeat
+    is dropped and the CLI says so in one warning line naming both lines (a real subprocess:
+    pytest's own warning capture would hide the line in-process)."""
+    import subprocess
+    import sys
+
+    rows = [{"problem": f"p{i}", "answer": str(i), "unique_id": f"test/algebra/{i}.json"} for i in range(3)]
+    rows.append(dict(rows[0]))
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    p = subprocess.run([sys.executable, "-m", "loop.cli", "verify", "--task", "math500", "--data", str(data),
+                        "--reference", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"warning: {data}:1 and {data}:4: problem id 'test/algebra/0.json' appears twice, identical; used once" \
+        in " ".join(p.stderr.split()), p.stderr
+    assert "verified 3 candidates" in p.stdout + p.stderr
