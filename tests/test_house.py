@@ -24,6 +24,7 @@ LOOP_LAYERS = {
     "cli": 0, "commands": 0,  # argument parsing
     "run": 1, "rft": 1, "view": 1,  # doing a run; RFT export; the web viewer (reads store + analysis)
     "report": 2,  # presenting
+    "cluster": 2,  # scale-out on Ray: node actors, engine replicas (only `run` imports it, only with --cluster)
     "analysis": 3,  # numbers
     "tasks": 4, "samplers": 4, "salvage": 4,  # the floor: datasets and prompts, sampling, reading damaged stores...
     "engines": 5, "store": 5, "progress": 5,  # ...models, the run store, progress bars

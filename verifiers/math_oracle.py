@@ -7,7 +7,7 @@ timed out, too deep to parse right, unreadable), gives ``passed=None`` with the 
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from sandbox.procpool import ProcessPool
 
@@ -28,16 +28,23 @@ class MathOracle(Verifier):
     name: ClassVar[str] = "math"
     uses_reference: ClassVar[bool] = True
 
-    def __init__(self, timeout: float = 10.0, workers: int | None = None, memory_mb: int = 2048) -> None:
+    def __init__(self, timeout: float = 10.0, workers: int | None = None, memory_mb: int = 2048,
+                 pool_factory: Callable[[str, float, int], Any] | None = None) -> None:
+        """``pool_factory(fn_path, timeout, memory_mb)``: a pool with ``map``/``close`` like
+        :class:`ProcessPool` to check in instead (``--cluster``: the nodes' process pools)."""
         self.timeout = timeout
         self.workers = workers
         self.memory_mb = memory_mb
-        self._pool: ProcessPool | None = None
+        self.pool_factory = pool_factory
+        self._pool: Any = None
 
     @property
-    def pool(self) -> ProcessPool:
+    def pool(self) -> Any:
         if self._pool is None:
-            self._pool = ProcessPool("verifiers.math_check:check", self.workers, self.timeout, self.memory_mb)
+            if self.pool_factory is not None:
+                self._pool = self.pool_factory("verifiers.math_check:check", self.timeout, self.memory_mb)
+            else:
+                self._pool = ProcessPool("verifiers.math_check:check", self.workers, self.timeout, self.memory_mb)
         return self._pool
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:

@@ -21,6 +21,9 @@ def styled(style: str, word: str, rest: str = "") -> Text:
     """``word`` in ``style``, then ``rest`` as plain text (never read as markup)."""
     return Text.assemble((word, style), rest)
 
+CLUSTER_HELP = ("Run on a Ray cluster: ray (RAY_ADDRESS or a local Ray), ray=auto, ray=HOST:6379, "
+                "ray=ray://HOST:10001 (needs fireassay[ray]).")
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     console.print(styled("bold red", "error:", f" {message}"), highlight=False)

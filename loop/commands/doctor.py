@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..store import DB_NAME, check_store
-from ._common import console, styled
+from ._common import CLUSTER_HELP, console, fail, styled
 
 OK = styled("green", "ok  ", " ")
 FAIL = styled("red", "FAIL", " ")
@@ -44,13 +44,20 @@ def check_run_dir(run: Path) -> bool:
 
 def doctor_command(
     runs: Optional[List[Path]] = typer.Argument(None, help=f"Run directories to check (their {DB_NAME})."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP + " Checks every node's "
+                                          "Docker daemon, sandbox image and a hello run."),
 ) -> None:
     """Check the installation and say how to fix what is missing; with RUN_DIRs, check those run
-    stores instead (what is readable, and what to do)."""
+    stores instead (what is readable, and what to do); with --cluster, every node of a Ray cluster."""
+    if runs and cluster is not None:
+        fail("give RUN_DIRs or --cluster, not both")
     if runs:
         results = [check_run_dir(r) for r in runs]
         if not all(results):
             raise SystemExit(1)
+        return
+    if cluster is not None:
+        check_cluster(cluster)
         return
     ok, msg = check_verifiers_package()
     console.print((OK if ok else FAIL) + msg, highlight=False)
@@ -64,6 +71,32 @@ def doctor_command(
         found = importlib.util.find_spec(mod) is not None
         console.print((OK if found else MISSING) + what + ("" if found else f"  (fix: {fix})"), highlight=False)
     if not ok:
+        raise SystemExit(1)
+
+
+def check_cluster(spec: str) -> None:
+    """Every node of the cluster: Docker answers, the sandbox image is there, a hello run works."""
+    from ..run import RunError, open_cluster
+
+    try:
+        session = open_cluster(spec, [])
+    except RunError as e:
+        fail(str(e))
+    try:
+        nodes = session.fleet.doctor()
+    finally:
+        session.close()
+    if not nodes:
+        fail("the cluster has no node with CPUs. Fix: join nodes with `ray start --address HEAD:6379`")
+    bad = 0
+    for where, checks in nodes:
+        console.print(styled("bold", f"node {where}"), highlight=False)
+        for name, ok, detail, fix in checks:
+            bad += not ok
+            console.print("  " + (OK if ok else FAIL) + f"{name}: {detail}"
+                          + ("" if ok else f"  (fix on that node: {fix})"), highlight=False)
+    console.print(f"{len(nodes)} nodes checked, {bad} failures", highlight=False)
+    if bad:
         raise SystemExit(1)
 
 

@@ -11,7 +11,7 @@ import typer
 
 from ..run import RunConfig, RunError, RunResult, execute_run
 from ..store import DB_NAME, RunStore
-from ._common import console, defaults_of, fail, split_names, styled
+from ._common import CLUSTER_HELP, console, defaults_of, fail, split_names, styled
 
 D = defaults_of(RunConfig)
 S = D["sampler_params"]
@@ -58,6 +58,9 @@ def run_command(
     no_report: bool = typer.Option(not D["report"], "--no-report", help="Skip writing RUN_DIR/report."),
     gen_batch: int = typer.Option(D["gen_batch"], "--gen-batch", help="Problems per generation call."),
     quiet: bool = typer.Option(not D["show_progress"], "--quiet", help="No progress bars."),
+    cluster: Optional[str] = typer.Option(D["cluster"], "--cluster", help=CLUSTER_HELP),
+    engine_replicas: int = typer.Option(D["engine_replicas"], "--engine-replicas",
+                                        help="Engine replicas as Ray actors (needs --cluster)."),
 ) -> None:
     """Sample, verify (with feedback turns), select and report, storing everything as it appears."""
     if resume is not None:
@@ -69,7 +72,11 @@ def run_command(
             stored = s.config()
         if stored.get("command") != "run":
             fail(f"{resume} was made by `fireassay {stored.get('command')}`, not `fireassay run`")
-        cfg = RunConfig.from_dict({**stored, "show_progress": not quiet})
+        try:  # where it runs may change on --resume
+            cfg = RunConfig.from_dict({**stored, "show_progress": not quiet, "cluster": cluster,
+                                       "engine_replicas": engine_replicas})
+        except ValueError as e:
+            fail(str(e))
         refuse_changed(cfg, task=task, data=data, engine=engine, model=model, sampler=sampler, n=n, limit=limit,
                        max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors,
                        gen_batch=gen_batch)
@@ -87,6 +94,7 @@ def run_command(
             max_turns=max_turns, fire_turns=fire_turns, feedback=feedback,
             selectors=tuple(split_names(selectors)) if selectors is not None else None,
             name=name, report=not no_report, gen_batch=gen_batch, show_progress=not quiet,
+            cluster=cluster, engine_replicas=engine_replicas,
         )
     except ValueError as e:
         fail(str(e))

@@ -5,13 +5,14 @@ Syntax of a selector and its options: ``loop/run/selectors.py``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..run import SelectorSpecError, judge_selectors, parse_selector_specs
+from ..run import RunError, SelectorSpecError, judge_selectors, open_cluster, parse_selector_specs
 from ..store import RunStore, StoreError
 from ..tasks import get_task
-from ._common import console, fail
+from ._common import CLUSTER_HELP, console, fail
 
 
 def select_command(
@@ -21,6 +22,7 @@ def select_command(
         "'majority,reward_model:model=PATH,weighted_majority:weights=reward_model,llm_judge:engine=llamacpp'. "
         "as=NAME stores it under another name.")),
     seed: int = typer.Option(0, "--seed", help="Seed for tie breaks."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Add selectors to a run without resampling (scores are computed once and stored)."""
     try:
@@ -33,7 +35,13 @@ def select_command(
         store = RunStore.open(run_dir)
     except StoreError as e:
         fail(str(e))
+    session = None
     try:
+        if cluster is not None:
+            try:
+                session = open_cluster(cluster, [s.selector for s in specs])
+            except RunError as e:
+                fail(str(e))
         config = store.config()
         task = None
         if config.get("task"):
@@ -42,7 +50,8 @@ def select_command(
             except KeyError as e:
                 fail(f"{run_dir}: the run's task is not available here ({e}); install the package that provides it")
         try:  # every spec is checked (against the store too) before any is run
-            done = judge_selectors(store, specs, task, seed=seed)
+            done = judge_selectors(store, specs, task, seed=seed,
+                                   place=session.verifier_options if session is not None else None)
         except (SelectorSpecError, ValueError) as e:
             fail(str(e))
         except RuntimeError as e:  # backend errors (missing model, unreachable server)
@@ -55,6 +64,8 @@ def select_command(
         console.print(f"next: fireassay report {run_dir} --out {run_dir}/report", highlight=False)
     finally:
         store.close()
+        if session is not None:
+            session.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..run import RunError, VerifyConfig, execute_verify
-from ._common import console, fail, split_names
+from ._common import CLUSTER_HELP, console, fail, split_names
 
 
 def verify_command(
@@ -22,13 +22,15 @@ def verify_command(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted verify in --out: judge only what is missing."),
     tests: Optional[str] = typer.Option(None, "--tests", help="Code tasks: 'base' judges on base inputs only."),
     repeat: int = typer.Option(1, "--repeat", help="SWE: judge each patch R times and mark flaky instances."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
 ) -> None:
     """Verify candidates with the task's oracle and selectors; store everything in --out."""
     options = {k: v for k, v in {"tests": tests, "repeat": repeat if repeat != 1 else None}.items() if v is not None}
     try:
         cfg = VerifyConfig(task=task, samples=str(samples) if samples else None, reference=reference,
                            data=str(data) if data else None, limit=limit, task_options=options,
-                           selectors=tuple(split_names(selectors)) if selectors is not None else None)
+                           selectors=tuple(split_names(selectors)) if selectors is not None else None,
+                           cluster=cluster)
         r = execute_verify(cfg, out, resume=resume)
     except (ValueError, RunError) as e:
         fail(str(e))

@@ -15,8 +15,8 @@ selector specs, reading samples files, and ``execute_run`` (the library entry po
 from __future__ import annotations
 
 from .checks import check_engine, check_sampler
-from .config import RESUMABLE, RunConfig
-from .execute import RunError, RunResult, execute_run, feedback_label, open_run_store
+from .config import RESUMABLE, RunConfig, cluster_address
+from .execute import RunError, RunResult, execute_run, feedback_label, open_cluster, open_run_store
 from .judging import Tally, judge_missing
 from .loop import RunLoop, Trajectory
 from .samples import read_samples
@@ -34,6 +34,8 @@ from .verify import VerifyConfig, VerifyResult, execute_verify
 
 __all__ = [
     "RESUMABLE",
+    "cluster_address",
+    "open_cluster",
     "EngineNextToken",
     "RunConfig",
     "RunError",

@@ -13,7 +13,19 @@ FIRE_TURNS = ("first", "all")
 # settings that may differ on --resume (they change how, not what, is computed)
 # (gen_batch is not one: it decides which samples share a generation call, and a batched engine's
 # numbers depend on that)
-RESUMABLE = {"show_progress", "verify_batch", "max_in_flight", "report"}
+# (where it runs is one of them: a run started on a cluster may resume on another, or on none)
+RESUMABLE = {"show_progress", "verify_batch", "max_in_flight", "report", "cluster", "engine_replicas"}
+
+
+def cluster_address(spec: str) -> str | None:
+    """``--cluster`` as Ray takes the address: ``ray`` -> None (``$RAY_ADDRESS``, else a local
+    Ray started on the spot); ``ray=ADDRESS`` -> ADDRESS (``auto``, ``ray://host:10001``,
+    ``host:6379``). Anything else is a ValueError naming the forms."""
+    name, sep, address = str(spec).partition("=")
+    if name.strip() != "ray" or (sep and not address.strip()):
+        raise ValueError(f"--cluster {spec!r}: give ray or ray=ADDRESS (ray=auto, ray=HOST:6379, "
+                         "ray=ray://HOST:10001); Ray is the only cluster fireassay runs on")
+    return address.strip() or None
 
 
 # what regular sampling uses unless told otherwise (FIRE: after the hot token)
@@ -70,6 +82,11 @@ class RunConfig:
     """Write ``RUN_DIR/report/`` at the end."""
     show_progress: bool = True
     """Progress bars on stderr."""
+    cluster: str | None = None
+    """``ray`` or ``ray=ADDRESS``: verify (and with ``engine_replicas``, generate) on a Ray
+    cluster; None: on this machine. Not stored: a run may resume elsewhere."""
+    engine_replicas: int = 1
+    """Engine replicas as Ray actors (needs ``cluster``); 1 without a cluster: the local engine."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -77,8 +94,14 @@ class RunConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
 
-        for name in ("n", "max_tokens", "max_turns", "gen_batch", "verify_batch", "max_in_flight"):
+        for name in ("n", "max_tokens", "max_turns", "gen_batch", "verify_batch", "max_in_flight",
+                     "engine_replicas"):
             positive(name)
+        if self.cluster is not None:
+            cluster_address(self.cluster)
+        elif self.engine_replicas > 1:
+            raise ValueError(f"--engine-replicas {self.engine_replicas} needs --cluster ray[=ADDRESS] "
+                             "(replicas are Ray actors)")
         if self.limit is not None:
             positive("limit")
         if self.feedback not in FEEDBACK_MODES:

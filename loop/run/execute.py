@@ -31,6 +31,7 @@ from .checks import check_engine, check_sampler
 from .config import RESUMABLE, RunConfig
 from .judging import Tally
 from .loop import RunLoop
+from .scale import connect_cluster, no_placement, watch_cluster
 from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs
 
 # what a user's input is refused with, before any work: DataError, UnknownOptionError and
@@ -84,6 +85,16 @@ def engine_options(cfg: RunConfig) -> dict[str, Any]:
     return {**({"model": cfg.model} if cfg.model else {}), **cfg.engine_options}
 
 
+def open_cluster(spec: str, sandbox_verifiers: list[str | None]) -> Any:
+    """The cluster session for ``--cluster spec`` (Ray imported here only), or RunError."""
+    from ..cluster import ClusterError
+
+    try:
+        return connect_cluster(spec, sandbox_verifiers)
+    except (ClusterError, ValueError) as e:
+        raise RunError(str(e)) from None
+
+
 def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine: Engine | None = None,
                 oracle: Verifier | None = None, feedback_verifier: Verifier | None = None) -> RunResult:
     """Check, then run ``cfg`` into the run directory ``out`` (``resume``: continue the run
@@ -104,21 +115,32 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
     stored = cfg.stored()
     stored["feedback_used"] = feedback_label(cfg, task)
     owned: list[Any] = []  # what this call built and closes
+    cluster: Any = None
+    place = no_placement
     try:
+        if cfg.cluster is not None:  # every node is checked before anything is written
+            cluster = open_cluster(cfg.cluster, [task.oracle_name if oracle is None else None,
+                                                 task.feedback_name if cfg.feedback == "auto" else None])
+            owned.append(cluster)
+            place = cluster.verifier_options
         if engine is None:
             try:  # a missing model or unreachable server is found before anything is written
-                engine = create_engine(cfg.engine, **engine_options(cfg))
+                if cluster is not None and cfg.engine_replicas > 1:
+                    engine = cluster.engine(cfg.engine, engine_options(cfg), cfg.engine_replicas)
+                else:
+                    engine = create_engine(cfg.engine, **engine_options(cfg))
             except EngineError as e:
                 raise RunError(str(e)) from None
             owned.append(engine)
         try:
             if oracle is None:
-                oracle = task.oracle()
+                oracle = task.oracle(**place(task.oracle_name))
                 owned.append(oracle)
             if cfg.feedback != "auto":
                 feedback_verifier = None
             elif feedback_verifier is None:
-                feedback_verifier = task.feedback_verifier()
+                feedback_verifier = task.feedback_verifier(**place(task.feedback_name)) \
+                    if task.feedback_name else None
                 if feedback_verifier is not None:
                     owned.append(feedback_verifier)
         except INPUT_ERRORS as e:
@@ -136,6 +158,8 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
             with ProgressBars(enabled=cfg.show_progress) as bars:
                 trajectories = bars.counter("trajectories", total=len(problems) * cfg.n)
                 samples = bars.counter("samples", completed=store.count_candidates())
+                if cluster is not None:
+                    watch_cluster(cluster, bars)
 
                 def progress(what: str, k: int, tok_s: float) -> None:
                     (trajectories if what == "trajectories" else samples).advance(k)
@@ -143,14 +167,14 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
 
                 loop = RunLoop(cfg, store, engine, problems, (task.oracle_name, oracle),
                                (task.feedback_name, feedback_verifier) if feedback_verifier is not None else None,
-                               progress)
+                               progress, gen_workers=cfg.engine_replicas if cluster is not None else 1)
                 try:
                     stats = loop.run()
                 except (EngineError, SandboxUnavailable) as e:
                     raise RunError(f"{type(e).__name__}: {e}. Everything so far is stored; fix it and run: "
                                    f"fireassay run --resume {out}") from None
             try:  # scores stored once; a model-judging selector without engine= uses the run's own
-                judge_selectors(store, specs, task, show_progress=cfg.show_progress, engine=engine)
+                judge_selectors(store, specs, task, show_progress=cfg.show_progress, engine=engine, place=place)
             except SelectorSpecError as e:
                 raise RunError(str(e)) from None
             store.set_config({"status": "finished"})

@@ -10,7 +10,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from verifiers import Candidate, Problem, Verdict, Verifier
 
@@ -73,12 +73,14 @@ def judge_missing(
     score_source: str | None = None,
     show_progress: bool = True,
     final_turns_only: bool = False,
+    watch: Callable[[ProgressBars], None] | None = None,
 ) -> int:
     """Run ``verifier`` over every problem with unjudged candidates; returns candidates judged.
 
     Selectors judge a problem's candidates as a whole (votes), so a problem with any candidate
     missing is judged again in full. ``final_turns_only``: judge only each trajectory's last
-    turn (selectors of a multi-turn run choose among final answers).
+    turn (selectors of a multi-turn run choose among final answers). ``watch(bars)`` may add
+    bars of its own (the cluster's) beside the verifier's.
     """
     store.register_verifier(name, role, verifier.uses_reference, verifier.subset_rule)
     by_problem: dict[str, list[Candidate]] = defaultdict(list)
@@ -105,6 +107,8 @@ def judge_missing(
     done = 0
     with ProgressBars(enabled=show_progress) as bars:
         bar = bars.counter(name, total=sum(len(by_problem[p]) for p in missing))
+        if watch is not None:
+            watch(bars)
         for start in range(0, len(missing), batch_problems):
             chunk = missing[start:start + batch_problems]
             items: list[tuple[Problem, Sequence[Candidate]]] = []

@@ -19,7 +19,9 @@ which sequences share a batch), so what goes into one generation call never depe
 turn 0 of problem group ``g`` (positions ``g*gen_batch ...``) is one call, and the follow-ups
 of group ``g`` after turn ``t`` are one call, made once every turn-``t`` candidate of the group
 is judged, in (problem, sample) order. Each unit is committed in one transaction, so a resumed
-run rebuilds exactly these units.
+run rebuilds exactly these units. With ``gen_workers`` > 1 (engine replicas on a cluster) that
+many generation threads take units side by side; a unit is still one call, so which thread or
+replica drew it never changes its texts.
 """
 from __future__ import annotations
 
@@ -67,8 +69,10 @@ class RunLoop:
         oracle: tuple[str, Verifier],
         feedback: tuple[str, Verifier] | None,
         progress: Any = None,
+        gen_workers: int = 1,
     ) -> None:
         self.cfg = cfg
+        self.gen_workers = max(1, int(gen_workers))
         self.store = store
         self.engine = engine
         self.problems = list(problems)
@@ -91,7 +95,7 @@ class RunLoop:
         self.unit_next: dict[tuple[int, int], list[Trajectory]] = defaultdict(list)
         self.to_verify: list[tuple[Trajectory, Candidate]] = []
         self.in_flight = 0
-        self.gen_busy = False
+        self.gen_busy = 0  # generation threads inside a call
         self.verify_busy = False
         self.stop = threading.Event()
         self.error: BaseException | None = None
@@ -221,7 +225,7 @@ class RunLoop:
                         while self.pending and self._group(self.position[self.pending[0].id]) == group:
                             batch_p.append(self.pending.popleft())
                         self.in_flight += len(batch_p) * self.cfg.n
-                    self.gen_busy = True
+                    self.gen_busy += 1
                 made = self._generate_followups(batch_f) if batch_f else self._generate_initial(batch_p)
                 self.store.add_candidates([c for _, c in made])  # committed before anyone judges it
                 toks = sum(int(c.meta.get("tokens", 0)) for _, c in made)
@@ -229,7 +233,7 @@ class RunLoop:
                     for t, c in made:
                         self.unit_size[(self._group(t.position), c.turn)] += 1
                     self.to_verify.extend(made)
-                    self.gen_busy = False
+                    self.gen_busy -= 1
                     self.tokens += toks
                     self.stats["generated"] += len(made)
                     self.cv.notify_all()
@@ -312,8 +316,9 @@ class RunLoop:
                                          self.feedback_verifier.subset_rule)
         self._restore()
         self._advance("trajectories", self.restored - self.in_flight)  # finished before this start
-        threads = [threading.Thread(target=self._gen_worker, name="generate", daemon=True),
-                   threading.Thread(target=self._verify_worker, name="verify", daemon=True)]
+        threads = [threading.Thread(target=self._gen_worker, name=f"generate-{i}", daemon=True)
+                   for i in range(self.gen_workers)]
+        threads.append(threading.Thread(target=self._verify_worker, name="verify", daemon=True))
         for t in threads:
             t.start()
         try:

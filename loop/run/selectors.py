@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 from sandbox.registry import UnknownNameError
 from verifiers import VERIFIERS, Verifier, create_verifier
@@ -189,13 +189,14 @@ def check_selector_specs(specs: Sequence[SelectorSpec], *, stored: Mapping[str, 
 
 
 def build_selector(spec: SelectorSpec, task: Task | None = None, seed: int = 0,
-                   engine: Engine | None = None) -> Verifier:
+                   engine: Engine | None = None,
+                   place: Callable[[str], dict[str, Any]] | None = None) -> Verifier:
     """A ready selector for ``spec`` (checked with :func:`check_selector_specs` first). The run's
     ``seed`` and the task's ``answer_format`` (how votes key answers) go to the selectors that
     take them; a selector that judges with a model gets ``engine=``'s, else ``engine`` (the
-    run's own, not closed here)."""
+    run's own, not closed here). ``place(name)``: options that put its work on a cluster."""
     takes = verifier_options(spec.selector)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(place(spec.selector)) if place is not None else {}
     if task is not None and (takes is None or "answer_format" in takes):
         options["answer_format"] = task.answer_format
     options.update(spec.options)
@@ -221,15 +222,17 @@ def stored_specs(store: RunStore) -> dict[str, str]:
 
 
 def judge_selectors(store: RunStore, specs: Sequence[SelectorSpec], task: Task | None = None, seed: int = 0,
-                    show_progress: bool = True, engine: Engine | None = None) -> dict[str, int]:
+                    show_progress: bool = True, engine: Engine | None = None,
+                    place: Callable[[str], dict[str, Any]] | None = None) -> dict[str, int]:
     """Check, build and run each selector on what it has not judged yet, in order; returns judged
     counts. Selectors judge each trajectory's last turn (the answers a multi-turn run ends with).
-    ``engine``: the run's own, for selectors that judge with a model and name none."""
+    ``engine``: the run's own, for selectors that judge with a model and name none; ``place``:
+    where their work runs (``--cluster``)."""
     check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()),
                          run_engine=engine is not None)
     done: dict[str, int] = {}
     for spec in specs:
-        sel = build_selector(spec, task, seed, engine)
+        sel = build_selector(spec, task, seed, engine, place)
         try:
             done[spec.name] = judge_missing(store, spec.name, sel, "selector", score_source=spec.weights,
                                             show_progress=show_progress, final_turns_only=True)

@@ -16,9 +16,11 @@ from typing import Any
 from verifiers import Candidate
 
 from ..tasks import get_task
-from .execute import INPUT_ERRORS, RunError, open_run_store
+from .config import cluster_address
+from .execute import INPUT_ERRORS, RunError, open_cluster, open_run_store
 from .judging import Tally, judge_missing
 from .samples import read_samples
+from .scale import no_placement, watch_cluster
 from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs, stored_specs
 
 
@@ -38,10 +40,15 @@ class VerifyConfig:
     """The first ``limit`` problems only."""
     task_options: dict[str, Any] = field(default_factory=dict)
     """Options of the task's oracle (``tests="base"``, ``repeat=R``)."""
+    cluster: str | None = None
+    """``ray`` or ``ray=ADDRESS``: judge on a Ray cluster's nodes (not stored: a verify may
+    resume elsewhere)."""
 
     def __post_init__(self) -> None:
         if (self.samples is None) == (not self.reference):
             raise ValueError("give exactly one of --samples FILE or --reference")
+        if self.cluster is not None:
+            cluster_address(self.cluster)
 
 
 @dataclass(frozen=True)
@@ -69,8 +76,17 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
             cands = [Candidate(p.id, 0, task.reference_text(p), sampler={"name": "reference"}) for p in problems]
         else:
             cands = read_samples(cfg.samples, {p.id for p in problems})  # type: ignore[arg-type]
-        oracle = task.oracle()
     except INPUT_ERRORS as e:
+        raise RunError(str(e)) from None
+    # every node is checked before the run directory is made
+    cluster = open_cluster(cfg.cluster, [task.oracle_name, *(s.selector for s in specs)]) \
+        if cfg.cluster is not None else None
+    place = cluster.verifier_options if cluster is not None else no_placement
+    try:
+        oracle = task.oracle(**place(task.oracle_name))
+    except INPUT_ERRORS as e:
+        if cluster is not None:
+            cluster.close()
         raise RunError(str(e)) from None
     stored = {
         "command": "verify", "task": cfg.task, "data": cfg.data, "limit": cfg.limit,
@@ -88,9 +104,10 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
             used = {c.problem_id for c in cands}
             store.add_problems([p for p in problems if p.id in used])
             store.add_candidates(cands)
-            judge_missing(store, task.oracle_name, oracle, "oracle")
+            judge_missing(store, task.oracle_name, oracle, "oracle",
+                          watch=(lambda bars: watch_cluster(cluster, bars)) if cluster is not None else None)
             try:
-                judge_selectors(store, specs, task)
+                judge_selectors(store, specs, task, place=place)
             except SelectorSpecError as e:
                 raise RunError(str(e)) from None
             return VerifyResult(out, Tally.of(store.verdicts(task.oracle_name).values()))
@@ -98,3 +115,5 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
             store.close()
     finally:
         oracle.close()
+        if cluster is not None:
+            cluster.close()

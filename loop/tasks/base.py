@@ -104,8 +104,10 @@ class Task(ABC):
         """The dataset's own solution, as a candidate would write it (for ``--reference``)."""
 
     # -- verifiers --------------------------------------------------------------------------
-    def oracle(self) -> Verifier:
-        return create_verifier(self.oracle_name, **self.options)
+    def oracle(self, **placement: Any) -> Verifier:
+        """The oracle with the task's options; ``placement``: where it runs (``executor=`` from
+        a cluster session), never a judging option."""
+        return create_verifier(self.oracle_name, **self.options, **placement)
 
-    def feedback_verifier(self) -> Verifier | None:
-        return create_verifier(self.feedback_name) if self.feedback_name else None
+    def feedback_verifier(self, **placement: Any) -> Verifier | None:
+        return create_verifier(self.feedback_name, **placement) if self.feedback_name else None

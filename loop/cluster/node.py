@@ -1,0 +1,165 @@
+"""What runs on a cluster node: one :class:`NodeWorker` actor per node.
+
+It owns that node's warm :class:`sandbox.pool.SandboxPool` (on the node's own Docker daemon)
+and, for the math oracle, a :class:`sandbox.procpool.ProcessPool`. It never judges code: it
+runs the in-sandbox runner on a job the driver built and returns the runner's stdout bytes as
+they came; the driver parses the nonce-framed results and compares them with the expected
+outputs, which never leave it. A compromised node can only return bytes, and bytes that do not
+carry the job's nonce, in the job's order, are a failed program, never a pass.
+
+Plain classes: :mod:`loop.cluster.fleet` wraps them with ``ray.remote`` at run time, so this
+module imports no Ray.
+"""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from typing import Any, Sequence
+
+from sandbox.config import SandboxConfig
+from sandbox.procpool import CallResult
+from sandbox.runner import END_PREFIX
+
+# a runner job starts with its nonce (verifiers.code.execution.build_job): read from the first
+# bytes only, to tell whether the runner's signed last line said nothing is left running
+_NONCE = re.compile(rb'^\{"nonce":"([0-9a-f]{16,64})"')
+
+
+def quiet_marker(stdin: bytes) -> bytes | None:
+    """The runner's signed "nothing left running" line for the job ``stdin``, or None."""
+    m = _NONCE.match(stdin[:120])
+    return f"{END_PREFIX} {m.group(1).decode()} quiet\n".encode() if m else None
+
+
+class NodeWorker:
+    """The per-node actor. ``slots`` sandboxes (the node's CPUs); the pool starts on the first
+    job (``warm`` starts it now)."""
+
+    def __init__(self, config: SandboxConfig, slots: int, backend: str = "docker") -> None:
+        self.config = config.with_(pool_size=slots)
+        self.slots = slots
+        self.backend = backend
+        self._pool: Any = None
+        self._math: dict[tuple[str, float, int], Any] = {}
+        self._lock = threading.Lock()
+
+    # -- checks -----------------------------------------------------------------------------
+    def where(self) -> dict[str, Any]:
+        import os
+
+        return {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def problems(self) -> list[str]:
+        """What keeps this node from judging code: no Docker daemon, no sandbox image. Each
+        entry names the fix. Empty: ready."""
+        if self.backend != "docker":
+            return []
+        from sandbox.docker_client import NO_DAEMON_FIX, make_client
+        from sandbox.errors import SandboxError
+        from sandbox.image import IMAGE_VERSION, image_exists, image_version
+
+        try:
+            client = make_client(timeout=10)
+        except (SandboxError, OSError) as exc:
+            return [f"its Docker daemon does not answer ({str(exc).split('. ')[0][:200]}). Fix: "
+                    f"{NO_DAEMON_FIX}"]
+        except Exception as exc:  # noqa: BLE001 - the SDK raises its own errors for a bad DOCKER_HOST
+            return [f"its Docker daemon does not answer ({type(exc).__name__}: {str(exc)[:200]}). "
+                    f"Fix: {NO_DAEMON_FIX}"]
+        try:
+            if not image_exists(client, self.config.image):
+                return [f"it lacks the sandbox image {self.config.image}. Fix: on that node run "
+                        f"`fireassay sandbox build` (builds it offline), or copy it from a machine "
+                        f"that has it: docker save {self.config.image} | ssh NODE docker load"]
+            version = image_version(client, self.config.image)
+            if version is not None and version < IMAGE_VERSION:
+                return [f"its sandbox image {self.config.image} is version {version}, this "
+                        f"fireassay needs {IMAGE_VERSION}. Fix: on that node run "
+                        f"`fireassay sandbox build --image {self.config.image}`"]
+        finally:
+            client.close()
+        return []
+
+    def doctor(self) -> list[tuple[str, bool, str, str]]:
+        """``fireassay sandbox doctor``'s checks, run on this node."""
+        from sandbox.doctor import run_checks
+
+        return [(c.name, c.ok, c.detail, c.fix) for c in run_checks(self.config)]
+
+    # -- sandboxes --------------------------------------------------------------------------
+    def pool(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                from sandbox.pool import SandboxPool
+
+                self._pool = SandboxPool(self.slots, backend=self.backend, config=self.config)
+            return self._pool
+
+    def warm(self) -> int:
+        return self.pool().size
+
+    def exec_runner(self, argv: list[str], stdin: bytes, timeout: float) -> tuple[bytes, bool]:
+        """One runner exec on a warm, reset sandbox: the runner's stdout as it came, and
+        whether the output cap cut it. Infrastructure errors the pool cannot get past raise
+        :class:`sandbox.errors.SandboxUnavailable` (the driver runs the job elsewhere)."""
+        pool = self.pool()
+
+        def job(sb: Any, _: None) -> tuple[bytes, bool]:
+            r = sb.exec(argv, stdin=stdin, timeout=timeout)
+            end = quiet_marker(stdin)
+            sb.quiet = end is not None and (r.stdout == end or r.stdout.endswith(b"\n" + end))
+            return r.stdout, r.truncated
+
+        return pool.map(job, [None])[0]
+
+    # -- math checks ------------------------------------------------------------------------
+    def call_each(self, fn_path: str, timeout: float, memory_mb: int,
+                  args: Sequence[tuple[Any, ...]]) -> list[CallResult]:
+        """``fn(*a)`` for each ``a`` in this node's process pool (hard timeout, memory cap)."""
+        from sandbox.procpool import ProcessPool
+
+        key = (fn_path, float(timeout), int(memory_mb))
+        with self._lock:
+            pp = self._math.get(key)
+            if pp is None:
+                pp = self._math[key] = ProcessPool(fn_path, self.slots, timeout, memory_mb)
+        return pp.map(list(args))
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            maths, self._math = list(self._math.values()), {}
+        if pool is not None:
+            pool.close()
+        for pp in maths:
+            pp.close()
+
+
+class EngineReplica:
+    """One engine on a node: ``create_engine(name, **options)`` there, called by the driver's
+    :class:`loop.cluster.engines.ReplicatedEngine`."""
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        from ..engines import create_engine
+
+        self.engine = create_engine(name, **options)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_name": self.engine.model_name, "stop": sorted(self.engine.stop_token_ids()),
+                "host": socket.gethostname()}
+
+    def generate(self, requests: Sequence[Any]) -> list[list[Any]]:
+        return self.engine.generate(requests)
+
+    def chat_token_ids(self, messages: Sequence[Any], add_generation_prompt: bool = True) -> list[int]:
+        return self.engine.chat_token_ids(messages, add_generation_prompt)
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.engine.tokenize(text)
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        return self.engine.detokenize(token_ids)
+
+    def close(self) -> None:
+        self.engine.close()
