@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from typing import Any, ClassVar, Sequence
 
 from verifiers.types import Message
@@ -52,6 +53,8 @@ class ReplicatedEngine(Engine):
         self.attempts = attempts
         self.start_timeout = start_timeout
         self._faults = ray_faults()
+        self._token = uuid.uuid4().hex[:8]
+        self._started = 0
         self._cv = threading.Condition()
         self._idle: list[Any] = []
         self._all: list[Any] = []
@@ -79,7 +82,9 @@ class ReplicatedEngine(Engine):
     def _start(self) -> Any:
         import ray
 
+        self._started += 1  # named, so that an operator (or a test) can find and kill one
         return ray.remote(EngineReplica).options(
+            name=f"fireassay-engine-{self._token}-{self._started}",
             max_restarts=self.restarts, max_task_retries=self.restarts, **self.resources,
         ).remote(self.engine, self.options)
 

@@ -133,8 +133,9 @@ class Fleet:
             try:
                 found = ray.get(checks[m.node_id], timeout=timeout)
             except self._faults as exc:
-                found = [f"its fireassay actor did not start ({type(exc).__name__}: {str(exc)[:300]}). "
-                         "Fix: install fireassay (with the same Python) on every node"]
+                found = [f"its fireassay actor did not start or died ({type(exc).__name__}: "
+                         f"{str(exc)[:300]}). Fix: check that the node is up and has fireassay "
+                         "installed (with the same Python as the driver)"]
             except Exception as exc:  # noqa: BLE001 - e.g. an import error on the node
                 found = [f"its fireassay actor failed ({type(exc).__name__}: {str(exc)[:300]}). "
                          "Fix: install fireassay (with the same Python) on every node"]
@@ -264,6 +265,7 @@ class Fleet:
             last: BaseException | None = None
             for attempt in range(self.attempts):
                 m = self._acquire(tried)
+                log.debug("job on node %s (%s)", m.node_id, m.address)
                 try:
                     out = fn(m.actor, item)
                 except BaseException as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -27,6 +28,18 @@ from .fleet import ClusterError, Fleet
 log = logging.getLogger(__name__)
 
 NAMESPACE = "fireassay"
+
+
+def host_port(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of ``host:port`` or ``ray://host:port``; None for ``auto``, ``local``
+    and empty (Ray finds those itself, quickly)."""
+    rest = address.strip()
+    if rest.startswith("ray://"):
+        rest = rest[len("ray://"):]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def code_sandbox_config() -> SandboxConfig:
@@ -72,7 +85,7 @@ class ClusterSession:
 
     @classmethod
     def connect(cls, address: str | None, *, sandbox_config: SandboxConfig | None = None,
-                need_sandboxes: bool = True, connect_timeout: float = 60.0) -> "ClusterSession":
+                need_sandboxes: bool = True, connect_timeout: float = 10.0) -> "ClusterSession":
         """Connect to Ray at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``; None:
         ``$RAY_ADDRESS`` or a local Ray started here), start one actor per node with CPUs and
         check them (``need_sandboxes``: every such node must have Docker and the image)."""
@@ -83,17 +96,23 @@ class ClusterSession:
                                "(make venv installs it)") from None
         started_local = not address and not os.environ.get("RAY_ADDRESS")
         where = address or os.environ.get("RAY_ADDRESS") or "a local Ray started here"
-        os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(int(connect_timeout)))
+        fix = ("Fix: start it (`ray start --head` there, `ray start --address HEAD:6379` on each "
+               "node) or give its address: --cluster ray=HOST:6379 (or ray=ray://HOST:10001, "
+               "ray=auto on a node of it)")
+        hostport = host_port(address or os.environ.get("RAY_ADDRESS") or "")
+        if hostport is not None:  # Ray itself waits minutes on an address nobody answers
+            try:
+                socket.create_connection(hostport, timeout=connect_timeout).close()
+            except OSError as exc:
+                raise ClusterError(f"cannot connect to the Ray cluster at {where}: nothing answers "
+                                   f"there ({exc.strerror or exc}). {fix}") from None
         try:
             ray.init(address=address or None, namespace=NAMESPACE, logging_level=logging.WARNING,
                      log_to_driver=False, include_dashboard=False if started_local else None,
                      ignore_reinit_error=True)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
-            raise ClusterError(
-                f"cannot connect to the Ray cluster at {where}: {str(exc).splitlines()[0][:300]}. "
-                f"Fix: start it (`ray start --head` there, `ray start --address HEAD:6379` on each "
-                f"node) or give its address: --cluster ray=HOST:6379 (or ray=ray://HOST:10001, "
-                f"ray=auto on a node of it)") from None
+            raise ClusterError(f"cannot connect to the Ray cluster at {where}: "
+                               f"{str(exc).splitlines()[0][:300]}. {fix}") from None
         fleet = Fleet(sandbox_config or code_sandbox_config())
         session = cls(address, fleet, started_local)
         fleet.on_change = session._notify

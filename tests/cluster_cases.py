@@ -1,0 +1,294 @@
+"""The Ray cluster tests, run by tests/test_cluster.py inside a private network namespace.
+
+Not collected on its own (no ``test_`` prefix): ``tests/test_cluster.py`` runs
+``pytest tests/cluster_cases.py`` under ``unshare --net`` with only loopback up, where Ray uses
+127.0.0.1 and nothing can leave the machine (Docker is reached through its unix socket). One
+real multi-node Ray cluster (``ray.cluster_utils.Cluster``: a head without CPUs and two worker
+nodes with 1 CPU each, each its own raylet) is shared by every test here, in file order.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from loop.run import RunConfig, VerifyConfig, execute_run, execute_verify
+from loop.store import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from evalplus_parity import SLOW, load_records, make_mutants  # noqa: E402
+
+if os.environ.get("FIREASSAY_IN_NETNS") != "1":
+    pytest.skip("run through tests/test_cluster.py (inside unshare --net)", allow_module_level=True)
+
+MBPP_PROBLEMS = 12  # MBPP+ problems judged (canonical + mutants each)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    c.workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    c.wait_for_nodes()
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mbpp(shared_data, tmp_path_factory):
+    """MBPP+ canonical solutions and their mutants as a samples file, and the verdicts of a
+    verify of it without a cluster."""
+    records = load_records(shared_data, "mbpp")
+    keep = [r for i, r in enumerate(records) if i % 29 == 3 and r["task_id"] not in SLOW][:MBPP_PROBLEMS]
+    mutants = [m for m in make_mutants("mbpp", keep) if m.kind not in ("loop", "sleep")]
+    work = tmp_path_factory.mktemp("mbpp")
+    counts: dict[str, int] = {}
+    with (work / "samples.jsonl").open("w") as fh:
+        for m in mutants:
+            idx = counts[m.task_id] = counts.get(m.task_id, -1) + 1
+            fh.write(json.dumps({"problem_id": m.task_id, "text": m.code, "sample_index": idx}) + "\n")
+    data = shared_data / "evalplus" / "MbppPlus.jsonl.gz"
+    local = work / "local"
+    execute_verify(VerifyConfig(task="mbppplus", data=str(data), samples=str(work / "samples.jsonl"),
+                                selectors=("public_tests",)), local)
+    return data, work / "samples.jsonl", verdicts(local, "evalplus"), verdicts(local, "public_tests")
+
+
+def verdicts(run: Path, name: str) -> dict:
+    with RunStore.open(run) as s:
+        return {k: (v.passed, v.details.get("error_kind")) for k, v in s.verdicts(name).items()}
+
+
+def store_counts(run: Path) -> tuple[int, int, int]:
+    """(candidate rows, distinct candidate keys, evalplus verdict rows)."""
+    with RunStore.open(run) as s:
+        rows = s._read("SELECT COUNT(*), COUNT(DISTINCT problem_id || '/' || sample_index || '/' || turn) "
+                       "FROM candidates")[0]
+        n_verdicts = len(s.verdicts("evalplus"))
+    return rows[0], rows[1], n_verdicts
+
+
+# -- verification across nodes ------------------------------------------------------------------
+
+def test_mbpp_verdicts_on_the_cluster_equal_local(cluster, mbpp, tmp_path):
+    """Canonical solutions and mutants judged on two nodes (oracle and the public_tests
+    selector): the same verdicts, candidate by candidate, as without a cluster."""
+    data, samples, local_oracle, local_public = mbpp
+    assert len(local_oracle) > 2 * MBPP_PROBLEMS
+    assert any(p for p, _ in local_oracle.values()) and any(p is False for p, _ in local_oracle.values())
+    out = tmp_path / "on-cluster"
+    r = execute_verify(VerifyConfig(task="mbppplus", data=str(data), samples=str(samples),
+                                    selectors=("public_tests",), cluster=f"ray={cluster.address}"), out)
+    assert verdicts(out, "evalplus") == local_oracle
+    assert verdicts(out, "public_tests") == local_public
+    assert r.oracle.candidates == len(local_oracle) and r.oracle.unjudged == 0
+
+
+def test_math_oracle_checks_on_the_cluster(cluster, shared_data, tmp_path):
+    """The MATH oracle's checks in the nodes' process pools: the same verdicts as locally."""
+    data = shared_data / "math500" / "test.jsonl"
+    rows = [json.loads(line) for line in data.read_text().splitlines()[:6]]
+    samples = tmp_path / "s.jsonl"
+    with samples.open("w") as fh:
+        for r in rows:
+            pid = r["unique_id"]
+            for i, ans in enumerate([r["answer"], "42", r["answer"] + "+1"]):
+                fh.write(json.dumps({"problem_id": pid, "text": f"so \\boxed{{{ans}}}", "sample_index": i}) + "\n")
+    cfg = dict(task="math500", data=str(data), samples=str(samples), selectors=("majority",), limit=6)
+    execute_verify(VerifyConfig(**cfg), tmp_path / "local")
+    execute_verify(VerifyConfig(**cfg, cluster=f"ray={cluster.address}"), tmp_path / "cluster")
+    local, remote = verdicts(tmp_path / "local", "math"), verdicts(tmp_path / "cluster", "math")
+    assert local == remote and len(local) == 18 and sum(p is True for p, _ in local.values()) >= 6
+
+
+class Starts(logging.Handler):
+    """Which nodes the fleet has started jobs on (its debug log), as they start."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.nodes: set[str] = set()
+        self.lost: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("job on node "):
+            self.nodes.add(msg.split()[3])
+        elif "lost" in msg:
+            self.lost.append(msg)
+
+
+def test_worker_node_removed_mid_verify(cluster, mbpp, tmp_path):
+    """A node removed while its batches run: they run again on the other node; every candidate
+    has exactly one verdict, equal to the local run's."""
+    data, samples, local_oracle, _ = mbpp
+    out = tmp_path / "node-lost"
+    failure: list[BaseException] = []
+    seen = Starts()
+    logger = logging.getLogger("loop.cluster.fleet")
+    logger.addHandler(seen)
+    logger.setLevel(logging.DEBUG)
+
+    def verify() -> None:
+        try:
+            execute_verify(VerifyConfig(task="mbppplus", data=str(data), samples=str(samples),
+                                        selectors=(), cluster=f"ray={cluster.address}"), out)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failure.append(e)
+
+    try:
+        t = threading.Thread(target=verify)
+        t.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and t.is_alive() and len(seen.nodes) < 2:
+            time.sleep(0.05)  # until both nodes run a job
+        assert t.is_alive() and len(seen.nodes) == 2, f"no time to remove a node: {seen.nodes}"
+        victim = cluster.workers[0]
+        cluster.remove_node(victim, allow_graceful=False)
+        t.join(timeout=900)
+        cluster.workers[0] = cluster.add_node(num_cpus=1)  # the next tests get two nodes again
+        cluster.wait_for_nodes()
+    finally:
+        logger.removeHandler(seen)
+    assert not t.is_alive() and not failure, failure
+    assert seen.lost, "no batch was lost with the node: nothing was re-run"
+    assert verdicts(out, "evalplus") == local_oracle
+    rows, keys, n = store_counts(out)
+    assert rows == keys == n == len(local_oracle)
+
+
+# -- generation on engine replicas --------------------------------------------------------------
+
+RUN = dict(task="mbppplus", limit=2, n=2, max_tokens=40, max_turns=2, seed=5, gen_batch=1,
+           engine_options={"n_threads": 1}, show_progress=False, report=False)
+
+
+@pytest.fixture(scope="session")
+def local_run(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "local"
+    execute_run(RunConfig(data=str(shared_data / "evalplus" / "MbppPlus.jsonl.gz"), **RUN), out)
+    return out
+
+
+def run_snapshot(run: Path) -> tuple[dict, dict]:
+    with RunStore.open(run) as s:
+        return ({c.key: c.text for c in s.candidates()},
+                {k: v.passed for k, v in s.verdicts("evalplus").items()})
+
+
+def test_replica_killed_mid_run(cluster, shared_data, local_run, tmp_path):
+    """`fireassay run` with 2 replicas of the embedded engine, one replica killed (for good)
+    mid-run: the same texts and verdicts as the local run, nothing lost or duplicated."""
+    import ray
+
+    out = tmp_path / "replicas"
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            execute_run(RunConfig(data=str(shared_data / "evalplus" / "MbppPlus.jsonl.gz"),
+                                  cluster=f"ray={cluster.address}", engine_replicas=2, **RUN), out)
+        except BaseException as e:  # noqa: BLE001
+            failure.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    killed = None
+    deadline = time.monotonic() + 600
+    while t.is_alive() and time.monotonic() < deadline and killed is None:
+        if (out / "run.sqlite").exists() and store_counts(out)[0] >= 1:  # mid-run: kill a replica
+            names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                           if a["name"].startswith("fireassay-engine-"))
+            killed = names[0]
+            ray.kill(ray.get_actor(killed, namespace="fireassay"), no_restart=True)
+        time.sleep(0.1)
+    t.join(timeout=900)
+    assert killed and not failure, failure
+    assert run_snapshot(out) == run_snapshot(local_run)
+    rows, keys, _ = store_counts(out)
+    assert rows == keys == len(run_snapshot(local_run)[0])
+
+
+def test_sigkilled_driver_resumes_without_cluster(cluster, shared_data, local_run, tmp_path):
+    """The driver of a cluster run SIGKILLed once it stored something; `fireassay run --resume`
+    without a cluster finishes it: the same candidates and verdicts as the local run."""
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "loop.cli", "run", "--task", "mbppplus",
+            "--data", str(shared_data / "evalplus" / "MbppPlus.jsonl.gz"), "--limit", "2", "-n", "2",
+            "--max-tokens", "40", "--max-turns", "2", "--seed", "5", "--gen-batch", "1",
+            "--engine-option", "n_threads=1", "--quiet", "--no-report", "--out", str(out),
+            "--cluster", f"ray={cluster.address}", "--engine-replicas", "2"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if (out / "run.sqlite").exists() and store_counts(out)[0] >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run([sys.executable, "-m", "loop.cli", "run", "--resume", str(out), "--quiet", "--no-report"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert run_snapshot(out) == run_snapshot(local_run)
+    rows, keys, _ = store_counts(out)
+    assert rows == keys == len(run_snapshot(local_run)[0])
+
+
+# -- bad input: one message, nothing written ----------------------------------------------------
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "loop.cli", *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+def test_unreachable_address_is_one_message(mbpp, tmp_path):
+    data, samples, _, _ = mbpp
+    out = tmp_path / "never"
+    r = cli("verify", "--task", "mbppplus", "--data", str(data), "--samples", str(samples), "--out", str(out),
+            "--cluster", "ray=127.0.0.1:1")
+    assert r.returncode == 2 and "cannot connect to the Ray cluster at 127.0.0.1:1" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_cluster_without_the_image_is_one_message(cluster):
+    from loop.cluster import ClusterError, ClusterSession, code_sandbox_config
+
+    with pytest.raises(ClusterError, match="lacks the sandbox image fireassay/absent:0. Fix: on that node"):
+        ClusterSession.connect(cluster.address, sandbox_config=code_sandbox_config().with_(image="fireassay/absent:0"))
+
+
+def test_node_without_docker_is_one_message_and_doctor_names_it(cluster, mbpp, tmp_path):
+    data, samples, _, _ = mbpp
+    os.environ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # the new node's raylet inherits it
+    try:
+        bad = cluster.add_node(num_cpus=1)
+    finally:
+        del os.environ["DOCKER_HOST"]
+    try:
+        out = tmp_path / "never"
+        r = cli("verify", "--task", "mbppplus", "--data", str(data), "--samples", str(samples), "--out", str(out),
+                "--cluster", f"ray={cluster.address}")
+        assert r.returncode == 2 and "its Docker daemon does not answer" in r.stderr, r.stderr[-2000:]
+        assert r.stderr.count("does not answer") == 1 and not out.exists()
+        d = cli("doctor", "--cluster", f"ray={cluster.address}")
+        assert d.returncode == 1, d.stderr[-2000:]
+        assert d.stderr.count("FAIL") == 1 and "3 nodes checked, 1 failures" in d.stderr
+        assert d.stderr.count("ok hello run") == 2
+    finally:
+        cluster.remove_node(bad)
+
+
+def test_doctor_checks_every_node(cluster):
+    d = cli("doctor", "--cluster", f"ray={cluster.address}")
+    assert d.returncode == 0, d.stderr[-2000:]
+    assert "2 nodes checked, 0 failures" in d.stderr and d.stderr.count("ok image") == 2

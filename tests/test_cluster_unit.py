@@ -1,0 +1,76 @@
+"""Pure logic of --cluster (no Ray started): the address forms, the checks before any work,
+the runner's quiet line the node actor recognises, and that nothing imports Ray without
+--cluster. The cluster itself is tested for real in tests/cluster_cases.py."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from loop.cluster import quiet_marker, replica_resources
+from loop.cluster.session import host_port
+from loop.run import RunConfig, VerifyConfig, cluster_address
+from sandbox.runner import END_PREFIX
+from verifiers.code.execution import CallGroup, CodeLimits, build_job
+
+
+def test_cluster_address_forms():
+    assert cluster_address("ray") is None
+    assert cluster_address("ray=auto") == "auto"
+    assert cluster_address("ray=ray://10.1.2.3:10001") == "ray://10.1.2.3:10001"
+    assert cluster_address("ray= 127.0.0.1:6379 ") == "127.0.0.1:6379"
+    for bad in ("dask", "ray=", "rayy=auto", ""):
+        with pytest.raises(ValueError, match="give ray or ray=ADDRESS"):
+            cluster_address(bad)
+
+
+def test_host_port_of_an_address():
+    assert host_port("127.0.0.1:6379") == ("127.0.0.1", 6379)
+    assert host_port("ray://head:10001") == ("head", 10001)
+    assert host_port("[::1]:6379") == ("::1", 6379)
+    assert host_port("auto") is None and host_port("") is None
+
+
+def test_replicas_need_a_cluster_and_config_checks_the_spec():
+    with pytest.raises(ValueError, match="--engine-replicas 2 needs --cluster"):
+        RunConfig(task="gsm8k", engine_replicas=2)
+    with pytest.raises(ValueError, match="give ray or ray=ADDRESS"):
+        RunConfig(task="gsm8k", cluster="ray=")
+    with pytest.raises(ValueError, match="engine_replicas must be an integer >= 1"):
+        RunConfig(task="gsm8k", cluster="ray", engine_replicas=0)
+    with pytest.raises(ValueError, match="give ray or ray=ADDRESS"):
+        VerifyConfig(task="gsm8k", reference=True, cluster="slurm")
+    cfg = RunConfig(task="gsm8k", cluster="ray=auto", engine_replicas=3)
+    assert "cluster" not in cfg.stored() and "engine_replicas" not in cfg.stored()  # may change on resume
+
+
+def test_replica_resources():
+    assert replica_resources("vllm", {}) == {"num_gpus": 1, "num_cpus": 1}
+    assert replica_resources("llamacpp", {}) == {"num_cpus": 1}
+    assert replica_resources("llamacpp", {"n_threads": 4}) == {"num_cpus": 4}
+
+
+def test_quiet_marker_is_the_runners_signed_line():
+    job = build_job([CallGroup("f", (), (), (("p", "def f(): pass"),), 3.0)], CodeLimits(), "ab" * 16, True)
+    assert quiet_marker(job) == f"{END_PREFIX} {'ab' * 16} quiet\n".encode()
+    assert quiet_marker(b'{"limits":{}, "nonce":"abab"}') is None  # not where build_job puts it
+    assert quiet_marker(b"garbage") is None
+
+
+def test_nothing_imports_ray_without_cluster():
+    code = ("import sys, loop.cli, loop.run, loop.commands.run, loop.commands.verify, loop.commands.select, "
+            "loop.commands.doctor; from loop.run import execute_run, execute_verify; "
+            "print('ray' in sys.modules, 'loop.cluster' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_cli_refuses_bad_cluster_options_before_any_work(tmp_path):
+    out = tmp_path / "r"
+    r = subprocess.run([sys.executable, "-m", "loop.cli", "run", "--task", "gsm8k", "--out", str(out),
+                        "--engine-replicas", "2"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--engine-replicas 2 needs --cluster" in r.stderr and not out.exists()
+    r = subprocess.run([sys.executable, "-m", "loop.cli", "verify", "--task", "gsm8k", "--reference",
+                        "--out", str(out), "--cluster", "k8s"], capture_output=True, text=True)
+    assert r.returncode == 2 and "give ray or ray=ADDRESS" in r.stderr and not out.exists()
