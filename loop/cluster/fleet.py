@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Collection, Sequence, TypeVar
 
 from sandbox.config import SandboxConfig
 from sandbox.errors import SandboxUnavailable
@@ -66,17 +66,20 @@ def ray_faults() -> tuple[type[BaseException], ...]:
 
 class Fleet:
     """The driver's view of the node actors. ``ahead``: items queued per actor beyond its
-    sandboxes; ``attempts``: tries per item; ``wait_s``: how long to wait for a node when none
-    is left before giving up (a :class:`SandboxUnavailable`: the run stops, all stored)."""
+    sandboxes (0: a batch leaves the driver only when a sandbox is free for it, so the
+    heaviest-first batches land where they finish soonest; a batch runs for seconds, its trip
+    takes milliseconds); ``attempts``: tries per item; ``wait_s``: how long to wait for a node when none
+    is left before giving up (a :class:`SandboxUnavailable`: the run stops, all stored);
+    ``only``: use these node ids only (side-by-side benchmarks on one cluster)."""
 
-    def __init__(self, config: SandboxConfig, *, ahead: int = 1, attempts: int = 3,
-                 wait_s: float = 60.0, namespace_tag: str = "fireassay",
+    def __init__(self, config: SandboxConfig, *, ahead: int = 0, attempts: int = 3,
+                 wait_s: float = 60.0, only: Collection[str] | None = None,
                  on_change: Callable[[], None] | None = None) -> None:
         self.config = config
         self.ahead = ahead
         self.attempts = attempts
         self.wait_s = wait_s
-        self.tag = namespace_tag
+        self.only = frozenset(only) if only is not None else None  # node ids (None: every node)
         self.on_change = on_change
         self.members: dict[str, Member] = {}
         self.stats = FleetStats()
@@ -85,15 +88,14 @@ class Fleet:
         self._joining = threading.Lock()  # one refresh at a time: one actor per node
 
     # -- membership -------------------------------------------------------------------------
-    @staticmethod
-    def alive_nodes() -> list[tuple[str, str, int]]:
+    def alive_nodes(self) -> list[tuple[str, str, int]]:
         """(node id, address, CPUs) of every alive node with at least one CPU."""
         import ray
 
         out = []
         for n in ray.nodes():
             cpus = int(n.get("Resources", {}).get("CPU", 0) or 0)
-            if n.get("Alive") and cpus > 0:
+            if n.get("Alive") and cpus > 0 and (self.only is None or n["NodeID"] in self.only):
                 out.append((n["NodeID"], str(n.get("NodeManagerAddress", "?")), cpus))
         return out
 
