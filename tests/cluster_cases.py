@@ -284,6 +284,10 @@ def test_node_without_docker_is_one_message_and_doctor_names_it(cluster, mbpp, t
         assert d.returncode == 1, d.stderr[-2000:]
         assert d.stderr.count("FAIL") == 1 and "3 nodes checked, 1 failures" in d.stderr
         assert d.stderr.count("ok hello run") == 2
+        from loop.cluster import ClusterSession
+
+        with ClusterSession.connect(cluster.address, need_sandboxes=False) as s:  # math checks need no Docker
+            assert len(s.fleet.live()) == 3
     finally:
         cluster.remove_node(bad)
 
@@ -292,3 +296,4 @@ def test_doctor_checks_every_node(cluster):
     d = cli("doctor", "--cluster", f"ray={cluster.address}")
     assert d.returncode == 0, d.stderr[-2000:]
     assert "2 nodes checked, 0 failures" in d.stderr and d.stderr.count("ok image") == 2
+    assert d.stderr.count("ok hello run") == 2 and d.stderr.count("ok docker daemon") == 2

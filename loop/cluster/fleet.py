@@ -70,16 +70,18 @@ class Fleet:
     heaviest-first batches land where they finish soonest; a batch runs for seconds, its trip
     takes milliseconds); ``attempts``: tries per item; ``wait_s``: how long to wait for a node when none
     is left before giving up (a :class:`SandboxUnavailable`: the run stops, all stored);
-    ``only``: use these node ids only (side-by-side benchmarks on one cluster)."""
+    ``only``: use these node ids only (side-by-side benchmarks on one cluster); ``sandboxes``
+    False: the work needs no Docker (math checks), a node without it is fine."""
 
     def __init__(self, config: SandboxConfig, *, ahead: int = 0, attempts: int = 3,
-                 wait_s: float = 60.0, only: Collection[str] | None = None,
+                 wait_s: float = 60.0, only: Collection[str] | None = None, sandboxes: bool = True,
                  on_change: Callable[[], None] | None = None) -> None:
         self.config = config
         self.ahead = ahead
         self.attempts = attempts
         self.wait_s = wait_s
         self.only = frozenset(only) if only is not None else None  # node ids (None: every node)
+        self.sandboxes = sandboxes  # nodes must have Docker and the image (False: math checks only)
         self.on_change = on_change
         self.members: dict[str, Member] = {}
         self.stats = FleetStats()
@@ -130,7 +132,7 @@ class Fleet:
         problems: list[str] = []
         if not fresh:
             return problems
-        checks = {m.node_id: m.actor.problems.remote() for m in fresh}
+        checks = {m.node_id: m.actor.problems.remote(self.sandboxes) for m in fresh}
         for m in fresh:
             try:
                 found = ray.get(checks[m.node_id], timeout=timeout)

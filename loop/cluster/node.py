@@ -50,10 +50,11 @@ class NodeWorker:
 
         return {"host": socket.gethostname(), "pid": os.getpid()}
 
-    def problems(self) -> list[str]:
+    def problems(self, sandboxes: bool = True) -> list[str]:
         """What keeps this node from judging code: no Docker daemon, no sandbox image. Each
-        entry names the fix. Empty: ready."""
-        if self.backend != "docker":
+        entry names the fix. Empty: ready (``sandboxes`` False: only that the actor runs, for
+        work without sandboxes such as math checks)."""
+        if self.backend != "docker" or not sandboxes:
             return []
         from sandbox.docker_client import NO_DAEMON_FIX, make_client
         from sandbox.errors import SandboxError

@@ -113,15 +113,14 @@ class ClusterSession:
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"cannot connect to the Ray cluster at {where}: "
                                f"{str(exc).splitlines()[0][:300]}. {fix}") from None
-        fleet = Fleet(sandbox_config or code_sandbox_config())
+        fleet = Fleet(sandbox_config or code_sandbox_config(), sandboxes=need_sandboxes)
         session = cls(address, fleet, started_local)
         fleet.on_change = session._notify
-        try:
-            if need_sandboxes:
-                if not fleet.alive_nodes():
-                    raise ClusterError(f"the Ray cluster at {where} has no node with CPUs to judge "
-                                       "on. Fix: join nodes with `ray start --address HEAD:6379`")
-                fleet.refresh(strict=True)
+        try:  # every node's actor started and checked now, before any work
+            if need_sandboxes and not fleet.alive_nodes():
+                raise ClusterError(f"the Ray cluster at {where} has no node with CPUs to judge "
+                                   "on. Fix: join nodes with `ray start --address HEAD:6379`")
+            fleet.refresh(strict=True)
         except BaseException:
             session.close()
             raise
