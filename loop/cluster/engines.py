@@ -60,6 +60,13 @@ class ReplicatedEngine(Engine):
         self._all: list[Any] = []
         self.replaced = 0
         self.busy = 0
+        have = ray.cluster_resources()
+        for key, res in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+            need = replicas * self.resources.get(key, 0)
+            if need > have.get(res, 0):
+                raise EngineError(f"--engine-replicas {replicas} needs {need:g} {res}s ({self.resources[key]:g} "
+                                  f"per replica) and the cluster has {have.get(res, 0):g}: give fewer "
+                                  f"replicas, fewer n_threads, or join nodes")
         actors = [self._start() for _ in range(replicas)]
         try:
             infos = ray.get([a.describe.remote() for a in actors], timeout=start_timeout)

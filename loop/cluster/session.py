@@ -110,7 +110,7 @@ class ClusterSession:
             ray.init(address=address or None, namespace=NAMESPACE, logging_level=logging.WARNING,
                      log_to_driver=False, include_dashboard=False if started_local else None,
                      ignore_reinit_error=True)
-        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds here; each means the same fix
             raise ClusterError(f"cannot connect to the Ray cluster at {where}: "
                                f"{str(exc).splitlines()[0][:300]}. {fix}") from None
         fleet = Fleet(sandbox_config or code_sandbox_config(), sandboxes=need_sandboxes)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.errors import SandboxUnavailable
 from verifiers import Candidate
 
 from ..tasks import get_task
@@ -104,8 +105,12 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
             used = {c.problem_id for c in cands}
             store.add_problems([p for p in problems if p.id in used])
             store.add_candidates(cands)
-            judge_missing(store, task.oracle_name, oracle, "oracle",
-                          watch=(lambda bars: watch_cluster(cluster, bars)) if cluster is not None else None)
+            try:
+                judge_missing(store, task.oracle_name, oracle, "oracle",
+                              watch=(lambda bars: watch_cluster(cluster, bars)) if cluster is not None else None)
+            except SandboxUnavailable as e:  # Docker gone, or every cluster node lost
+                raise RunError(f"SandboxUnavailable: {e}. Everything judged so far is stored; fix it and run "
+                               f"the same verify with --resume") from None
             try:
                 judge_selectors(store, specs, task, place=place)
             except SelectorSpecError as e:
