@@ -22,7 +22,7 @@ def styled(style: str, word: str, rest: str = "") -> Text:
     return Text.assemble((word, style), rest)
 
 CLUSTER_HELP = ("Run on a Ray cluster: ray (RAY_ADDRESS or a local Ray), ray=auto, ray=HOST:6379, "
-                "ray=ray://HOST:10001 (needs fireassay[ray]).")
+                "ray=ray://HOST:10001 (needs Ray: the ray extra of fireassay).")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

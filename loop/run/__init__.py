@@ -11,6 +11,8 @@ selector specs, reading samples files, and ``execute_run`` (the library entry po
 - ``samples``: :func:`read_samples`, a samples JSONL file for ``fireassay verify``.
 - ``checks``: engine and sampler options checked before any work.
 - ``execute``: :func:`execute_run`; ``verify``: :func:`execute_verify` (``fireassay verify``).
+- ``scale``: ``--cluster``: connecting to Ray (:mod:`loop.cluster`, imported only then) and
+  placing the verifiers' work on it.
 """
 from __future__ import annotations
 
