@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import console, fail
+from ._common import console, fail, styled
 
 BACKGROUND_ROWS = 500_000  # stores with more candidates + verdicts are indexed while the server answers
 
@@ -55,8 +55,9 @@ def view_command(
     except ViewError as e:
         fail(str(e))
     if not is_loopback(host):
-        console.print(f"[bold yellow]warning:[/] --host {host} serves these runs (prompts, model outputs, gold "
-                      "answers) to every machine that can reach this address, without a password", highlight=False)
+        console.print(styled("bold yellow", "warning:", f" --host {host} serves these runs (prompts, model outputs, "
+                             "gold answers) to every machine that can reach this address, without a password"),
+                      highlight=False)
     if background:  # large runs: pages answer at once and fill in as the index is read
         console.print("large runs: indexing in the background; pages show how far it got", highlight=False)
         threading.Thread(target=build_indexes, args=(indexes,), daemon=True).start()
