@@ -93,7 +93,7 @@ def check_cluster(spec: str) -> None:
         console.print(styled("bold", f"node {where}"), highlight=False)
         for name, ok, detail, fix in checks:
             bad += not ok
-            console.print("  " + (OK if ok else FAIL) + f"{name}: {detail}"
+            console.print(styled("", "  ") + (styled("green", "ok", " ") if ok else styled("red", "FAIL", " ")) + f"{name}: {detail}"
                           + ("" if ok else f"  (fix on that node: {fix})"), highlight=False)
     console.print(f"{len(nodes)} nodes checked, {bad} failures", highlight=False)
     if bad:
