@@ -233,10 +233,34 @@ class RunStore:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{run_dir}: cannot make the run directory ({e.strerror or e}); choose another --out") from None
-        store = cls(run_dir)
-        if not store.config():
-            store.set_config(config)
-        return store
+        cls.write_new(run_dir, config)
+        return cls(run_dir)
+
+    @staticmethod
+    def write_new(run_dir: Path, config: Mapping[str, Any]) -> None:
+        """Make ``run_dir/run.sqlite`` whole or not at all: schema, version and settings are
+        written to a file beside it that is then linked into place, so a reader (``fireassay
+        view``, ``doctor``) or a crash never meets an empty or half-made store. Another process
+        that made the store first wins (StoreError)."""
+        tmp = run_dir / f".{DB_NAME}.{os.getpid()}.new"
+        target = run_dir / DB_NAME
+        try:
+            tmp.unlink(missing_ok=True)
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.executescript(SCHEMA)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.executemany("INSERT OR REPLACE INTO config VALUES (?, ?)",
+                                 [(k, _dumps(v)) for k, v in config.items()])
+            finally:
+                conn.close()
+            os.link(tmp, target)  # fails when the store appeared meanwhile: never overwrites one
+        except FileExistsError:
+            raise StoreError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out") from None
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"{run_dir}: cannot write a run store there ({e}); choose another --out") from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def open(cls, run_dir: str | Path) -> "RunStore":

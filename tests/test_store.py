@@ -64,3 +64,51 @@ def test_config_mismatch_names_the_setting(tmp_path):
     assert s.config_mismatch({"task": "x", "n": 4}) == []
     assert s.config_mismatch({"task": "x", "n": 8})[0].startswith("n: stored 4")
     s.close()
+
+
+def test_a_store_appears_whole_or_not_at_all(tmp_path):
+    """`fireassay view`, `doctor` and a crash must never meet an empty run.sqlite: the store is
+    written beside its place and linked in whole (a cluster test's poller once met 0 bytes)."""
+    import sqlite3
+    import threading
+
+    from loop.store import DB_NAME, check_store
+
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch(d):
+        while not stop.is_set():
+            f = d / DB_NAME
+            if f.exists():
+                health = check_store(d)
+                if not health.ok:
+                    seen.append(health.problem)
+                return
+
+    for i in range(30):
+        d = tmp_path / f"r{i}"
+        d.mkdir()
+        stop.clear()
+        t = threading.Thread(target=watch, args=(d,))
+        t.start()
+        RunStore.create(d, {"task": "gsm8k", "n": 4}).close()
+        stop.set()
+        t.join()
+    assert seen == []
+    # a failure while writing leaves nothing behind, not an empty store
+    import os
+
+    def no_link(src, dst):
+        raise OSError(28, "No space left on device")
+
+    real_link, os.link = os.link, no_link
+    try:
+        with pytest.raises(StoreError, match="cannot write a run store there"):
+            RunStore.create(tmp_path / "bad", {"task": "gsm8k"})
+    finally:
+        os.link = real_link
+    assert list((tmp_path / "bad").iterdir()) == []
+    # the settings are there from the first byte a reader can see
+    con = sqlite3.connect(tmp_path / "r0" / DB_NAME)
+    assert dict(con.execute("SELECT key, value FROM config")) == {"task": '"gsm8k"', "n": "4"}
