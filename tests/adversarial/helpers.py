@@ -3,6 +3,7 @@ judge hostile and honest candidates in ONE runner exec (hostile first, so whatev
 behind meets the honest ones) and compare the honest verdicts with their verdicts alone."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from sandbox.config import MIB, SandboxConfig
@@ -33,12 +34,17 @@ MEMO = (
     "        with open('/tmp/add-memo.json', 'w') as fh:\n"
     "            json.dump(memo, fh)\n"
     "    return memo[key]\n")
-# honest, needs memory: 200 MB of the sandbox's 512 MB
+# honest, needs memory: 200 MB of the sandbox's 512 MB. Faulting in and zeroing its 51,200 pages
+# costs it 0.15-0.35 CPU seconds a call, all its own (measured: the CPU the limit counts is its
+# child's own CPU + at most 0.013 s, over 30 runs x 5 calls); on the shared 2-core machine, at a
+# load of ~10, it got 12-25% of a CPU and 21 of 30 runs hit LIMITS' wall bound (3 x 0.5 s) with
+# 0.22-0.25 CPU seconds used. It runs under BIG_ALLOC_LIMITS: the time it needs, whatever the load.
 BIG_ALLOC = (
     "def add(a, b):\n"
     "    block = bytearray(200 * 1024 * 1024)\n"
     "    block[::4096] = b'x' * len(block[::4096])\n"
     "    return a + b + block.count(b'y')\n")
+BIG_ALLOC_LIMITS = replace(LIMITS, min_time_limit=2.0)
 # honest and a little slow: a stray has time to get at it
 SLOW_GOOD = "import time\ndef add(a, b):\n    time.sleep(0.2)\n    return a + b\n"
 
@@ -82,7 +88,16 @@ class OneBatch(RunnerExecutor):
 
 
 def same_verdict(a: Verdict, b: Verdict) -> bool:
-    return (a.passed, a.score, dict(a.details)) == (b.passed, b.score, dict(b.details))
+    """Equal verdicts, timings aside (a failure's evidence carries the seconds it took)."""
+    return _judged(a) == _judged(b)
+
+
+def _judged(v: Verdict) -> tuple[Any, ...]:
+    details = dict(v.details)
+    first = details.get("first_failure")
+    if isinstance(first, dict):
+        details["first_failure"] = {k: x for k, x in first.items() if k != "seconds"}
+    return v.passed, v.score, details
 
 
 class Bench:
