@@ -34,17 +34,22 @@ REFUSAL = (
 
 
 class LocalSandbox(Sandbox):
-    backend = "local"
+    """A temporary folder and subprocesses with rlimits (see the module's docstring). Its own
+    keyword: ``allow_unsafe`` (the opt-in)."""
 
-    def __init__(self, config: SandboxConfig | None = None, *, allow_unsafe: bool = False,
-                 run_id: str | None = None, **_: Any) -> None:
+    backend = "local"
+    owns_user = False  # the code runs as you: "every process of the uid" includes yours
+
+    def __init__(self, config: SandboxConfig | None = None, *, run_id: str | None = None,
+                 kind: str = "sandbox", allow_unsafe: bool = False) -> None:
         if not (allow_unsafe or os.environ.get(OPT_IN_ENV) == "1"):
             raise UnsafeBackendRefused(REFUSAL)
         warnings.warn("fireassay local sandbox: NOT isolation, code runs as the current user",
                       stacklevel=2)
         self.config = config or SandboxConfig()
         self.run_id = run_id or ""
-        self._root = Path(tempfile.mkdtemp(prefix="fireassay-local-"))
+        tag = "".join(c if c.isalnum() or c in "-_" else "_" for c in kind)[:32]
+        self._root = Path(tempfile.mkdtemp(prefix=f"fireassay-local-{tag}-"))
         self.workdir = str(self._root)
         self._groups: set[int] = set()
         self._closed = False

@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 import uuid
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from sandbox.base import Sandbox, open_sandbox
+from sandbox.base import Sandbox, backend_class
 from sandbox.config import SandboxConfig
 from sandbox.errors import SandboxError, SandboxUnavailable
 
@@ -40,7 +39,8 @@ class SandboxPool:
 
     ``lease()`` hands out one sandbox for one job; ``map(fn, items)`` runs ``fn(sandbox, item)``
     for every item in parallel over the pool and returns the results in order. ``backend_kw``
-    goes to the backend (e.g. ``allow_unsafe=True`` for ``local``).
+    goes to the backend (e.g. ``allow_unsafe=True`` for ``local``); a keyword it does not take
+    is refused before anything starts (:class:`~sandbox.options.UnknownOptionError`).
     """
 
     def __init__(self, size: int | None = None, backend: str = "docker",
@@ -52,6 +52,7 @@ class SandboxPool:
         if self.size < 1:
             raise SandboxError(f"pool size must be >= 1, got {size!r}")
         self.backend = backend
+        self.backend_class = backend_class(backend, backend_kw)
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.infra_attempts = infra_attempts
         self.eager_reset = eager_reset
@@ -61,12 +62,10 @@ class SandboxPool:
         self._live: set[Sandbox] = set()
         self._lock = threading.Lock()
         self._closed = False
-        if backend == "docker" and reap_on_start:
-            from sandbox.reap import reap
-
-            reaped = reap()
-            if reaped.removed:
-                log.info("reaped %d leftover containers", len(reaped.removed))
+        if reap_on_start:
+            reaped = self.backend_class.reap_leftovers()
+            if reaped:
+                log.info("reaped %d leftover sandboxes", reaped)
         # start the workers' sandboxes in parallel: the pool is warm when __init__ returns
         with ThreadPoolExecutor(max_workers=min(self.size, 8)) as ex:
             futures = [ex.submit(self._new) for _ in range(self.size)]
@@ -80,11 +79,8 @@ class SandboxPool:
 
     # -- sandboxes ------------------------------------------------------------------------
     def _new(self) -> Sandbox:
-        kw = dict(self._backend_kw)
-        kw.setdefault("run_id", self.run_id)
-        if self.backend == "docker":
-            kw.setdefault("kind", "pool")
-        sb = open_sandbox(self.backend, self.config, **kw)
+        kw = {"run_id": self.run_id, "kind": "pool", **self._backend_kw}
+        sb = self.backend_class(config=self.config, **kw)
         with self._lock:
             self._live.add(sb)
             self.stats.created += 1
@@ -108,7 +104,7 @@ class SandboxPool:
             raise SandboxError("lease on a closed pool")
         sb = self._idle.get()
         try:
-            if sb is None or getattr(sb, "broken", False):
+            if sb is None or sb.broken:
                 if sb is not None:
                     self._discard(sb)
                 sb = self._new()
@@ -159,18 +155,10 @@ class SandboxPool:
                     self.stats.infra_retries += 1
                 log.warning("infrastructure error (attempt %d/%d), job will run again: %s",
                             attempt + 1, self.infra_attempts, exc)
-                self._wait_for_backend()
+                self.backend_class.wait_until_available(self.config)
         raise SandboxUnavailable(
             f"gave up after {self.infra_attempts} attempts on infrastructure errors: {last}"
         ) from last
-
-    def _wait_for_backend(self) -> None:
-        if self.backend != "docker":
-            time.sleep(0.2)
-            return
-        from sandbox.docker_client import make_client
-
-        make_client(timeout=self.config.docker_timeout, retry_s=self.config.infra_retry_s).close()
 
     def map(self, fn: Callable[[Sandbox, T], R], items: Sequence[T],
             progress: bool = False) -> list[R]:

@@ -35,6 +35,9 @@ class FakeScorer:
         return [[("Yes", math.log(0.9)), ("No", math.log(0.1))] if "right" in c[-1]["content"]
                 else [("No", math.log(0.8)), ("Yes", math.log(0.2))] for c in conversations]
 
+    def close(self):
+        pass
+
 
 def test_judge_prompt_and_selection_with_a_fake_scorer():
     fake = FakeScorer()

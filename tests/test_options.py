@@ -46,6 +46,9 @@ def test_create_verifier_no_longer_drops_options():
     with pytest.raises(UnknownNameError, match="Did you mean 'majority'"):
         create_verifier("majorty")
     assert create_verifier("majority", answer_format="numeric", seed=3).seed == 3
+    with pytest.raises(UnknownOptionError, match=r"'repaet' \(did you mean 'repeat'\?\)"):
+        create_verifier("swe", repaet=3)  # the SWE verifiers took **_ and dropped it
+    assert create_verifier("swe", repeat=3).repeat == 3
 
 
 def test_task_options_go_to_the_oracle_and_are_checked():

@@ -110,3 +110,34 @@ def test_pool_over_the_local_backend_needs_the_opt_in_too(monkeypatch):
             return sb.exec(["sh", "-c", "cat x.txt; ls | wc -l"]).stdout
 
         assert pool.map(job, range(6)) == [f"{i}1\n".encode() for i in range(6)]
+
+
+@pytest.mark.filterwarnings("ignore:fireassay local sandbox")
+def test_backend_options_are_checked_before_anything_starts(tmp_path, monkeypatch):
+    """A misspelled backend keyword is one error naming the valid ones (the local backend took
+    **_ and dropped it); a misspelled backend, the closest name. Nothing is made either way."""
+    from sandbox.options import UnknownOptionError
+    from sandbox.pool import SandboxPool
+    from sandbox.registry import UnknownNameError
+
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a local sandbox would be
+    with pytest.raises(UnknownOptionError, match=r"'allow_unsafee' \(did you mean 'allow_unsafe'\?\)"):
+        open_sandbox("local", allow_unsafe=True, allow_unsafee=True)
+    with pytest.raises(UnknownOptionError, match="valid: allow_unsafe, config, kind, run_id"):
+        SandboxPool(2, backend="local", allow_unsafe=True, clinet=None)
+    with pytest.raises(UnknownNameError, match="Did you mean 'docker'"):
+        SandboxPool(2, backend="dockr")
+    assert list(tmp_path.iterdir()) == []  # no sandbox was made
+
+
+def test_backends_declare_what_the_pool_and_the_runner_read():
+    """The capability the executor reads (a sandbox of its own: the runner may kill every
+    process of its uid) is declared on every backend; only docker has it."""
+    from sandbox.base import Sandbox
+
+    assert Sandbox.owns_user is False and Sandbox.broken is False and Sandbox.quiet is False
+    owns = {name: BACKENDS.get(name).owns_user for name in ("docker", "local")}
+    assert owns == {"docker": True, "local": False}
+    assert {name: BACKENDS.get(name).backend for name in owns} == {"docker": "docker", "local": "local"}

@@ -36,11 +36,14 @@ class Grouping:
 
 
 class AnswerFormat(ABC):
-    """Selectors call :meth:`group`; by default it keys every text and maps keys to classes with
+    """How a selector reads the answer of a response and which answers are the same. Selectors
+    call :meth:`group`; by default it keys every text and maps keys to classes with
     :meth:`classes` (formats whose keys are final need only :meth:`keys`)."""
 
     @abstractmethod
-    def keys(self, texts: Sequence[str]) -> list[str | None]: ...
+    def keys(self, texts: Sequence[str]) -> list[str | None]:
+        """The canonical answer of each response (the key votes count), in order; None for a
+        response with no answer. Never raises for a bad response (hostile text included)."""
 
     def classes(self, keys: Sequence[str | None]) -> dict[str, str]:
         """Map every key to its class representative (the most frequent equivalent key)."""

@@ -31,7 +31,22 @@ class Verifier(ABC):
         return constructor_options(cls)
 
     @abstractmethod
-    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]: ...
+    def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
+        """Judge one problem's candidates together (a vote or a batch needs them all).
+
+        Args:
+            problem: the problem (its ``reference`` is the gold an oracle judges against; a
+                selector never reads it).
+            candidates: its candidates, hostile input: whatever they hold fails only themselves.
+
+        Returns:
+            One verdict per candidate, in order. A candidate the verifier could not judge (its
+            checker timed out, the infrastructure lost it) gets ``passed=None``, never False.
+
+        Raises:
+            SandboxUnavailable: the sandbox infrastructure failed past its retries (nothing
+                was judged; the caller may run the problem again).
+        """
 
     def verify_many(
         self, items: Sequence[tuple[Problem, Sequence[Candidate]]]

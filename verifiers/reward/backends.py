@@ -71,12 +71,18 @@ class BackendConfig:
 
 
 class RewardBackend(ABC):
+    """Where a reward model runs (transformers, vLLM, an HTTP pooling server)."""
+
     @abstractmethod
     def score(self, conversations: Sequence[Conversation]) -> list[float]:
-        """One score per conversation, in input order."""
+        """One score per conversation, in input order.
+
+        Raises:
+            RewardBackendError: the model could not score them (a server error, a bad reply).
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        pass
+        """Release the model or the connection. Safe to call twice."""
 
 
 # --------------------------------------------------------------------------- transformers

@@ -30,9 +30,16 @@ NO = "no"
 
 
 class NextTokenScorer(Protocol):
+    """The model ``llm_judge`` asks (the loop wraps an engine as one)."""
+
     def next_token_logprobs(self, conversations: Sequence[Sequence[Mapping[str, str]]],
                             top_k: int) -> list[list[tuple[str, float]]]:
         """Per conversation, the top-k (token text, raw logprob) of the first generated token."""
+        ...
+
+    def close(self) -> None:
+        """Release the model if the scorer owns it (a no-op otherwise). Called by
+        :meth:`LLMJudge.close`; safe to call twice."""
         ...
 
 
@@ -101,6 +108,4 @@ class LLMJudge(Verifier):
         return out
 
     def close(self) -> None:
-        close = getattr(self.scorer, "close", None)
-        if callable(close):
-            close()
+        self.scorer.close()

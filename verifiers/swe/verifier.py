@@ -63,11 +63,15 @@ def _answer_key(patch: str) -> str | None:
 
 
 class _SWEBase(Verifier):
+    """Options: ``timeout`` (seconds per test run), ``pool_size`` (warm containers per image),
+    ``workers`` (judged at once), ``judge`` (an :class:`SWEJudge` to share; not ours to close),
+    ``progress``, ``repeat`` (judge each patch R times and mark flaky ones). Any other option
+    is refused by name (:func:`verifiers.registry.create_verifier`)."""
+
     mode = "oracle"
 
     def __init__(self, timeout: float = 300.0, pool_size: int = 2, workers: int | None = None,
-                 judge: SWEJudge | None = None, progress: bool = False, repeat: int = 1,
-                 **_: Any) -> None:
+                 judge: SWEJudge | None = None, progress: bool = False, repeat: int = 1) -> None:
         if not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
         self.repeat = repeat
