@@ -6,20 +6,28 @@
 
 Expected outputs are computed (or read from the cache) before timing; every contender judges
 the same candidates with the same limits. The candidates are split into rounds and each round
-is run by every contender in turn (interleaved), so a busy machine slows all of them alike.
+is run by every contender in turn (interleaved, the order reversed every other round), so a
+busy machine slows all of them alike.
 ``--cold-per-round K`` lets the cold contender run only the first K candidates of each round
-(then its rate is over a different subset: the default is all).
+(then its rate is over a different subset: the default is all). ``--runner-from REF`` adds two
+contenders: the warm pool (batched, and one candidate per exec) running the runner program of
+git commit ``REF`` (e.g. ``main``) on the same pool, to compare a change of the runner with what
+it replaces.
 
     python bench/sandbox_throughput.py [--data DIR] [--limit N] [--workers W] [--rounds R]
+                                       [--runner-from REF]
 
 Targets (issue 3): warm pool within 1.3x of the floor, at least 5x faster than cold.
 """
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,10 +38,8 @@ sys.path.insert(0, str(REPO))
 from loop.tasks import get_task  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
 from verifiers.code.evalplus import EvalPlusOracle  # noqa: E402
-from verifiers.code.execution import (  # noqa: E402
-    CallGroup, CodeLimits, HostExecutor, ProgramResult, RunnerExecutor, SandboxExecutor,
-    run_groups_with,
-)
+from verifiers.code.execution import CallGroup, CodeLimits, ProgramResult, run_groups_with  # noqa: E402
+from verifiers.code.executors import HostExecutor, RunnerExecutor, SandboxExecutor  # noqa: E402
 from verifiers.types import Candidate  # noqa: E402
 
 
@@ -76,6 +82,20 @@ class DockerRunExecutor(RunnerExecutor):
         return merged
 
 
+def runner_at(ref: str) -> str:
+    """The runner program as commit ``ref`` builds it: its own ``runner_source()``, run from a
+    copy of its ``sandbox`` package."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "sandbox"],
+                             capture_output=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        tarfile.open(fileobj=io.BytesIO(archive)).extractall(tmp, filter="data")
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import sandbox.runner as r; "
+                "assert r.__file__.startswith(sys.argv[1]), r.__file__; "
+                "sys.stdout.write(r.runner_source())")
+        return subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, check=True,
+                              text=True).stdout
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "evalplus"))
@@ -88,6 +108,8 @@ def main() -> None:
                     help="candidates per chunk for the docker-run-per-candidate contender "
                          "(default 0: all, so every contender judges the same candidates)")
     ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--runner-from", default=None, metavar="REF",
+                    help="also run the warm pool (batched) with the runner of git commit REF")
     ap.add_argument("--skip", default="",
                     help="comma-separated problem ids to leave out (e.g. Mbpp/255: its answer on "
                          "one input is 1.1 GB, hashed in ~10 s, which measures hashing, not "
@@ -114,6 +136,11 @@ def main() -> None:
             print(f"  pool start failed ({type(e).__name__}: {e}); again", flush=True)
     names = ["floor (host subprocess/cand.)", "warm pool (batched)", "warm pool (1 cand./exec)",
              "cold docker run/cand."]
+    old = None
+    if args.runner_from:
+        old = SandboxExecutor(pool=pool.pool, runner=runner_at(args.runner_from))
+        names += [f"warm pool (batched, runner@{args.runner_from})",
+                  f"warm pool (1 cand./exec, runner@{args.runner_from})"]
     spent = dict.fromkeys(names, 0.0)
     count = dict.fromkeys(names, 0)
     passed = dict.fromkeys(names, 0)
@@ -127,6 +154,10 @@ def main() -> None:
             names[3]: EvalPlusOracle(executor=DockerRunExecutor(cfg, args.workers),
                                      limits=per_candidate, cache_dir=args.cache_dir),
         }
+        if old is not None:
+            oracles[names[4]] = EvalPlusOracle(executor=old, limits=batched, cache_dir=args.cache_dir)
+            oracles[names[5]] = EvalPlusOracle(executor=old, limits=per_candidate,
+                                               cache_dir=args.cache_dir)
         store = oracles[names[1]].store
         for o in oracles.values():  # one in-memory copy of the expected outputs for all
             o.store = store
@@ -138,15 +169,18 @@ def main() -> None:
             chunk = items[r * step:(r + 1) * step]
             if not chunk:
                 break
-            for name in names:
+            for name in (names if r % 2 == 0 else names[::-1]):  # either order in turn
                 part = chunk[: args.cold_per_round] if name == names[3] and args.cold_per_round else chunk
                 t = time.perf_counter()
                 verdicts = oracles[name].verify_many(part)
                 spent[name] += time.perf_counter() - t
                 count[name] += len(part)
                 passed[name] += sum(v[0].passed is True for v in verdicts)
+            short = {names[2]: "warm 1/exec", **({names[4]: f"warm@{args.runner_from}",
+                                                  names[5]: f"warm 1/exec@{args.runner_from}"}
+                                                 if old else {})}
             print(f"  round {r + 1}/{args.rounds}: " + ", ".join(
-                f"{n.split(' (')[0] if n != names[2] else 'warm 1/exec'} {count[n] / spent[n]:.2f}/s"
+                f"{short.get(n, n.split(' (')[0])} {count[n] / spent[n]:.2f}/s"
                 for n in names), flush=True)
     finally:
         pool.close()
@@ -161,6 +195,11 @@ def main() -> None:
     print(f"  cold docker run / warm (batched)  {rate[names[1]] / rate[names[3]]:6.2f}x "
           "(target >= 5)")
     print(f"  cold docker run / warm (1/exec)   {rate[names[2]] / rate[names[3]]:6.2f}x")
+    if old is not None:  # this runner's time per candidate over REF's
+        print(f"  warm (batched): this runner / {args.runner_from}'s     "
+              f"{rate[names[4]] / rate[names[1]]:6.3f}x (1.0: the same cost)")
+        print(f"  warm (1 cand./exec): this runner / {args.runner_from}'s "
+              f"{rate[names[5]] / rate[names[2]]:6.3f}x")
 
 
 if __name__ == "__main__":

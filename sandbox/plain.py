@@ -89,11 +89,13 @@ class Digest:
         return hash(self.hex)
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """The name of ``value``'s type (at most 100 characters), read past any metaclass trick;
+    "object" when even that fails."""
     try:
         name = type.__getattribute__(type(value), "__name__")
         return str.__str__(name)[:100] if isinstance(name, str) else "object"
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - untrusted values may raise anything
         return "object"
 
 
@@ -170,9 +172,9 @@ def _encode(value: object, depth: int) -> object:
             }
     except RecursionError:
         raise
-    except Exception:
-        return {"unserializable": _type_name(value)}
-    return {"unserializable": _type_name(value)}
+    except Exception:  # noqa: BLE001 - a value whose reading raises is not plain data
+        return {"unserializable": type_name(value)}
+    return {"unserializable": type_name(value)}
 
 
 def _encode_numpy(np: object, value: object, depth: int) -> object:
@@ -340,7 +342,7 @@ def count_nodes(value: object, cap: int) -> int:
                                  else set.__iter__(v))
                 else:
                     continue
-            except Exception:
+            except Exception:  # noqa: BLE001 - an unreadable member counts as no items
                 continue
             n += len(items)
             types = set(map(type, items))
@@ -367,7 +369,7 @@ def _plain_atom(v: object) -> object:
         return bytes(v)
     if isinstance(v, complex):
         return complex(float.__float__(v.real), float.__float__(v.imag))
-    raise _NoDigest(_type_name(v))
+    raise _NoDigest(type_name(v))
 
 
 def _feed(parts: list, h: object, v: object, depth: int) -> None:
@@ -440,8 +442,8 @@ def digest_of(value: object) -> "Digest | Unserializable":
         return Unserializable(str(e)[:100])
     except RecursionError:
         return Unserializable("RecursionError")
-    except Exception:
-        return Unserializable(_type_name(value))
+    except Exception:  # noqa: BLE001 - a value whose reading raises has no digest
+        return Unserializable(type_name(value))
     finally:
         if old is not None:
             _sys.set_int_max_str_digits(old)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from verifiers.code.evalplus import EvalPlusOracle, make_reference
-from verifiers.code.execution import CallGroup, CodeLimits, HostExecutor
+from verifiers.code.execution import CallGroup, CodeLimits
+from verifiers.code.executors import HostExecutor
 from verifiers.types import Candidate, Problem
 
 LIMITS = CodeLimits(min_time_limit=0.5, import_time_limit=5.0, program_time_cap=10.0,
@@ -26,7 +27,7 @@ def executor(request):
         ex = HostExecutor(workers=2)
     else:
         from sandbox.config import SandboxConfig
-        from verifiers.code.execution import SandboxExecutor
+        from verifiers.code.executors import SandboxExecutor
 
         cfg = SandboxConfig(memory="512m", pids=128, output_limit=64 * 1024 * 1024)
         ex = SandboxExecutor(backend="docker", pool_size=2, config=cfg)

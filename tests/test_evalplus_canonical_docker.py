@@ -13,7 +13,7 @@ import pytest
 from loop.tasks import get_task
 from sandbox.config import SandboxConfig
 from verifiers.code.evalplus import EvalPlusOracle
-from verifiers.code.execution import SandboxExecutor
+from verifiers.code.executors import SandboxExecutor
 from verifiers.code.public_tests import PublicTests
 from verifiers.types import Candidate
 

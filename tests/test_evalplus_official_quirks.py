@@ -15,7 +15,7 @@ import pytest
 from loop.tasks import get_task
 from tests.evalplus_parity import mutate
 from verifiers.code.evalplus import EvalPlusOracle
-from verifiers.code.execution import SandboxExecutor
+from verifiers.code.executors import SandboxExecutor
 from verifiers.types import Candidate
 
 pytestmark = pytest.mark.docker

@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
 def docker_executor():
     """One warm Docker pool (2 sandboxes) for every code-runner test of the suite."""
     from tests.sandbox_helpers import docker_client
-    from verifiers.code.execution import SandboxExecutor
+    from verifiers.code.executors import SandboxExecutor
 
     docker_client()  # fails with the fix when there is no daemon or image
     ex = SandboxExecutor(backend="docker", pool_size=2, config=POOL_CONFIG)
@@ -49,7 +49,7 @@ def docker_bench(docker_executor, expected_dir):
 @pytest.fixture(scope="session")
 def host_bench(expected_dir):
     """Judging on the UNSAFE host executor: only for payloads harmless to this machine."""
-    from verifiers.code.execution import HostExecutor
+    from verifiers.code.executors import HostExecutor
 
     return Bench(HostExecutor(workers=1), expected_dir)
 

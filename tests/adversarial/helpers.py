@@ -8,7 +8,8 @@ from typing import Any, Callable, Sequence
 
 from sandbox.config import MIB, SandboxConfig
 from verifiers.code.evalplus import EvalPlusOracle, make_reference
-from verifiers.code.execution import CallGroup, CodeLimits, ProgramResult, RunnerExecutor
+from verifiers.code.execution import CallGroup, CodeLimits, ProgramResult
+from verifiers.code.executors import RunnerExecutor
 from verifiers.types import Candidate, Problem, Verdict
 
 LIMITS = CodeLimits(min_time_limit=0.5, import_time_limit=5.0, program_time_cap=10.0,

@@ -15,7 +15,8 @@ from sandbox.plain import decode, encode
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
 from .compare import carried_atols, check_output, expected_transform, tagged_match_passes, uses_input
-from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
+from .execution import CallGroup, CodeLimits, ProgramResult
+from .executors import LazyExecutor, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
 

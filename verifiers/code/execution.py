@@ -1,4 +1,5 @@
-"""Running programs through the in-sandbox runner: jobs, batches, executors, results.
+"""Running programs through the in-sandbox runner: limits, jobs, batches, results (the host's
+side of :mod:`sandbox.runner.protocol`; where the jobs run is :mod:`.executors`).
 
 The host builds a job (code + entry point + tagged inputs + per-input time limits + a fresh
 nonce), hands it to ``python3 -I -c <runner>`` inside a sandbox, and parses only the lines that
@@ -13,15 +14,24 @@ import heapq
 import json
 import math
 import secrets
-import subprocess
-import sys
-from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from sandbox.plain import PlainDecodeError, Unserializable, decode
-from sandbox.runner import END_PREFIX, RESULT_PREFIX, CallClock, loads_strict, read_frame, runner_source
+from sandbox.runner import (
+    RESULT_PREFIX,
+    CallClock,
+    Job,
+    Limit,
+    Msg,
+    Status,
+    end_line,
+    loads_strict,
+    read_frame,
+    runner_source,
+    seconds,
+    text,
+)
 
 MIB = 1024 * 1024
 
@@ -86,10 +96,11 @@ class CodeLimits:
         return min(self.program_time_cap, float(sum(time_limits))) + 2.0
 
     def runner_limits(self) -> dict[str, Any]:
-        return {"memory_mb": self.memory_mb, "recursion_limit": self.recursion_limit,
-                "import_s": self.import_time_limit, "max_output_bytes": self.max_output_bytes,
-                "wall_factor": self.wall_factor, "digest_nodes": self.digest_items,
-                "digest_s": self.digest_time_limit}
+        """The job's ``limits`` (:class:`sandbox.runner.Limit`)."""
+        return {Limit.MEMORY_MB: self.memory_mb, Limit.RECURSION_LIMIT: self.recursion_limit,
+                Limit.IMPORT_S: self.import_time_limit, Limit.MAX_OUTPUT_BYTES: self.max_output_bytes,
+                Limit.WALL_FACTOR: self.wall_factor, Limit.DIGEST_NODES: self.digest_items,
+                Limit.DIGEST_S: self.digest_time_limit}
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -115,10 +126,11 @@ class CallGroup:
     cost_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"entry_point": self.entry_point, "inputs": list(self.inputs),
-                "time_limits": list(self.time_limits), "budget_s": self.budget_s,
-                "stop_on_error": self.stop_on_error,
-                "programs": [{"id": pid, "code": code} for pid, code in self.programs]}
+        """The group as the job carries it (:class:`sandbox.runner.Job`)."""
+        return {Job.ENTRY_POINT: self.entry_point, Job.INPUTS: list(self.inputs),
+                Job.TIME_LIMITS: list(self.time_limits), Job.BUDGET_S: self.budget_s,
+                Job.STOP_ON_ERROR: self.stop_on_error,
+                Job.PROGRAMS: [{Job.ID: pid, Job.CODE: code} for pid, code in self.programs]}
 
     def with_programs(self, programs: Sequence[tuple[str, str]]) -> "CallGroup":
         return CallGroup(self.entry_point, self.inputs, self.time_limits, tuple(programs),
@@ -179,22 +191,15 @@ class ProgramResult:
         return self.load_error is None and not self.lost
 
 
-def _seconds(value: Any) -> float | None:
-    """A time from the runner's line: a number in [0, 1e7], else None (never raises: a
-    401-digit int compares fine but would overflow ``float``)."""
-    if type(value) in (int, float) and 0 <= value <= 1e7:
-        return float(value)
-    return None
-
-
 def _outcome(raw: Any, value: bytes | None) -> CallOutcome:
     """One call's outcome from its header entry and (for "ok") its framed value bytes."""
     if not isinstance(raw, dict):
         return CallOutcome("crash", error_kind="garbled", message="garbled result")
-    status = raw.get("s")
-    secs = _seconds(raw.get("t"))
-    secs = secs if secs is not None else (_seconds(raw.get("wall")) or 0.0)
-    if status == "ok":  # decoded on demand: a match with the expected tagged data needs none
+    status = raw.get(Msg.STATUS)
+    secs = seconds(raw.get(Msg.SECONDS))
+    secs = secs if secs is not None else (seconds(raw.get(Msg.WALL)) or 0.0)
+    tree_cpu = seconds(raw.get(Msg.TREE_CPU))
+    if status == Status.OK:  # decoded on demand: a match with the expected tagged data needs none
         if value is None:
             return CallOutcome("crash", error_kind="garbled", message="a result without a value")
         try:
@@ -203,33 +208,25 @@ def _outcome(raw: Any, value: bytes | None) -> CallOutcome:
             return CallOutcome("crash", error_kind="garbled",
                                message="the child sent a garbled value (not strict JSON)")
         return CallOutcome("ok", tagged=tagged, seconds=secs,
-                           cpu_seconds=_seconds(raw.get("cpu")),
-                           tree_cpu_seconds=_seconds(raw.get("tree_cpu")))
-    if status in ("error", "timeout", "crash", "skipped"):
-        return CallOutcome(status, error_kind=_text(raw.get("kind"), 100) or status,
-                           message=_text(raw.get("message"), 1000),
-                           traceback=_text(raw.get("traceback"), -4000), seconds=secs,
-                           tree_cpu_seconds=_seconds(raw.get("tree_cpu")))
+                           cpu_seconds=seconds(raw.get(Msg.CPU)), tree_cpu_seconds=tree_cpu)
+    if status in Status.FAILED:
+        return CallOutcome(status, error_kind=text(raw.get(Msg.KIND), 100) or status,
+                           message=text(raw.get(Msg.MESSAGE), 1000),
+                           traceback=text(raw.get(Msg.TRACEBACK), -4000), seconds=secs,
+                           tree_cpu_seconds=tree_cpu)
     return CallOutcome("crash", error_kind="garbled", message="garbled result")
 
 
-def _text(value: Any, limit: int) -> str:
-    """A string field, capped (``limit`` < 0: its last characters); anything else: ''."""
-    if not isinstance(value, str):
-        return ""
-    return value[limit:] if limit < 0 else value[:limit]
-
-
 def _program_result(pid: str, head: dict[str, Any], values: list[bytes]) -> ProgramResult:
-    load = head.get("load")
+    load = head.get(Msg.LOAD)
     if load is not None:
-        load = {k: _text(load.get(k), 4000) for k in ("kind", "message", "traceback")} \
-            if isinstance(load, dict) else {"kind": "Error", "message": "", "traceback": ""}
+        load = {k: text(load.get(k), 4000) for k in (Msg.KIND, Msg.MESSAGE, Msg.TRACEBACK)} \
+            if isinstance(load, dict) else {Msg.KIND: "Error", Msg.MESSAGE: "", Msg.TRACEBACK: ""}
         return ProgramResult(pid, (), load)
     outs = []
     rest = iter(values)
-    for o in head.get("outputs") or []:
-        outs.append(_outcome(o, next(rest) if isinstance(o, dict) and "vlen" in o else None))
+    for o in head.get(Msg.OUTPUTS) or []:
+        outs.append(_outcome(o, next(rest) if isinstance(o, dict) and Msg.VALUE_LEN in o else None))
     return ProgramResult(pid, tuple(outs))
 
 
@@ -249,7 +246,7 @@ def parse_runner_output(stdout: bytes, nonce: str, ids: Sequence[str]) -> dict[s
         if framed is None:
             continue
         head, values = framed
-        pid = head.get("id")
+        pid = head.get(Job.ID)
         if pos >= len(ids) or pid != ids[pos]:
             continue  # not the next program: a repeat, out of order, or not ours
         pos += 1
@@ -262,9 +259,9 @@ def parse_runner_output(stdout: bytes, nonce: str, ids: Sequence[str]) -> dict[s
 
 def build_job(groups: Sequence[CallGroup], limits: CodeLimits, nonce: str,
               kill_strays: bool, scratch: Sequence[str] = ()) -> bytes:
-    return json.dumps({"nonce": nonce, "limits": limits.runner_limits(),
-                       "kill_strays": kill_strays, "scratch": list(scratch),
-                       "groups": [g.to_json() for g in groups]},
+    return json.dumps({Job.NONCE: nonce, Job.LIMITS: limits.runner_limits(),
+                       Job.KILL_STRAYS: kill_strays, Job.SCRATCH: list(scratch),
+                       Job.GROUPS: [g.to_json() for g in groups]},
                       separators=(",", ":")).encode()
 
 
@@ -288,21 +285,23 @@ def run_groups_with(exec_fn: ExecFn, groups: Sequence[CallGroup], limits: CodeLi
                     python: str = "python3", kill_strays: bool = False,
                     scratch: Sequence[str] = (),
                     before_retry: Callable[[], None] | None = None,
-                    on_quiet: Callable[[bool], None] | None = None) -> dict[str, ProgramResult]:
+                    on_quiet: Callable[[bool], None] | None = None,
+                    runner: str | None = None) -> dict[str, ProgramResult]:
     """Run ``groups`` in one runner exec. If programs come back without a result line (one
     of them killed the runner), the first of those runs again alone on a reset sandbox (it
     was running when the runner died; still no line: it failed on every input) and the ones
     after it run again together. ``on_quiet`` hears whether the last exec's runner verified
     that nothing it started is left running (``kill_strays`` only). With ``kill_strays`` (a
-    sandbox of our own) the runner empties the ``scratch`` folders between programs."""
-    argv = [python, "-I", "-c", runner_source()]
+    sandbox of our own) the runner empties the ``scratch`` folders between programs.
+    ``runner``: the runner program (default :func:`sandbox.runner.runner_source`)."""
+    argv = [python, "-I", "-c", runner or runner_source()]
 
     def once(part: Sequence[CallGroup]) -> tuple[dict[str, ProgramResult], bool]:
         nonce = secrets.token_hex(16)
         out, truncated = exec_fn(argv, build_job(part, limits, nonce, kill_strays, scratch),
                                  job_timeout(part, limits))
         if on_quiet is not None:  # the runner's last line, whole
-            end = f"{END_PREFIX} {nonce} quiet\n".encode()
+            end = end_line(nonce)
             on_quiet(out == end or out.endswith(b"\n" + end))
         return parse_runner_output(out, nonce, program_ids(part)), truncated
 
@@ -364,137 +363,3 @@ def make_batches(groups: Sequence[CallGroup], workers: int, max_programs: int,
                                   for k, js in by_group.items()]))
     batches.sort(key=lambda lb: -lb[0])
     return [b for _, b in batches]
-
-
-# -- executors ----------------------------------------------------------------------------------
-
-
-class RunnerExecutor(ABC):
-    """Runs batches of call groups, in parallel, and returns results by program id."""
-
-    workers: int = 1
-
-    @abstractmethod
-    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
-                    progress: bool = False) -> dict[str, ProgramResult]: ...
-
-    def run(self, groups: Sequence[CallGroup], limits: CodeLimits,
-            progress: bool = False) -> dict[str, ProgramResult]:
-        return self.run_batches(make_batches(groups, self.workers, limits.batch_programs),
-                                limits, progress)
-
-    def close(self) -> None:
-        """Release sandboxes. Safe to call twice."""
-
-
-class SandboxExecutor(RunnerExecutor):
-    """Runs the runner in a warm :class:`sandbox.pool.SandboxPool` (one batch per lease)."""
-
-    def __init__(self, backend: str = "docker", pool_size: int | None = None,
-                 config: Any = None, pool: Any = None, **backend_kw: Any) -> None:
-        from sandbox.config import SandboxConfig
-        from sandbox.pool import SandboxPool
-
-        if pool is None:
-            config = config or SandboxConfig(memory="4g")  # evalplus allows 4 GiB
-            if config.output_limit < 512 * MIB:  # result lines of big batches need room
-                config = config.with_(output_limit=512 * MIB)
-            pool = SandboxPool(pool_size, backend=backend, config=config, **backend_kw)
-            self._owns = True
-        else:
-            self._owns = False
-        self.pool = pool
-        self.workers = pool.size
-        self.kill_strays = pool.backend == "docker"
-
-    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
-                    progress: bool = False) -> dict[str, ProgramResult]:
-        def job(sb: Any, batch: Sequence[CallGroup]) -> dict[str, ProgramResult]:
-            def exec_fn(argv: list[str], stdin: bytes, timeout: float) -> tuple[bytes, bool]:
-                r = sb.exec(argv, stdin=stdin, timeout=timeout)
-                return r.stdout, r.truncated
-
-            def quiet(flag: bool) -> None:
-                sb.quiet = flag
-
-            return run_groups_with(exec_fn, batch, limits, python="python3",
-                                   kill_strays=self.kill_strays,
-                                   scratch=self.pool.config.scratch_dirs,
-                                   before_retry=sb.reset, on_quiet=quiet)
-
-        merged: dict[str, ProgramResult] = {}
-        for part in self.pool.map(job, list(batches), progress=progress and len(batches) > 4):
-            merged.update(part)
-        return merged
-
-    def close(self) -> None:
-        if self._owns and self.pool is not None:
-            self.pool.close()
-        self.pool = None
-
-
-class HostExecutor(RunnerExecutor):
-    """UNSAFE: runs the runner as a plain subprocess on this machine, no isolation at all.
-
-    For unit tests of trusted or deliberately hostile-but-harmless code, and as the
-    unsandboxed floor in ``bench/sandbox_throughput.py``. Never for model output in real runs.
-    """
-
-    def __init__(self, workers: int = 1, python: str | None = None) -> None:
-        self.workers = max(1, int(workers))
-        self.python = python or sys.executable
-
-    def exec_fn(self, argv: list[str], stdin: bytes, timeout: float) -> tuple[bytes, bool]:
-        try:
-            r = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            return e.stdout or b"", False
-        return r.stdout, False
-
-    def run_batches(self, batches: Sequence[Sequence[CallGroup]], limits: CodeLimits,
-                    progress: bool = False) -> dict[str, ProgramResult]:
-        def one(batch: Sequence[CallGroup]) -> dict[str, ProgramResult]:
-            return run_groups_with(self.exec_fn, batch, limits, python=self.python)
-
-        merged: dict[str, ProgramResult] = {}
-        with ThreadPoolExecutor(max_workers=self.workers) as ex:
-            for part in ex.map(one, list(batches)):
-                merged.update(part)
-        return merged
-
-
-def make_executor(backend: str = "docker", pool_size: int | None = None,
-                  sandbox_config: Any = None, allow_unsafe: bool = False) -> RunnerExecutor:
-    """The executor verifiers use: a warm sandbox pool of ``backend`` (``docker``, the
-    default, or ``local``, which is not isolation and needs ``allow_unsafe``)."""
-    kw: dict[str, Any] = {}
-    if backend == "local" and allow_unsafe:
-        kw["allow_unsafe"] = True
-    return SandboxExecutor(backend=backend, pool_size=pool_size, config=sandbox_config, **kw)
-
-
-@dataclass
-class LazyExecutor:
-    """Creates the executor on first use (verifiers are often built but never run)."""
-
-    factory: Callable[[], RunnerExecutor]
-    _executor: RunnerExecutor | None = field(default=None, init=False)
-    owned: bool = True
-
-    @classmethod
-    def of(cls, executor: RunnerExecutor | None, backend: str, pool_size: int | None,
-           sandbox_config: Any, allow_unsafe: bool) -> "LazyExecutor":
-        """A given executor (not ours to close), or one made on first use from the settings."""
-        if executor is not None:
-            return cls(lambda: executor, owned=False)
-        return cls(lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
-
-    def get(self) -> RunnerExecutor:
-        if self._executor is None:
-            self._executor = self.factory()
-        return self._executor
-
-    def close(self) -> None:
-        if self._executor is not None and self.owned:
-            self._executor.close()
-        self._executor = None

@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 from sandbox.plain import encode
 
-from .execution import CallGroup, CodeLimits, RunnerExecutor
+from .execution import CallGroup, CodeLimits
+from .executors import RunnerExecutor
 
 CACHE_VERSION = 2  # 2: reference times are CPU seconds
 

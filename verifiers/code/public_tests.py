@@ -24,7 +24,8 @@ from sandbox.plain import encode
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
-from .execution import CallGroup, CodeLimits, LazyExecutor, ProgramResult, RunnerExecutor
+from .execution import CallGroup, CodeLimits, ProgramResult
+from .executors import LazyExecutor, RunnerExecutor
 from .sanitize import sanitize
 
 _SAFE_BUILTINS = {n: getattr(builtins, n) for n in (
