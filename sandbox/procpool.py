@@ -59,7 +59,7 @@ class _CallLog(logging.Handler):
             return
         try:
             msg = record.getMessage()
-        except Exception:  # a record whose arguments do not fit its format
+        except Exception:  # noqa: BLE001 - a record whose arguments do not fit its format
             msg = str(record.msg)
         if len(msg) > LOG_RECORD_CHARS:
             msg = f"{msg[:LOG_RECORD_CHARS]}... ({len(msg)} chars)"
@@ -111,7 +111,7 @@ def _worker_main(conn: Connection, fn_path: str, memory_mb: int | None) -> None:
                 conn.send((idx, True, value, log.take()))
             except MemoryError:
                 conn.send((idx, False, "MemoryError: memory limit reached", log.take()))
-            except Exception as e:  # the check's own failure, reported per call
+            except Exception as e:  # noqa: BLE001 - the check's own failure, reported per call
                 conn.send((idx, False, f"{type(e).__name__}: {e}"[:500], log.take()))
 
 
@@ -295,7 +295,7 @@ class ProcessPool:
     def __del__(self) -> None:  # best effort; close() is the contract
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - at garbage collection nothing may raise
             pass
 
 

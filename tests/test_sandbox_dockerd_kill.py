@@ -11,8 +11,7 @@ import time
 import pytest
 
 from sandbox.pool import SandboxPool
-from tests.sandbox_helpers import (TEST_CONFIG, containers_of_run, docker_client,
-                                   ensure_dockerd)
+from tests.sandbox_helpers import TEST_CONFIG, containers_of_run, docker_client, ensure_dockerd
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

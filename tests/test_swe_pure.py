@@ -13,24 +13,29 @@ from verifiers.swe.flaky import merge_repeats
 from verifiers.swe.grading import grade
 from verifiers.swe.instance import InstanceError, SWEInstance
 from verifiers.swe.patching import PatchRefused, apply_patches, check_patch
-from verifiers.swe.results import (TestRun, find_result_line, outcomes_from_events,
-                                   parse_django_log, parse_pytest_log, parse_sympy_log,
-                                   run_from_supervisor)
+from verifiers.swe.results import (
+    TestRun,
+    find_result_line,
+    outcomes_from_events,
+    parse_django_log,
+    parse_pytest_log,
+    parse_sympy_log,
+    run_from_supervisor,
+)
 from verifiers.types import Verdict
 
 BASE = {"pkg/mod.py": b"def f(x):\n    return x + 1\n\n\ndef g(x):\n    return x * 2\n",
         "tests/test_mod.py": b"from pkg.mod import f\n\n\ndef test_f():\n    assert f(1) == 2\n"}
-GOOD = """diff --git a/pkg/mod.py b/pkg/mod.py
---- a/pkg/mod.py
-+++ b/pkg/mod.py
-@@ -1,5 +1,5 @@
- def f(x):
--    return x + 1
-+    return x + 2
- 
- 
- def g(x):
-"""
+GOOD = ("diff --git a/pkg/mod.py b/pkg/mod.py\n"
+        "--- a/pkg/mod.py\n"
+        "+++ b/pkg/mod.py\n"
+        "@@ -1,5 +1,5 @@\n"
+        " def f(x):\n"
+        "-    return x + 1\n"
+        "+    return x + 2\n"
+        " \n"  # context lines of blank source lines: a single space
+        " \n"
+        " def g(x):\n")
 
 
 # -- instances -----------------------------------------------------------------------------

@@ -3,6 +3,6 @@
 Pure parts (instance model, diffs, log parsing, the resolution rule) import nothing heavy;
 the Docker side lives in :mod:`verifiers.swe.images` and :mod:`verifiers.swe.judge`.
 """
-from .instance import SWEInstance, InstanceError
+from .instance import InstanceError, SWEInstance
 
 __all__ = ["SWEInstance", "InstanceError"]

@@ -12,7 +12,6 @@ from typing import Any, Mapping
 
 from .diffs import files_in_diff
 
-
 NON_TEST_EXTS = (".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml",
                  ".toml", ".cfg", ".ini", ".rst")
 

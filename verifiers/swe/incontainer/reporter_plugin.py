@@ -62,7 +62,7 @@ def _open_channel():
             line = (mac + " " + data + "\n").encode()
             while line:
                 line = line[write(out, line):]
-        except Exception:  # the supervisor vanished: nothing left to tell
+        except Exception:  # noqa: BLE001 - the supervisor vanished: nothing left to tell
             pass
 
     return emit
@@ -75,7 +75,7 @@ def _protected_module(obj):
     try:
         mod = type.__getattribute__(obj, "__module__") if isinstance(obj, type) \
             else object.__getattribute__(obj, "__module__")
-    except Exception:
+    except Exception:  # noqa: BLE001 - an object hostile code made may raise anything
         return False
     return isinstance(mod, str) and mod.split(".")[0] in _PROTECTED
 
@@ -126,7 +126,7 @@ _WATCH = ("_pytest.runner", "_pytest.reports", "_pytest.main", "_pytest.python",
 for _name in _WATCH:
     try:
         __import__(_name)
-    except Exception:  # another pytest/pluggy version: not every module exists
+    except Exception:  # noqa: BLE001 - another pytest/pluggy version: not every module exists
         pass
 
 
@@ -191,7 +191,7 @@ def _changes():
                 impls = getattr(pm.hook, hookname).get_hookimpls()
                 if not any(getattr(i, "function", None) is fn for i in impls):
                     bad.append("the reporter's " + hookname + " is no longer called")
-            except Exception:
+            except Exception:  # noqa: BLE001 - a hook the code under test replaced may raise anything
                 bad.append("pytest's hook " + hookname + " cannot be inspected")
     return bad
 
@@ -209,7 +209,7 @@ def _text(longrepr):
         return ""
     try:
         s = str(longrepr)
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unprintable report is a report
         s = "<unprintable>"
     return s if len(s) <= _CAP else s[: _CAP // 2] + "\n...\n" + s[-_CAP // 2:]
 
@@ -237,7 +237,7 @@ def pytest_runtest_call(item):
     outcome = yield
     try:
         exc = outcome.excinfo
-    except Exception:
+    except Exception:  # noqa: BLE001 - an outcome the code under test forged may raise anything
         exc = None
     _emit({"ev": "call", "nodeid": item.nodeid, "raised": exc is not None,
            "exc": type(exc[1]).__name__ if exc is not None else ""})
