@@ -30,10 +30,8 @@ LOOP_LAYERS = {
     "engines": 5, "store": 5, "progress": 5,  # ...models, the run store, progress bars
 }
 
-# Files being rewritten by issue 13 (sandbox hardening) while this test was written
-# (sandbox/*.py, verifiers/code/execution.py, verifiers/swe/*): a violation of theirs would be
-# listed here as ("importer module", "imported module" or "module.name"): why, so that the rest
-# of the house is held to the rules now. issue 15b removes these. (None found when written.)
+# Exceptions to the rules, as ("importer module", "imported module" or "module.name"): why.
+# Keep it empty: a violation is fixed, not listed.
 ALLOWED: dict[tuple[str, str], str] = {}
 
 
