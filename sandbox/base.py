@@ -118,7 +118,8 @@ class Sandbox(ABC):
 
         Raises:
             ValueError: a path is absolute or leaves the work dir.
-            SandboxError: the files could not be written (e.g. the work dir is full).
+            SandboxError: the files could not be written (e.g. the work dir is full; the
+                local backend raises the OSError itself).
             SandboxUnavailable: the infrastructure failed.
         """
 
@@ -133,8 +134,10 @@ class Sandbox(ABC):
             Its bytes.
 
         Raises:
-            FileNotFoundError: there is no such file (or it cannot be read).
-            SandboxError: it is too large to read back.
+            FileNotFoundError: there is no such file (docker: or it cannot be read; local:
+                other OSErrors as they come).
+            ValueError: (local) the path leaves the work dir.
+            SandboxError: it is too large to read back (docker: over 256 MiB).
             SandboxUnavailable: the infrastructure failed.
         """
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
+from sandbox.base import Sandbox
 from sandbox.config import MIB, SandboxConfig
 from sandbox.errors import SandboxBroken, SandboxError, SandboxUnavailable
 
@@ -250,7 +251,7 @@ class SWEJudge:
             if bar is not None:
                 bar[0].stop()
 
-    def _judge_in(self, sb: Any, inst: SWEInstance, img: InstanceImage, patch: str,
+    def _judge_in(self, sb: Sandbox, inst: SWEInstance, img: InstanceImage, patch: str,
                   mode: Mode) -> JudgeResult:
         iid = inst.instance_id
         in_place = img.official  # official images: run in /testbed itself (fresh container)
@@ -352,7 +353,7 @@ class SWEJudge:
 
 
     @staticmethod
-    def _check_alive(sb: Any) -> None:
+    def _check_alive(sb: Sandbox) -> None:
         if not sb.healthy():
             sb.broken = True
             raise SandboxBroken("the container stopped during the job")
