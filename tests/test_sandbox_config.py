@@ -116,11 +116,11 @@ def test_pool_over_the_local_backend_needs_the_opt_in_too(monkeypatch):
 def test_backend_options_are_checked_before_anything_starts(tmp_path, monkeypatch):
     """A misspelled backend keyword is one error naming the valid ones (the local backend took
     **_ and dropped it); a misspelled backend, the closest name. Nothing is made either way."""
+    import tempfile
+
     from sandbox.options import UnknownOptionError
     from sandbox.pool import SandboxPool
     from sandbox.registry import UnknownNameError
-
-    import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where a local sandbox would be
     with pytest.raises(UnknownOptionError, match=r"'allow_unsafee' \(did you mean 'allow_unsafe'\?\)"):
