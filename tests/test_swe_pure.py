@@ -62,7 +62,6 @@ def test_bad_records_name_the_field():
 
 def test_shared_swe_files_load(shared_data):
     from loop.tasks import get_task
-
     from loop.tasks.data import DataWarning
 
     # swe-bench-dev-easy.json holds pylint-dev__astroid-1268 twice (records 1 and 3, identical):
