@@ -3,7 +3,7 @@
 writes) alone. Prints candidates/s and the ratios.
 
 All three judge with the same ``evalplus`` oracle code; only its executor differs
-(:class:`verifiers.code.execution.SandboxExecutor` on 2 sandboxes, or
+(:class:`verifiers.code.executors.SandboxExecutor` on 2 sandboxes, or
 :class:`loop.cluster.ClusterExecutor` on the nodes' pools). One Ray cluster of this machine (a
 head without CPUs, a 2-CPU raylet and two 1-CPU raylets; all idle but the one in use) serves
 both Ray contenders. The candidates are split into rounds, each run by every contender in turn,
@@ -38,14 +38,8 @@ from loop.cluster import ClusterExecutor, Fleet, code_sandbox_config  # noqa: E4
 from loop.store import RunStore  # noqa: E402
 from loop.tasks import get_task  # noqa: E402
 from verifiers.code.evalplus import EvalPlusOracle  # noqa: E402
-from verifiers.code.execution import (  # noqa: E402
-    CodeLimits,
-    ProgramResult,
-    RunnerExecutor,
-    SandboxExecutor,
-    parse_runner_output,
-    run_groups_with,
-)
+from verifiers.code.execution import CodeLimits, ProgramResult, parse_runner_output, run_groups_with  # noqa: E402
+from verifiers.code.executors import RunnerExecutor, SandboxExecutor  # noqa: E402
 from verifiers.types import Candidate  # noqa: E402
 
 REPEAT = 20  # candidates per problem when timing the driver's part (comparisons per candidate)

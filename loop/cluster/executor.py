@@ -1,6 +1,6 @@
 """The code oracles' executor on a cluster, and the math oracle's worker pool on one.
 
-:class:`ClusterExecutor` is a :class:`verifiers.code.execution.RunnerExecutor`: the verifiers
+:class:`ClusterExecutor` is a :class:`verifiers.code.executors.RunnerExecutor`: the verifiers
 take it through their ``executor=`` option and do not know Ray. Each batch of call groups runs
 through :func:`verifiers.code.execution.run_groups_with` *on the driver*, whose exec function
 is one runner exec on a node's warm sandbox: what crosses the cluster is the job (code, inputs,
@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 from sandbox.config import SandboxConfig
 from sandbox.procpool import CallResult
-from verifiers.code.execution import CallGroup, CodeLimits, ProgramResult, RunnerExecutor, run_groups_with
+from verifiers.code.execution import CallGroup, CodeLimits, ProgramResult, run_groups_with
+from verifiers.code.executors import RunnerExecutor
 
 from .fleet import Fleet
 
