@@ -137,3 +137,38 @@ def test_resume_verifies_only_what_is_missing(tmp_path, gsm8k_file):
     # resuming with other settings is refused, naming the setting
     p = run_cli(*args[:-2], "--out", out, "--selectors", "best_of_n", "--resume", check=False)
     assert p.returncode == 2 and "selectors" in p.stderr
+
+
+def test_answer_format_strict_is_stored_and_reported(tmp_path, gsm8k_file):
+    """Issue 16 item 1: `--answer-format strict` judges only '#### x' (Large Language Monkeys'
+    rule), is stored with the run, keys the votes the same way, and the report prints it; the
+    default (flexible) is printed too."""
+    rows = [json.loads(line) for line in gsm8k_file.open()][:2]
+    samples = tmp_path / "s.jsonl"
+    with samples.open("w") as fh:
+        for i, r in enumerate(rows):
+            gold = r["answer"].split("####")[-1].strip()
+            for text in (f"#### {gold}", f"The answer is {gold}.", f"#### {gold}", "#### 0"):
+                fh.write(json.dumps({"problem_id": str(i), "text": text}) + "\n")
+    lines = {}
+    for fmt in ("strict", None):
+        out = tmp_path / f"run-{fmt}"
+        extra = ["--answer-format", fmt] if fmt else []
+        p = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out", out, *extra)
+        lines[fmt] = [s for s in p.stdout.splitlines() if s.startswith("verified")][0]
+        run_cli("report", out, "--out", out / "report")
+        md = (out / "report" / "report.md").read_text()
+        assert f"gsm8k (answer format {fmt or 'flexible'})" in md
+        with RunStore.open(out) as s:
+            maj = s.verdicts("majority")
+        # strict: "The answer is N." has no answer class, so it is never the majority's pick
+        no_answer = [k for k, v in maj.items() if v.answer is None]
+        assert len(no_answer) == (2 if fmt == "strict" else 0)
+    assert lines["strict"].startswith("verified 8 candidates: 4 passed, 4 failed")
+    assert lines[None].startswith("verified 8 candidates: 6 passed, 2 failed")
+    bad = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out",
+                  tmp_path / "bad", "--answer-format", "loose", check=False)
+    assert bad.returncode == 2 and "strict or flexible" in bad.stderr and not (tmp_path / "bad").exists()
+    bad = run_cli("verify", "--task", "math500", "--data", gsm8k_file, "--samples", samples, "--out",
+                  tmp_path / "bad", "--answer-format", "strict", check=False)
+    assert bad.returncode == 2 and "answer_format" in bad.stderr and not (tmp_path / "bad").exists()

@@ -45,8 +45,8 @@ def test_problem_ids(shared_data):
     "text,expected",
     [
         ("so she has 18 dollars.\n#### 18", "18"),
-        ("The answer is $1,234.", "1,234"),
-        ("The answer is 12.5%.", "12.5"),
+        ("The answer is $1,234.", "$1,234"),  # the whole answer; parse_number reads it
+        ("The answer is 12.5%.", "12.5%"),
         ("we get \\boxed{42}", "42"),
         ("first 3 then 4 then 7 apples", "7"),
         ("no digits at all", None),
@@ -108,3 +108,79 @@ def test_hostile_math_answer_is_unjudged_not_false_and_does_not_stall():
         assert elapsed < 60
     finally:
         o.close()
+
+
+# -- issue 16 item 1: a boxed / "answer is" value is parsed whole; strict = the Monkeys' rule ---
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        (r"so \boxed{\frac{3}{4}}", "3/4"),  # was read as 4 (the last number inside the box)
+        (r"so \boxed{\dfrac{3}{4}}", "3/4"),
+        (r"so \boxed{-\tfrac{3}{4}}", "-3/4"),
+        (r"\boxed{\frac34}", "3/4"),
+        ("The answer is $\\frac{7}{2}$.", "7/2"),
+        ("The answer is 1 1/2 cups.", "3/2"),  # a mixed number, not 1/2
+        (r"\boxed{2\frac{1}{2}}", "5/2"),
+        ("The answer is $1,234.50.", "2469/2"),
+        (r"The answer is \$1{,}000.", "1000"),
+        ("The answer is 18 dollars per hour.", "18"),
+        (r"\boxed{25\%}", "25"),
+        (r"\boxed{12 \text{ cm}^2}", "12"),  # not the 2 of the unit's square
+        ("The answer is −5.", "-5"),
+        ("#### \\frac{3}{4}", "3/4"),
+        ("The answer is x = 5.", "5"),  # the whole does not parse: the last number inside it
+        (r"\boxed{18 - 3 = 15}", "15"),
+        ("she has 4 and then 9 left", "9"),  # no marker: the last number of the text
+    ],
+)
+def test_gsm8k_answer_parsed_as_a_whole(text, value):
+    from fractions import Fraction
+
+    raw = extract_gsm8k_answer(text)
+    assert raw is not None and parse_number(raw) == Fraction(value), (raw, parse_number(raw) if raw else None)
+
+
+def test_gsm8k_wrong_fraction_with_the_golds_denominator_fails():
+    o = create_verifier("gsm8k")
+    vs = o.verify(_p("#### 4"), [Candidate("p", 0, r"So the share is \boxed{\frac{3}{4}}."),
+                                 Candidate("p", 1, r"So the share is \boxed{4}.")])
+    assert [v.passed for v in vs] == [False, True]
+    assert vs[0].answer == "0.75"
+
+
+def test_gsm8k_hostile_answers_are_bounded():
+    t0 = time.monotonic()
+    for text in ["#### 1e999999999", "The answer is " + "9" * 50_000, r"\boxed{" + "1," * 20_000 + "}",
+                 "#### " + "1/" * 10_000 + "1", r"\boxed{\frac{" + "9" * 5000 + "}{3}}"]:
+        raw = extract_gsm8k_answer(text)
+        if raw is not None:
+            parse_number(raw)
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_gsm8k_strict_answer_format_is_the_monkeys_rule():
+    """strict: only the first ``#### x`` (x from ``-?[$0-9.,]+``; commas, ``$`` and one trailing
+    period dropped), compared as a string with the gold read the same way (Large Language
+    Monkeys' ANS_RE_GSM8k / extract_answer_gsm8k)."""
+    strict = create_verifier("gsm8k", answer_format="strict")
+    flex = create_verifier("gsm8k", answer_format="flexible")
+    gold = _p("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 1,000")
+    texts = ["The answer is 1000.", "#### 1000", "#### $1,000.", "####1000", "#### 1000.00",
+             "#### 7\nthen #### 1000", r"\boxed{1000}", "#### -1000"]
+    s = [v.passed for v in strict.verify(gold, [Candidate("p", i, t) for i, t in enumerate(texts)])]
+    f = [v.passed for v in flex.verify(gold, [Candidate("p", i, t) for i, t in enumerate(texts)])]
+    assert s == [False, True, True, False, False, False, False, False]
+    assert f == [True, True, True, True, True, True, True, False]
+    v = strict.verify(gold, [Candidate("p", 0, "#### $1,000.")])[0]
+    assert v.answer == "1000" and v.details["answer_format"] == "strict"
+    assert strict.verify(_p("#### ten"), [Candidate("p", 0, "#### 10")])[0].passed is None  # gold unreadable
+
+
+def test_gsm8k_answer_format_is_checked():
+    from verifiers.options import UnknownOptionError
+
+    with pytest.raises(ValueError, match="strict.*flexible"):
+        create_verifier("gsm8k", answer_format="loose")
+    with pytest.raises(UnknownOptionError):
+        get_task("math500", answer_format="strict")  # MATH's oracle has no such option

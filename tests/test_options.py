@@ -39,8 +39,10 @@ def test_check_options_names_valid_keys_and_the_closest():
 def test_create_verifier_no_longer_drops_options():
     with pytest.raises(UnknownOptionError, match=r"'sourc' \(did you mean 'source'\?\)"):
         create_verifier("confidence", sourc="cot")
+    with pytest.raises(ValueError, match="strict or flexible, got 'numeric'"):
+        create_verifier("gsm8k", answer_format="numeric")  # GSM8K's answer format is how it reads answers
     with pytest.raises(UnknownOptionError, match="answer_format"):
-        create_verifier("gsm8k", answer_format="numeric")  # an oracle takes no answer format
+        create_verifier("math", answer_format="numeric")  # an oracle without one refuses it
     with pytest.raises(UnknownOptionError, match="did you mean 'model'"):
         create_verifier("reward_model", modle="x")  # **options constructors declare their names
     with pytest.raises(UnknownNameError, match="Did you mean 'majority'"):
@@ -52,7 +54,7 @@ def test_create_verifier_no_longer_drops_options():
 
 
 def test_task_options_go_to_the_oracle_and_are_checked():
-    with pytest.raises(UnknownOptionError, match=r"task 'gsm8k' .* has no option 'tests'; valid: rel_tol"):
+    with pytest.raises(UnknownOptionError, match=r"task 'gsm8k' .* has no option 'tests'; valid: answer_format, rel_tol"):
         get_task("gsm8k", tests="base")
     assert get_task("mbppplus", tests="base").options == {"tests": "base"}
 

@@ -1,6 +1,8 @@
 """Answer formats: how gold-free selectors key and compare answers, per kind of task.
 
 ``numeric`` (GSM8K): the final number, keyed like the GSM8K oracle keys it.
+``numeric_strict`` (GSM8K with ``--answer-format strict``): only ``#### x``, keyed as the strict
+oracle keys it (the Large Language Monkeys rule).
 ``math`` (MATH): the last ``\\boxed{}``, keyed by its sympy form; keys that math-verify finds
 equivalent are merged into one class.
 
@@ -18,7 +20,7 @@ from typing import Literal, Sequence
 from sandbox.procpool import ProcessPool
 from sandbox.registry import Registry
 
-from .extract import extract_gsm8k_answer, extract_math_answer, number_key, parse_number
+from .extract import extract_gsm8k_answer, extract_math_answer, number_key, parse_number, strict_gsm8k_answer
 
 UngroupedWhy = Literal["", "unreadable", "ungrouped"]
 
@@ -66,6 +68,11 @@ class NumericAnswer(AnswerFormat):
             v = parse_number(raw) if raw is not None else None
             out.append(number_key(v) if v is not None else None)
         return out
+
+
+class StrictNumericAnswer(AnswerFormat):
+    def keys(self, texts: Sequence[str]) -> list[str | None]:
+        return [(strict_gsm8k_answer(t) or None) if t else None for t in texts]
 
 
 class MathAnswer(AnswerFormat):
@@ -150,5 +157,6 @@ class MathAnswer(AnswerFormat):
 ANSWER_FORMATS: Registry[type[AnswerFormat]] = Registry(
     "answer format",
     "fireassay.answer_formats",
-    {"numeric": "verifiers.answers:NumericAnswer", "math": "verifiers.answers:MathAnswer"},
+    {"numeric": "verifiers.answers:NumericAnswer", "numeric_strict": "verifiers.answers:StrictNumericAnswer",
+     "math": "verifiers.answers:MathAnswer"},
 )

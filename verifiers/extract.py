@@ -47,24 +47,80 @@ def extract_math_answer(text: str) -> str | None:
     return last_boxed(text) or answer_is(text)
 
 
-def parse_number(s: str) -> Fraction | None:
-    """A number as written in a GSM8K-style answer: commas, ``$``, ``%``, a trailing period."""
+# an answer longer than this is not a GSM8K number: refused whole, before any regex or Decimal
+MAX_ANSWER_CHARS = 200
+_NUM = r"(?:\d+(?:,\d+)*(?:\.\d*)?|\.\d+)"
+_SIGN = r"([+-]?)"
+_FRAC = r"\\[dt]?frac"
+_PLAIN_RE = re.compile(rf"{_SIGN}({_NUM})")
+_SLASH_RE = re.compile(rf"{_SIGN}({_NUM})\s*/\s*({_NUM})")
+_LATEX_FRAC_RE = re.compile(rf"{_SIGN}{_FRAC}\s*\{{\s*([+-]?{_NUM})\s*\}}\s*\{{\s*([+-]?{_NUM})\s*\}}")
+_SHORT_FRAC_RE = re.compile(rf"{_SIGN}{_FRAC}\s*(\d)(\d)")  # \frac34
+_MIXED_RE = re.compile(rf"{_SIGN}(\d+)\s+(\d+)\s*/\s*(\d+)")  # 1 1/2
+_MIXED_FRAC_RE = re.compile(rf"{_SIGN}(\d+)\s*{_FRAC}\s*\{{(\d+)\}}\s*\{{(\d+)\}}")  # 2\frac{1}{2}
+_WRAPPERS = (
+    re.compile(r"\\(?:boxed|fbox)\s*\{(.*)\}"), re.compile(r"\$\$(.*)\$\$"), re.compile(r"\$(.*)\$"),
+    re.compile(r"\\\((.*)\\\)"), re.compile(r"\\\[(.*)\\\]"), re.compile(r"\{(.*)\}"),
+)
+# a unit written in LaTeX (\text{ cm}^2) or a degree sign: dropped
+_LATEX_UNIT_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox|operatorname)\s*\{[^{}]*\}(?:\^\{?\d\}?)?|\^\{?\\circ\}?|°")
+# unit words after the number ("18 dollars per hour", "5/hour", "3/4 of a pizza")
+_UNIT_WORDS_RE = re.compile(r"(?<=[\d}.])\s*(?:(?:per|/)\s*)?[A-Za-z][A-Za-z\s.,'-]*\Z")
+_SPACING = ("\\!", "\\,", "\\;", "\\:", "\\ ", "\\left", "\\right", "~", "\u202f", "\u2009")
+
+
+def _decimal(text: str) -> Fraction:
+    return Fraction(Decimal(text.replace(",", "")))
+
+
+def _clean_answer(s: str) -> str:
+    """An answer's text without its wrappers (``\\boxed{}``, ``$...$``), LaTeX spacing, currency
+    and percent signs, units and a trailing period."""
     s = s.strip()
-    s = re.sub(r"^\\\(|\\\)$|^\$|\$$", "", s).strip()
-    s = s.replace(",", "").replace("$", "").replace("\\%", "").replace("%", "").strip()
+    for _ in range(4):  # nested wrappers: $\boxed{...}$
+        before = s
+        for rx in _WRAPPERS:
+            m = rx.fullmatch(s)
+            if m:
+                s = m.group(1).strip()
+        if s == before:
+            break
+    for sp in _SPACING:
+        s = s.replace(sp, "")
+    s = s.replace("{,}", ",").replace("\u2212", "-").replace("\u2013", "-").replace("\xa0", " ")
+    s = _LATEX_UNIT_RE.sub("", s)
+    s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "").strip()
     s = s.rstrip(".").strip()
-    s = re.sub(r"\\(?:text|mathrm)\{[^}]*\}", "", s).strip()
-    m = re.fullmatch(r"\\[dt]?frac\{(-?[\d.]+)\}\{(-?[\d.]+)\}", s)
-    if m:
-        s = f"{m.group(1)}/{m.group(2)}"
+    return _UNIT_WORDS_RE.sub("", s).strip().rstrip(".").strip()
+
+
+def parse_number(s: str) -> Fraction | None:
+    """The value of a whole GSM8K-style answer, or None when the whole is not one number:
+    ``1,234.50``, ``$18``, ``25%``, ``3/4``, ``\\frac{3}{4}`` / ``\\dfrac`` / ``\\tfrac`` /
+    ``\\frac34``, mixed numbers (``1 1/2``, ``2\\frac{1}{2}``), inside ``\\boxed{}`` or ``$...$``,
+    with units (``18 dollars per hour``, ``12 \\text{ cm}^2``) and a trailing period dropped.
+    No exponents: ``1e999999999`` is not read (nor is anything over ``MAX_ANSWER_CHARS``)."""
+    if len(s) > MAX_ANSWER_CHARS:
+        return None
+    s = _clean_answer(s)
     try:
-        if "/" in s:
-            num, den = s.split("/", 1)
-            d = Fraction(Decimal(den.strip()))
-            return Fraction(Decimal(num.strip())) / d if d else None
-        return Fraction(Decimal(s))
+        if m := _PLAIN_RE.fullmatch(s):
+            value = _decimal(m.group(2))
+        elif m := (_SLASH_RE.fullmatch(s) or _LATEX_FRAC_RE.fullmatch(s) or _SHORT_FRAC_RE.fullmatch(s)):
+            den = _decimal(m.group(3))
+            if not den:
+                return None
+            value = _decimal(m.group(2)) / den
+        elif m := (_MIXED_RE.fullmatch(s) or _MIXED_FRAC_RE.fullmatch(s)):
+            den = _decimal(m.group(4))
+            if not den:
+                return None
+            value = _decimal(m.group(2)) + _decimal(m.group(3)) / den
+        else:
+            return None
     except (InvalidOperation, ValueError, ZeroDivisionError):
         return None
+    return -value if m.group(1) == "-" else value
 
 
 def last_number(text: str) -> str | None:
@@ -72,18 +128,55 @@ def last_number(text: str) -> str | None:
     return found[-1] if found else None
 
 
+_STATED_RE = re.compile(r"answer is[:\s]*([^\n]*)", re.IGNORECASE)
+_STATED_END = re.compile(r"[,;!?](?:\s|$)|\.(?:\s|$)")
+
+
+def stated_answer(text: str) -> str | None:
+    """What follows the last "answer is" on its line, up to the end of its sentence."""
+    found = _STATED_RE.findall(text)
+    if not found:
+        return None
+    s = found[-1]
+    end = _STATED_END.search(s)
+    s = (s[: end.start()] if end else s).strip()
+    return s or None
+
+
+def _whole_or_last(raw: str) -> str | None:
+    """``raw`` itself when it parses as one number, else the last number written in it."""
+    return raw.strip() if parse_number(raw) is not None else last_number(raw)
+
+
 def extract_gsm8k_answer(text: str) -> str | None:
-    """GSM8K final answer string: ``#### x``, "The answer is x", ``\\boxed{x}``, else the last number."""
+    """GSM8K final answer (flexible): the last ``#### x``, else the last "The answer is x", else
+    the last ``\\boxed{x}``; each parsed as a whole (:func:`parse_number`), the last number inside
+    it only where the whole does not parse; with none of them, the last number of the text."""
     hashed = _HASH_RE.findall(text)
     if hashed:
-        num = last_number(hashed[-1])
-        return num if num is not None else hashed[-1].strip()
-    for raw in (answer_is(text), last_boxed(text)):
+        got = _whole_or_last(hashed[-1])
+        return got if got is not None else hashed[-1].strip()
+    for raw in (stated_answer(text), last_boxed(text)):
         if raw:
-            num = last_number(raw)
-            if num is not None:
-                return num
+            got = _whole_or_last(raw)
+            if got is not None:
+                return got
     return last_number(text)
+
+
+# Large Language Monkeys' GSM8K rule (their ANS_RE_GSM8k and extract_answer_gsm8k): the FIRST
+# "#### " followed by -?[$0-9.,]+; commas, dollar signs and one trailing period removed; the
+# result compared with the gold's as a string.
+STRICT_GSM8K_RE = re.compile(r"#### (\-?[\$0-9\.\,]+)")
+
+
+def strict_gsm8k_answer(text: str) -> str | None:
+    """The answer under the strict (Large Language Monkeys) rule, or None (their "[invalid]")."""
+    m = STRICT_GSM8K_RE.search(text)
+    if not m:
+        return None
+    s = m.group(1).strip().replace(",", "").replace("$", "")
+    return re.sub(r"\.$", "", s)
 
 
 def number_key(value: Fraction) -> str:

@@ -86,6 +86,10 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"), "engine": config.get("engine"),
             "feedback": config.get("feedback_used"),
         }
+        fmt = next((v.details["answer_format"] for v in ov.values()
+                    if isinstance(v.details, dict) and isinstance(v.details.get("answer_format"), str)), None)
+        if fmt is not None:  # how the oracle read answers (GSM8K: flexible or strict)
+            meta["answer_format"] = fmt
         if firsts:  # mean over problems of the distinct first tokens among their turn-0 samples
             meta["distinct_first_tokens"] = round(float(np.mean([len(firsts[p]) for p in pids])), 2)
         return RunData(

@@ -61,6 +61,7 @@ def run_command(
     cluster: Optional[str] = typer.Option(D["cluster"], "--cluster", help=CLUSTER_HELP),
     engine_replicas: int = typer.Option(D["engine_replicas"], "--engine-replicas",
                                         help="Engine replicas as Ray actors (needs --cluster)."),
+    answer_format: Optional[str] = typer.Option(None, "--answer-format", help="GSM8K: flexible (default: boxed / 'answer is' / '#### x' parsed whole) or strict (only '#### x', as Large Language Monkeys)."),
 ) -> None:
     """Sample, verify (with feedback turns), select and report, storing everything as it appears."""
     if resume is not None:
@@ -80,6 +81,10 @@ def run_command(
         refuse_changed(cfg, task=task, data=data, engine=engine, model=model, sampler=sampler, n=n, limit=limit,
                        max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors,
                        gen_batch=gen_batch)
+        if answer_format is not None and cfg.task_options.get("answer_format", "flexible") != answer_format:
+            fail(f"--resume with different settings: answer_format: stored "
+                 f"{cfg.task_options.get('answer_format', 'flexible')!r}, given {answer_format!r}. "
+                 "Drop --answer-format to resume as stored.")
         execute(cfg, resume, resume=True)
         return
     if task is None or out is None:
@@ -95,6 +100,7 @@ def run_command(
             selectors=tuple(split_names(selectors)) if selectors is not None else None,
             name=name, report=not no_report, gen_batch=gen_batch, show_progress=not quiet,
             cluster=cluster, engine_replicas=engine_replicas,
+            task_options={"answer_format": answer_format} if answer_format is not None else {},
         )
     except ValueError as e:
         fail(str(e))

@@ -23,9 +23,11 @@ def verify_command(
     tests: Optional[str] = typer.Option(None, "--tests", help="Code tasks: 'base' judges on base inputs only."),
     repeat: int = typer.Option(1, "--repeat", help="SWE: judge each patch R times and mark flaky instances."),
     cluster: Optional[str] = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+    answer_format: Optional[str] = typer.Option(None, "--answer-format", help="GSM8K: flexible (default: boxed / 'answer is' / '#### x' parsed whole) or strict (only '#### x', as Large Language Monkeys)."),
 ) -> None:
     """Verify candidates with the task's oracle and selectors; store everything in --out."""
-    options = {k: v for k, v in {"tests": tests, "repeat": repeat if repeat != 1 else None}.items() if v is not None}
+    options = {k: v for k, v in {"tests": tests, "repeat": repeat if repeat != 1 else None,
+                                 "answer_format": answer_format}.items() if v is not None}
     try:
         cfg = VerifyConfig(task=task, samples=str(samples) if samples else None, reference=reference,
                            data=str(data) if data else None, limit=limit, task_options=options,

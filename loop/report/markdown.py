@@ -9,7 +9,13 @@ from .model import Report, RunReport
 from .text import md_table, model_label, num, pct
 
 # meta shown in a column of their own in the runs table (run_dir: report.json has it)
-OWN_COLUMNS = frozenset({"model", "engine", "distinct_first_tokens", "run_dir"})
+OWN_COLUMNS = frozenset({"model", "engine", "distinct_first_tokens", "run_dir", "answer_format"})
+
+
+def task_label(r: RunReport) -> str:
+    """The task, with the answer format its oracle read answers in where it has one (GSM8K)."""
+    fmt = r.meta.get("answer_format")
+    return f"{r.task} (answer format {fmt})" if fmt else r.task
 
 
 def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
@@ -32,7 +38,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
         [
             [
                 r.name,
-                r.task,
+                task_label(r),
                 model_label(r.meta.get("model"), r.meta.get("engine")),
                 str(r.problems),
                 str(r.n) if r.n == r.n_max else f"{r.n} (max {r.n_max})",

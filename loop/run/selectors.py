@@ -192,13 +192,13 @@ def build_selector(spec: SelectorSpec, task: Task | None = None, seed: int = 0,
                    engine: Engine | None = None,
                    place: Callable[[str], dict[str, Any]] | None = None) -> Verifier:
     """A ready selector for ``spec`` (checked with :func:`check_selector_specs` first). The run's
-    ``seed`` and the task's ``answer_format`` (how votes key answers) go to the selectors that
+    ``seed`` and the task's ``votes_format()`` (how votes key answers) go to the selectors that
     take them; a selector that judges with a model gets ``engine=``'s, else ``engine`` (the
     run's own, not closed here). ``place(name)``: options that put its work on a cluster."""
     takes = verifier_options(spec.selector)
     options: dict[str, Any] = dict(place(spec.selector)) if place is not None else {}
     if task is not None and (takes is None or "answer_format" in takes):
-        options["answer_format"] = task.answer_format
+        options["answer_format"] = task.votes_format()
     options.update(spec.options)
     if takes is None or "seed" in takes:
         options["seed"] = seed

@@ -109,5 +109,10 @@ class Task(ABC):
         a cluster session), never a judging option."""
         return create_verifier(self.oracle_name, **self.options, **placement)
 
+    def votes_format(self) -> str | None:
+        """How this task's selectors key answers (a ``verifiers.answers`` format name): the
+        class's ``answer_format``, unless a task option changes how the oracle reads answers."""
+        return self.answer_format
+
     def feedback_verifier(self, **placement: Any) -> Verifier | None:
         return create_verifier(self.feedback_name, **placement) if self.feedback_name else None

@@ -22,6 +22,10 @@ class GSM8KTask(Task):
     data_files: ClassVar[list[str]] = ["test.jsonl", "test.jsonl.gz"]
     hub: ClassVar[tuple[str, str | None, str] | None] = ("openai/gsm8k", "main", "test")
 
+    def votes_format(self) -> str | None:
+        """Votes read answers as the oracle does: ``--answer-format strict`` keys them by ``#### x``."""
+        return "numeric_strict" if self.options.get("answer_format") == "strict" else "numeric"
+
     def to_problem(self, index: int, record: dict[str, Any]) -> Problem:
         try:
             question, answer = record["question"], record["answer"]
