@@ -184,3 +184,26 @@ def test_gsm8k_answer_format_is_checked():
         create_verifier("gsm8k", answer_format="loose")
     with pytest.raises(UnknownOptionError):
         get_task("math500", answer_format="strict")  # MATH's oracle has no such option
+
+
+def test_math_effective_answers_count_the_votes_classes(tmp_path, shared_data):
+    """Issue 16 item 2: on a real MATH store, \\frac{\\sqrt{2}}{2} and \\frac{1}{\\sqrt{2}} are one
+    answer for #EA, as they are for the majority vote (the oracle's sympy keys differ; 0.5 and
+    \\frac12 already share the key 1/2)."""
+    import json
+
+    from loop.analysis import effective_answers, load_run_data
+    from loop.run import VerifyConfig, execute_verify
+    from loop.store import RunStore
+
+    data = shared_data / "math500" / "test.jsonl"
+    pid = get_task("math500", data=data).load(limit=1)[0].id
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps({"problem_id": pid, "text": t}) + "\n"
+                               for t in (r"\boxed{\frac{\sqrt{2}}{2}}", r"\boxed{\frac{1}{\sqrt{2}}}", r"\boxed{0.5}",
+                                         r"\boxed{\frac12}", r"\boxed{3}", "no answer")))
+    execute_verify(VerifyConfig(task="math500", data=str(data), samples=str(samples), limit=1), tmp_path / "run")
+    with RunStore.open(tmp_path / "run") as s:
+        assert len({v.answer for v in s.verdicts("math").values()} - {None}) == 4  # the oracle's keys
+    run = load_run_data(tmp_path / "run")
+    assert effective_answers(run) == 3

@@ -431,3 +431,39 @@ def test_argmax_kernel_rows_are_distributions_at_100k():
     kern = argmax_kernel(100_000, k_grid(100_000))
     np.testing.assert_allclose(kern.sum(axis=1), 1.0, atol=1e-12)
     assert (kern >= 0).all()
+
+
+# ----------------------------------------------------------------------------- #EA (issue 16 item 2)
+
+
+def test_effective_answers_at_k_equals_subset_enumeration():
+    from loop.analysis.metrics import effective_answers_at_k
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        n = int(rng.integers(1, 8))
+        classes = rng.integers(-1, 4, n).astype(np.int64)
+        run = RunData("r", "t", ["p"], [np.zeros(n, bool)], [np.zeros(n, bool)], [classes])
+        ks = np.arange(1, n + 1)
+        got = effective_answers_at_k(run, ks)[0]
+        want = [np.mean([len({int(classes[i]) for i in s if classes[i] >= 0})
+                         for s in itertools.combinations(range(n), int(k))]) for k in ks]
+        np.testing.assert_allclose(got, want, atol=1e-12)
+        assert got[-1] == pytest.approx(effective_answers(run))  # k = n: the distinct answers of all
+
+
+def test_effective_answers_use_the_votes_classes():
+    """#EA counts the answer classes the vote uses (MATH: math-verify merges 0.5 and \\frac12),
+    not the oracle's per-candidate keys; without a vote stored, the oracle's keys."""
+    from loop.analysis.metrics import answer_classes
+
+    oracle_keys = [np.array([0, 1, 2, -1])]  # "0.5", "1/2", "3", no answer
+    vote = [np.array([0, 0, 1, -1])]  # the vote merged the first two
+    base = dict(name="r", task="math500", problem_ids=["p"], correct=[np.zeros(4, bool)],
+                unjudged=[np.zeros(4, bool)], answers=oracle_keys)
+    assert effective_answers(RunData(**base)) == 3
+    assert answer_classes(RunData(**base))[1] == "oracle"
+    with_vote = RunData(**base, selectors={"best_of_n": SelectorData("argmax", oracle_keys, [np.zeros(4)]),
+                                           "majority": SelectorData("vote", vote, [np.full(4, np.nan)])})
+    assert effective_answers(with_vote) == 2
+    assert answer_classes(with_vote)[1] == "majority"

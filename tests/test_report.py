@@ -221,7 +221,7 @@ def test_run_without_selectors_and_all_solved(tmp_path):
     assert [iv.mean for iv in r.coverage] == [1.0, 1.0, 1.0]
     assert r.power_law.a is None  # nothing to fit when everything is solved
     paths = write_report(report, tmp_path)
-    assert {p.name for p in paths} == {"report.json", "report.md", "coverage.png"}
+    assert {p.name for p in paths} == {"report.json", "report.md", "coverage.png", "effective_answers.png"}
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["runs"][0]["power_law"]["a"] is None and data["runs"][0]["selection"] == {}
 
@@ -264,3 +264,20 @@ def test_a_plot_without_data_says_so():
     (ax,) = vote_share_figure("r", "majority", some).axes
     assert ax.axison and ax.get_ylim()[0] == 0 and min(ax.get_yticks()) >= 0
     assert sum(p.get_height() for p in ax.patches) == 1  # the one problem, a minority
+
+
+def test_report_has_effective_answers_at_k(tmp_path):
+    """#EA@k (expected distinct answers in a k-subset) per run, with an interval, in json and md."""
+    runs = [fake_run("a", 30, 8, 1), fake_run("b", 30, 16, 2)]
+    report = build_report(runs, FAST)
+    paths = write_report(report, tmp_path)
+    assert any(p.name == "effective_answers.png" for p in paths)
+    d = json.loads((tmp_path / "report.json").read_text())
+    ea = d["runs"][0]["effective_answers_at_k"]
+    assert list(ea) == ["1", "2", "4", "8"] and ea["1"]["mean"] == pytest.approx(
+        np.mean([(a >= 0).mean() for a in runs[0].answers]))
+    assert ea["8"]["mean"] == pytest.approx(d["runs"][0]["effective_answers"])
+    assert all(ea[k]["lo"] <= ea[k]["mean"] <= ea[k]["hi"] for k in ea)
+    assert d["runs"][0]["effective_answers_classes"] == "majority"
+    md = render_markdown(report)
+    assert "## Effective answers: #EA@k" in md

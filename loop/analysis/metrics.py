@@ -206,10 +206,42 @@ def coverage_per_problem(run: RunData, ks: np.ndarray) -> np.ndarray:
     return pass_at_k(n[:, None], c[:, None], ks[None, :])
 
 
+VOTE_RULES = ("vote", "weighted_vote")
+
+
+def answer_classes(run: RunData) -> tuple[list[np.ndarray], str]:
+    """The answer classes #EA counts, and where they come from: the vote's classes (a stored
+    ``majority``, else the first vote or weighted-vote selector), so that #EA merges exactly
+    what the vote merges (MATH: ``0.5`` and ``\\frac12`` are one answer); without a vote
+    stored, the oracle's per-candidate keys (``"oracle"``)."""
+    votes = [(name, sel) for name, sel in run.selectors.items() if sel.rule in VOTE_RULES]
+    votes.sort(key=lambda item: (item[0] != "majority", item[1].rule != "vote"))
+    if votes and len(votes[0][1].classes) == len(run.answers):
+        return votes[0][1].classes, votes[0][0]
+    return run.answers, "oracle"
+
+
 def effective_answers(run: RunData) -> float:
-    """#EA: distinct oracle-canonical answers per problem (no-answer -1 ignored), mean over problems."""
-    counts = [np.unique(a[a >= 0]).size for a in run.answers]
+    """#EA: distinct answers per problem among all its candidates (the vote's classes, see
+    :func:`answer_classes`; no answer ignored), mean over problems."""
+    classes, _ = answer_classes(run)
+    counts = [np.unique(a[a >= 0]).size for a in classes]
     return float(np.mean(counts)) if counts else 0.0
+
+
+def effective_answers_at_k(run: RunData, ks: np.ndarray) -> np.ndarray:
+    """#EA@k per problem (rows) and k (columns): the expected number of distinct answers in a
+    uniform random k-subset of the problem's candidates, exactly: a class with ``m`` of the
+    ``n`` candidates is in the subset with probability ``1 - C(n-m, k)/C(n, k)`` (pass@k with
+    c = m), and the expectation is the sum over classes. At k = n it is the distinct count."""
+    classes, _ = answer_classes(run)
+    ks = np.asarray(ks, dtype=np.int64)
+    out = np.zeros((len(classes), len(ks)))
+    for i, a in enumerate(classes):
+        sizes = np.unique(a[a >= 0], return_counts=True)[1]
+        if sizes.size:
+            out[i] = pass_at_k(a.size, sizes[:, None], ks[None, :]).sum(axis=0)
+    return out
 
 
 @dataclass(frozen=True)

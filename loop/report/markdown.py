@@ -61,6 +61,20 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
         rows.append(row)
     out += md_table(["k"] + [r.name for r in runs], rows)
 
+    out += ["## Effective answers: #EA@k", "",
+            "#EA@k = expected number of distinct answers in a uniform random k-subset of a problem's candidates "
+            "(exact), mean over problems [interval]; at k = n it is #EA. Answers are grouped as the vote groups them "
+            "(" + "; ".join(f"{r.name}: {r.effective_answers_classes}" for r in runs) + "), so runs with different n "
+            "compare at the same k.", ""]
+    rows = []
+    for k in all_ks:
+        row = [str(k)]
+        for r in runs:
+            iv = r.effective_answers_at_k[r.ks.index(k)] if k in r.ks and r.effective_answers_at_k else None
+            row.append(f"{iv.mean:.2f} [{iv.lo:.2f}, {iv.hi:.2f}]" if iv is not None else "")
+        rows.append(row)
+    out += md_table(["k"] + [r.name for r in runs], rows)
+
     for sname in report.selector_names:
         have = [r for r in runs if sname in r.selection]
         out += [f"## Selection accuracy: {sname} (%, [{conf} interval])", ""]

@@ -23,11 +23,13 @@ from ..analysis import (
     SelectionResult,
     UnjudgedCounts,
     VoteShares,
+    answer_classes,
     bootstrap_intervals,
     bootstrap_weights,
     compute_matched,
     coverage_per_problem,
     effective_answers,
+    effective_answers_at_k,
     fit_grid,
     fit_power_law,
     k_grid,
@@ -118,6 +120,8 @@ class RunReport:
     compute_matched: dict[str, Any] | None = None
     timings: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage -> (wall s, CPU s)
     vote_shares: dict[str, VoteShares] = field(default_factory=dict)  # vote selectors (loop.analysis.vote_shares)
+    effective_answers_at_k: tuple[Interval, ...] = ()  # expected distinct answers in a k-subset, per k
+    effective_answers_classes: str = "oracle"  # whose answer classes #EA counts: a vote selector's, or "oracle"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -135,6 +139,8 @@ class RunReport:
             "selectors": {s: sr.stats(self.ks) for s, sr in self.selection.items()},
             "power_law": self.power_law.to_dict(),
             "effective_answers": self.effective_answers,
+            "effective_answers_at_k": {str(k): iv.to_dict() for k, iv in zip(self.ks, self.effective_answers_at_k)},
+            "effective_answers_classes": self.effective_answers_classes,
             "unjudged": self.unjudged.to_dict(),
             "meta": self.meta,
             "study": study_json(self),
@@ -194,6 +200,7 @@ def build_run_report(
 
     cov_pp = coverage_per_problem(run, ks)
     coverage = tuple(bootstrap_intervals(cov_pp, weights, config.confidence))
+    ea_at_k = tuple(bootstrap_intervals(effective_answers_at_k(run, ks), weights, config.confidence))
     timings["coverage"] = (time.perf_counter() - t0, time.process_time() - c0)
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -241,6 +248,8 @@ def build_run_report(
         compute_matched=compute_matched(run, ks),
         timings=timings,
         vote_shares=vote_share_studies(run),
+        effective_answers_at_k=ea_at_k,
+        effective_answers_classes=answer_classes(run)[1],
     )
 
 

@@ -2,6 +2,7 @@
 a log-2 axis, with bootstrap bands.
 
 - ``coverage.png``: coverage of every run on one plot (e.g. FIRE beside regular).
+- ``effective_answers.png``: #EA@k of every run (expected distinct answers in a k-subset).
 - ``selection_<selector>.png``: one selector's accuracy for every run that has it, with each
   run's coverage dotted in the same colour for reference.
 - ``study_<run>.png``: one run, coverage beside every selector.
@@ -116,6 +117,22 @@ def plot_coverage(runs: Sequence[RunReport], path: Path) -> Path:
         _curve(ax, r.ks, r.coverage, f"{r.name} ({r.problems} problems)", color)
     _setup_axes(ax, _all_ks(runs), "Coverage (pass@k)", "problems solved by any of k samples")
     ax.legend(loc="lower right", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_effective_answers(runs: Sequence[RunReport], path: Path) -> Path | None:
+    """#EA@k of every run on one plot (expected distinct answers in a k-subset)."""
+    have = [r for r in runs if r.effective_answers_at_k]
+    if not have:
+        return None
+    fig, ax = _figure()
+    for r, color in zip(have, _colors(len(have))):
+        _curve(ax, r.ks, r.effective_answers_at_k, f"{r.name} (classes: {r.effective_answers_classes})", color)
+    _setup_axes(ax, _all_ks(have), "Effective answers #EA@k", "expected distinct answers among k samples")
+    top = max(iv.hi for r in have for iv in r.effective_answers_at_k)
+    ax.set_ylim(0, max(1.0, top) * 1.08)
+    ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.legend(loc="upper left", fontsize=9)
     return _save(fig, path)
 
 
@@ -256,6 +273,9 @@ def plot_compute(runs: Sequence[RunReport], key: str, path: Path) -> Path | None
 def write_plots(report: Report, out_dir: Path) -> list[Path]:
     runs = list(report.runs)
     paths = [plot_coverage(runs, out_dir / "coverage.png")]
+    ea = plot_effective_answers(runs, out_dir / "effective_answers.png")
+    if ea is not None:
+        paths.append(ea)
     sel_names = report.selector_names
     for name, s in zip(sel_names, unique_slugs(sel_names)):
         paths.append(plot_selector(runs, name, out_dir / f"selection_{s}.png"))
