@@ -172,3 +172,25 @@ def test_answer_format_strict_is_stored_and_reported(tmp_path, gsm8k_file):
     bad = run_cli("verify", "--task", "math500", "--data", gsm8k_file, "--samples", samples, "--out",
                   tmp_path / "bad", "--answer-format", "strict", check=False)
     assert bad.returncode == 2 and "answer_format" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_weighted_majority_transform_stored_and_reported(tmp_path, gsm8k_file):
+    """Issue 16 item 3: the transform is in the stored spec and every verdict, and the report
+    names it (default raw); a bad one is refused before anything is written."""
+    samples = make_samples(tmp_path / "s.jsonl", gsm8k_file, problems=3, n=4)
+    out = tmp_path / "run"
+    run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out", out,
+            "--selectors", "weighted_majority,weighted_majority:transform=sigmoid:as=wm_sigmoid")
+    with RunStore.open(out) as s:
+        assert s.config()["selector_specs"]["wm_sigmoid"] == "weighted_majority:transform=sigmoid"
+        assert {v.details["transform"] for v in s.verdicts("weighted_majority").values()} == {"raw"}
+        assert {v.details["transform"] for v in s.verdicts("wm_sigmoid").values()} == {"sigmoid"}
+    run_cli("report", out, "--out", out / "report")
+    md = (out / "report" / "report.md").read_text()
+    assert "| weighted_majority | weighted_vote (transform raw) |" in md
+    assert "weighted_vote (transform sigmoid)" in md
+    rep = json.loads((out / "report" / "report.json").read_text())
+    assert rep["runs"][0]["selectors"]["wm_sigmoid"]["transform"] == "sigmoid"
+    bad = run_cli("verify", "--task", "gsm8k", "--data", gsm8k_file, "--samples", samples, "--out",
+                  tmp_path / "bad", "--selectors", "weighted_majority:transform=exp", check=False)
+    assert bad.returncode == 2 and "raw, shift, sigmoid, softmax" in bad.stderr and not (tmp_path / "bad").exists()

@@ -169,6 +169,8 @@ def test_vote_estimator_over_all_permutations_equals_brute_force(rule, path):
         classes, scores, correct = random_case(rng, n)
         codes, none, ncls = _compact(classes)
         weights = vote_weights(scores) if rule == "weighted_vote" else None
+        if path == "sort" and weights is not None and (weights < 0).any():
+            weights = weights - weights.min()  # the driver sends negative weights to the dense path
         got = _estimators()[path](codes, none, weights, correct, ks, perms, np.arange(n), ncls)
         want = [brute_accuracy(rule, classes, weights, correct, int(k)) for k in ks]
         np.testing.assert_allclose(got, want, atol=1e-12)
@@ -284,8 +286,9 @@ def test_ties_and_counts():
     np.testing.assert_allclose(arg.per_problem[:, -1], [2 / 3, 1.0, 0.0, 1.0])
 
 
-def test_vote_weights_shift_and_nan():
-    np.testing.assert_allclose(vote_weights(np.array([-2.0, 1.0, np.nan])), [0.0, 3.0, 0.0])
+def test_vote_weights_as_stored_nan_zero():
+    """The report sums the weights the selector stored (its transform applied); nothing shifted."""
+    np.testing.assert_allclose(vote_weights(np.array([-2.0, 1.0, np.nan])), [-2.0, 1.0, 0.0])
     np.testing.assert_allclose(vote_weights(np.array([0.5, np.nan])), [0.5, 0.0])
     np.testing.assert_allclose(vote_weights(np.array([np.nan, np.nan])), [0.0, 0.0])
 
@@ -467,3 +470,21 @@ def test_effective_answers_use_the_votes_classes():
                                            "majority": SelectorData("vote", vote, [np.full(4, np.nan)])})
     assert effective_answers(with_vote) == 2
     assert answer_classes(with_vote)[1] == "majority"
+
+
+@pytest.mark.parametrize("dense_factor", [0.0, 1e9])
+def test_weighted_vote_with_negative_weights_matches_brute_force(dense_factor, monkeypatch):
+    """Raw reward scores can be negative (weighted_majority:transform=raw, the default): a class
+    sum then falls when a negative member arrives (A: +1.0 then -0.6 is 0.4, below B's 0.8), so
+    the report's weighted vote must not keep the running maximum of the past."""
+    import loop.analysis.selection_at_k as selection
+
+    monkeypatch.setattr(selection, "_DENSE_FACTOR", dense_factor)
+    classes = np.array([0, 0, 1, 2, 0, 3])
+    scores = np.array([1.0, -0.6, 0.8, 0.1, -0.9, 0.3])
+    correct = np.array([0, 0, 1, 0, 0, 0], bool)
+    ks = np.arange(1, 7)
+    cfg = SelectionConfig(total_draws=1, min_draws=40_000, max_draws=40_000)
+    res = selection_per_problem(SelectorData("weighted_vote", [classes], [scores]), [correct], ks, cfg, seed=2)
+    want = [brute_accuracy("weighted_vote", classes, scores, correct, int(k)) for k in ks]
+    np.testing.assert_allclose(res.per_problem[0], want, atol=0.01)

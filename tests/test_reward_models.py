@@ -258,6 +258,6 @@ def test_select_adds_reward_model_and_weighted_vote_to_a_run(rm_path, tmp_path, 
         want = direct_logits(rm_path, [dict(m) for m in problems[c.problem_id].prompt]
                              + [{"role": "assistant", "content": c.text}])[1]
         assert rv[c.key].score == pytest.approx(want, rel=REL, abs=ABS)
-    for c in cands:  # weighted_majority voted with the stored reward (shifted to >= 0 per problem)
-        low = min(rv[d.key].score for d in cands if d.problem_id == c.problem_id)
-        assert wv[c.key].details["weight"] == pytest.approx(rv[c.key].score - min(low, 0.0))
+    for c in cands:  # weighted_majority voted with the stored reward as it is (transform=raw, the default)
+        assert wv[c.key].details["weight"] == pytest.approx(rv[c.key].score)
+        assert wv[c.key].details["transform"] == "raw"

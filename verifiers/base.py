@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 from .options import constructor_options
 from .types import Candidate, Problem, Verdict
@@ -29,6 +29,13 @@ class Verifier(ABC):
         building. None: any. The default reads the constructor's keywords; a verifier whose
         constructor takes ``**options`` overrides this to list them."""
         return constructor_options(cls)
+
+    @classmethod
+    def check_values(cls, options: Mapping[str, Any]) -> None:
+        """Refuse option values the constructor would refuse (a ``ValueError`` naming the valid
+        ones), without building anything: called on ``--selectors`` specs before any work. The
+        default checks nothing; a verifier with enumerated options overrides it."""
+        return None
 
     @abstractmethod
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from .answers import ANSWER_FORMATS, AnswerFormat
 from .base import SubsetRule, Verifier
@@ -81,30 +81,82 @@ class MajorityVote(_VoteBase):
         return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 
-class WeightedMajority(_VoteBase):
-    """Sum of the candidates' scores per answer class (e.g. reward-weighted voting).
+TRANSFORMS = ("raw", "shift", "sigmoid", "softmax")
 
-    Weights are ``Candidate.score`` (a samples-file column, or a stored selector's scores that the
-    pipeline copies in). Missing weights count as 0. Scores below zero are shifted so that the
-    lowest is 0, since a vote cannot be negative.
+
+def vote_weights(scores: Sequence[float | None], transform: str = "raw") -> list[float]:
+    """Per-candidate vote weights of one problem's scores (None/nan: missing, weight 0).
+
+    ``raw``: the score itself (the Large Language Monkeys paper's reward-weighted vote: the sum
+    of the reward model's scores per answer; right for scores that are already "how good", e.g.
+    probabilities). ``sigmoid``: ``1 / (1 + e^-s)``, each score read as a logit (a reward
+    model's raw output, a Bradley-Terry logit) turned into P(good), so negative logits still
+    vote a little. ``softmax``: ``e^s`` normalized over the problem's scored candidates (the
+    relative preference among them; dominated by the best few). ``shift``: ``s - min`` when
+    some score is negative (the rule before the option existed; it adds the same amount to every
+    vote, which pulls the result towards plain majority)."""
+    vals = [float(s) if s is not None and math.isfinite(float(s)) else None for s in scores]
+    present = [v for v in vals if v is not None]
+    if transform == "raw":
+        return [v if v is not None else 0.0 for v in vals]
+    if transform == "shift":
+        low = min(present) if present and min(present) < 0 else 0.0
+        return [v - low if v is not None else 0.0 for v in vals]
+    if transform == "sigmoid":
+        return [_sigmoid(v) if v is not None else 0.0 for v in vals]
+    if transform == "softmax":
+        top = max(present, default=0.0)
+        exps = [math.exp(v - top) if v is not None else 0.0 for v in vals]
+        total = sum(exps) or 1.0
+        return [e / total for e in exps]
+    raise ValueError(f"weighted_majority transform {transform!r} is unknown; use one of {', '.join(TRANSFORMS)}")
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+class WeightedMajority(_VoteBase):
+    """Sum of the candidates' vote weights per answer class (reward-weighted voting); the pick
+    is the class with the largest sum.
+
+    Scores are ``Candidate.score`` (a samples-file column, or a stored selector's scores that
+    the pipeline copies in with ``weights=``); missing ones weigh 0. ``transform`` turns scores
+    into weights (:func:`vote_weights`): ``raw`` (default, the Monkeys paper's sum of reward
+    scores), ``sigmoid`` for raw logits, ``softmax``, ``shift`` (the old rule). Each verdict
+    records its weight and the transform; the report re-votes inside k-subsets with exactly
+    these weights.
     """
 
     name: ClassVar[str] = "weighted_majority"
     subset_rule: ClassVar[SubsetRule] = "weighted_vote"
 
+    def __init__(self, answer_format: str | AnswerFormat | None = None, seed: int = 0,
+                 transform: str = "raw") -> None:
+        self.check_values({"transform": transform})
+        super().__init__(answer_format, seed)
+        self.transform = transform
+
+    @classmethod
+    def check_values(cls, options: Mapping[str, Any]) -> None:
+        transform = options.get("transform", "raw")
+        if transform not in TRANSFORMS:
+            raise ValueError(f"weighted_majority transform {transform!r} is unknown; use one of "
+                             f"{', '.join(TRANSFORMS)} (sigmoid or softmax for a reward model's raw logits)")
+
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
         classes, grouping = self._classes(candidates)
-        raw = [c.score if c.score is not None and not math.isnan(c.score) else None for c in candidates]
-        present = [w for w in raw if w is not None]
-        shift = -min(present) if present and min(present) < 0 else 0.0
-        weights = [(w + shift) if w is not None else 0.0 for w in raw]
+        weights = vote_weights([c.score for c in candidates], self.transform)
         total_w: dict[str, float] = defaultdict(float)
         for cls, w in zip(classes, weights):
             if cls is not None:
                 total_w[cls] += w
-        norm = sum(weights) or 1.0
+        norm = sum(abs(w) for w in weights) or 1.0  # positive: the order of the classes is kept
         scores = [total_w[c] / norm if c is not None else 0.0 for c in classes]
-        details = [{"weight": w, **g} for w, g in zip(weights, grouping)]
+        details = [{"weight": w, "transform": self.transform, **g} for w, g in zip(weights, grouping)]
         return selection_verdicts(self.name, problem, scores, classes, details, self.seed)
 
 

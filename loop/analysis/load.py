@@ -64,7 +64,8 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 left = Counter(_grouping(v) for v in vs if _grouping(v))
                 not_grouped += left
                 problems_not_grouped += bool(left)
-            selectors[sname] = SelectorData(info["subset_rule"], classes, scores, dict(not_grouped), problems_not_grouped)
+            selectors[sname] = SelectorData(info["subset_rule"], classes, scores, dict(not_grouped), problems_not_grouped,
+                                            transform=_transform(info["subset_rule"], sv))
         traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
         traj_calls: dict[tuple[str, int], int] = defaultdict(int)
         firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
@@ -116,6 +117,17 @@ def _grouping(v) -> str:
     """Why a vote left this candidate's answer in a class of its own ("" when it did not)."""
     g = v.details.get("grouping", "") if v is not None and isinstance(v.details, dict) else ""
     return g if isinstance(g, str) else ""
+
+
+def _transform(rule: str, verdicts: dict) -> str | None:
+    """A weighted vote's transform as its verdicts record it; stores written before the option
+    existed shifted negative scores by the problem's minimum (``shift``)."""
+    if rule != "weighted_vote":
+        return None
+    for v in verdicts.values():
+        if isinstance(v.details, dict) and isinstance(v.details.get("transform"), str):
+            return v.details["transform"]
+    return "shift"
 
 
 def _weight(v) -> float:

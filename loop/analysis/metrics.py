@@ -36,9 +36,9 @@ class SelectorData:
       - ``"argmax"``: pick the highest ``scores`` value (nan ranks lowest); ``classes`` unused.
       - ``"vote"``: pick the largest answer class (``classes``); ``scores`` unused.
       - ``"weighted_vote"``: pick the class with the largest sum of ``scores``. ``scores`` must be
-        the per-candidate WEIGHT (e.g. ``Verdict.details["weight"]`` or ``Candidate.score``), not
-        the selector's class-level verdict score. nan weights count as 0; if any weight of a
-        problem is negative, that problem's weights are shifted by its minimum so the lowest is 0.
+        the per-candidate WEIGHT (``Verdict.details["weight"]``: the score after the selector's
+        transform), not the selector's class-level verdict score. nan weights count as 0; negative
+        weights are summed as they are.
     ``classes``: per problem, int64 answer-class id per candidate, -1 = no answer.
     ``scores``: per problem, float per candidate (nan = unjudged / no score).
     ``not_grouped``: candidates a vote left in classes of their own without comparing them (the
@@ -51,6 +51,7 @@ class SelectorData:
     scores: list[np.ndarray]
     not_grouped: Mapping[str, int] = field(default_factory=dict)
     not_grouped_problems: int = 0
+    transform: str | None = None  # weighted_vote: how the selector turned scores into weights
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ Semantics (shared by all rules and checked against brute force in tests/test_met
   (0-based) is the best of a uniform k-subset with probability ``C(n-1-r, k-1) / C(n, k)``, and
   members of a group of equal scores share the group's mean correctness (uniform tie break).
 - ``vote``: the answer class with the most members in the subset. ``weighted_vote``: the class
-  with the largest sum of weights in the subset (weights: nan -> 0; a problem whose weights go
-  below zero is shifted by its minimum, once, on the full set, so every subset sees the same
-  per-candidate weights). Sums equal within 1e-9 x the problem's total weight are ties.
+  with the largest sum of weights in the subset, the weights as the selector stored them (its
+  transform applied once on the full set, so every subset sees the same per-candidate weights;
+  nan -> 0; negative weights allowed). Sums equal within 1e-9 x the problem's total absolute
+  weight are ties.
 - Class -1 (no answer) never wins unless every candidate in the subset has no answer; then the
   pick is a uniformly random candidate of the subset and counts as whatever the oracle said about
   it (usually wrong).
@@ -26,7 +27,8 @@ vote (or weight sum) of that element's own class by a stable sort on class ids; 
 prefix k is the LAST position j < k whose running value reaches the running maximum: that is the
 last-arriving member among the tied top classes, i.e. a uniformly random tied candidate. Problems
 with few answer classes skip the sort: ``bincount`` gives every prefix's class counts and the
-outcome is the expectation over the tied candidates (``_dense_vote``; same mean, less noise). The
+outcome is the expectation over the tied candidates (``_dense_vote``; same mean, less noise); a
+weighted vote with negative weights always takes that path (its class sums are not monotone). The
 permutations are shared by all problems with the same n; each problem relabels its candidates
 by its own random permutation first, so every problem still sees uniformly random permutations
 and problems' estimates stay (all but) independent. k = 1 and
@@ -117,19 +119,15 @@ def _compact(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def vote_weights(scores: np.ndarray) -> np.ndarray:
-    """Per-candidate weights for ``weighted_vote``: nan -> 0, shifted so the lowest is >= 0."""
+    """Per-candidate weights for ``weighted_vote``: the stored weights, nan (and inf) -> 0. The
+    selector applied its transform (``weighted_majority:transform=``) when it stored them;
+    nothing is shifted here, so a raw-score vote with negative scores is summed as it is."""
     s = np.asarray(scores, dtype=np.float64)
-    finite = ~np.isnan(s)
-    w = np.where(finite, s, 0.0)
-    if finite.any():
-        low = float(s[finite].min())
-        if low < 0:
-            w = np.where(finite, s - low, 0.0)
-    return w
+    return np.where(np.isfinite(s), s, 0.0)
 
 
 def _tie_tol(weights: np.ndarray | None) -> float:
-    return 0.0 if weights is None else _REL_TOL * max(1.0, float(weights.sum()))
+    return 0.0 if weights is None else _REL_TOL * max(1.0, float(np.abs(weights).sum()))
 
 
 # --------------------------------------------------------------------------- exact pieces
@@ -240,8 +238,8 @@ def _sampled_vote(
     val = np.empty(d * kmax, dtype=run_sorted.dtype)
     val[order] = run_sorted.ravel()  # back to permutation order
     val = val.reshape(d, kmax)
-    if none.any():
-        val[none[relabel][b]] = -1  # no answer: below every real class
+    if none.any():  # no answer: below every real class (weights may be negative)
+        val[none[relabel][b]] = -1 if weights is None else -np.inf
     best = np.maximum.accumulate(val, axis=1)
     reach = np.empty((d, kmax), dtype=bool)
     reach[:, 0] = True
@@ -357,10 +355,13 @@ def selection_per_problem(
                 relabel = np.random.default_rng([seed, i]).permutation(n)
                 need = ks[~exact]
                 base = bases[n]
-                step = max(1, _CHUNK // int(need[-1]))  # bound memory: ~_CHUNK positions at a time
                 acc = np.zeros(need.size)
                 factor = _DENSE_FACTOR * (2.0 if weights is not None else 1.0)
-                dense = ncls * need.size <= factor * int(need[-1])  # few classes: no sort
+                # few classes: no sort. Negative weights: class sums can fall as the prefix grows, so
+                # the sort path's running maximum does not hold; the dense path sums every prefix.
+                dense = ncls * need.size <= factor * int(need[-1]) or bool(weights is not None and (weights < 0).any())
+                # bound memory: ~_CHUNK positions (dense: also class cells) at a time
+                step = max(1, _CHUNK // max(int(need[-1]), ncls if dense else 1))
                 for r0 in range(0, draws, step):
                     part = base[r0 : r0 + step]
                     if dense:

@@ -112,7 +112,7 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             [
                 r.name,
                 s,
-                sr.rule,
+                sr.rule_label,
                 str(sr.result.ties),
                 str(sr.result.ties_mixed),
                 str(sr.result.no_basis),
@@ -207,7 +207,7 @@ def study_markdown(report: Report) -> list[str]:
         out += md_table(
             ["selector", "rule", f"missed at k={r.n} (% of problems)", "missed given covered (%)", "ties",
              "tie decides", "unscored candidates", "oracle-unjudged candidates"],
-            [[s, sr.rule, pct(sr.missed), pct(missed_given_covered(r.coverage_per_problem, sr.result.per_problem)),
+            [[s, sr.rule_label, pct(sr.missed), pct(missed_given_covered(r.coverage_per_problem, sr.result.per_problem)),
               str(sr.result.ties), str(sr.result.ties_mixed), str(sr.result.unscored), str(r.unjudged.candidates)]
              for s, sr in r.selection.items()])
         for s, vs in r.vote_shares.items():

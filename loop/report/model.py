@@ -86,12 +86,19 @@ class SelectorReport:
     # problem's grouping time cap), and in how many problems: stated, never hidden
     not_grouped: Mapping[str, int] = field(default_factory=dict)
     not_grouped_problems: int = 0
+    transform: str | None = None  # weighted_vote: the selector's score -> weight transform
+
+    @property
+    def rule_label(self) -> str:
+        """The rule as the report shows it: ``weighted_vote (transform raw)``."""
+        return f"{self.rule} (transform {self.transform})" if self.transform else self.rule
 
     def stats(self, ks: tuple[int, ...] = ()) -> dict[str, Any]:
         r = self.result
         return {
             "gap": {str(k): iv.to_dict() for k, iv in zip(ks, self.gap)},
             "rule": r.rule,
+            "transform": self.transform,
             "draws": r.draws,
             "ties": r.ties,
             "ties_mixed": r.ties_mixed,
@@ -228,7 +235,7 @@ def build_run_report(
         # one existed but the pick was wrong is coverage - selection (per problem, at k = n)
         gap = tuple(bootstrap_intervals(cov_pp - res.per_problem, weights, config.confidence))
         selection[sname] = SelectorReport(sel.rule, acc, res, gap[-1].mean, gap, sel.not_grouped,
-                                          sel.not_grouped_problems)
+                                          sel.not_grouped_problems, transform=sel.transform)
         timings[f"selection:{sname}"] = (time.perf_counter() - t0, time.process_time() - c0)
 
     return RunReport(

@@ -171,7 +171,7 @@ def _selector_curves(ax: Axes, run: RunReport, value: str) -> None:
     (colour 0 is left for coverage)."""
     colors = _colors(len(run.selection) + 1)
     for i, (name, sr) in enumerate(run.selection.items()):
-        _curve(ax, run.ks, getattr(sr, value), f"{name} ({sr.rule})", colors[i + 1],
+        _curve(ax, run.ks, getattr(sr, value), f"{name} ({sr.rule_label})", colors[i + 1],
                style=_STYLES[(i + 1) % len(_STYLES)], marker=_MARKERS[(i + 1) % len(_MARKERS)])
 
 

@@ -164,6 +164,12 @@ def check_selector_specs(specs: Sequence[SelectorSpec], *, stored: Mapping[str, 
                 check_options(what, spec.options, own | set(SPEC_KEYS) | ({"engine"} if needs_model else set()))
             except UnknownOptionError as e:
                 raise SelectorSpecError(str(e)) from None
+        check_values = getattr(factory, "check_values", None)  # option values, e.g. transform=
+        if check_values is not None:
+            try:
+                check_values(spec.options)
+            except ValueError as e:
+                raise SelectorSpecError(f"{what}: {e}") from None
         if spec.engine:
             if takes is not None and not needs_model:
                 raise SelectorSpecError(f"{what}: {spec.selector} judges without a model; engine= is for "
