@@ -64,11 +64,25 @@ def test_plain_steps_not_glued_to_words_or_mixed_numbers():
     assert texts(extract_equations("the answer is 8. 3 + 4 = 7")) == ["3+4=7"]
 
 
-def test_tolerance_and_rounding():
-    ok = extract_equations("10/3 = 3.333 and 2/3 = 0.67 and 1/3 = 0.3333")
+def test_absolute_tolerance():
+    """Issue 16 item 4, extended mode: every equation within ABSOLUTE 1e-3 (was relative 1e-3
+    plus 'rounded to the decimals written', which passed 20000*1.01=20210 and 2/3=0.67)."""
+    ok = extract_equations("10/3 = 3.3333 and 1/3 = 0.3333 and 20000*1.01 = 20200")
     assert len(ok) == 3 and wrong_steps(ok) == []
-    bad = extract_equations("10/3 = 3.5 and 2/3 = 0.6 and <<5*3=16>>16")
-    assert texts(wrong_steps(bad)) == ["10/3=3.5", "2/3=0.6", "5*3=16"]
+    bad = extract_equations("10/3 = 3.5 and 2/3 = 0.6 and <<5*3=16>>16 and 2/3 = 0.67 and <<20000*1.01=20210>>")
+    assert texts(wrong_steps(bad)) == ["10/3=3.5", "2/3=0.6", "5*3=16", "2/3=0.67", "20000*1.01=20210"]
+    # float noise on exact integer arithmetic is not an error
+    assert wrong_steps(extract_equations("123456789 * 987654321 = 121932631112635269")) == []
+
+
+def test_running_totals_read_as_a_chain():
+    """``3*4=12+1=13`` is 3*4 = 12, then 12 + 1 = 13 (a running total), not 3*4 = 13."""
+    for text in ("3*4=12+1=13", "So 3 * 4 = 12 + 1 = 13 apples.", "<<3*4=12+1=13>>", "<<3*4=12=12+1=13>>"):
+        eqs = extract_equations(text)
+        assert len(eqs) == 1 and wrong_steps(eqs) == [], text
+    for text in ("3*4=12+1=14", "3*4=13+1=14", "<<3*4=12+1>>", "2+2=4=5"):
+        eqs = extract_equations(text)
+        assert len(eqs) == 1 and len(wrong_steps(eqs)) == 1, text
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -259,3 +273,168 @@ def test_code_run_dedupes_by_ast(tmp_path):
     assert (result.totals["correct"], result.totals["distinct_keys"], result.totals["kept"]) == (3, 2, 2)
     rows = list(training_rows(result))
     assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
+
+
+# -- issue 16 item 4: --mode reference reproduces gsm8k-ScRel -----------------------------------
+
+def make_gsm8k_run(tmp_path, name, samples, problems):
+    """A GSM8K run store with hand-written samples; ``problems``: (id, gold solution)."""
+    store = RunStore.create(tmp_path / name, {"task": "gsm8k", "model": name})
+    store.add_problems([Problem(pid, ({"role": "user", "content": f"Q{pid}"},), gold) for pid, gold in problems])
+    counts: dict[str, int] = {}
+    cands = []
+    for pid, text in samples:
+        cands.append(Candidate(pid, counts.get(pid, 0), text))
+        counts[pid] = counts.get(pid, 0) + 1
+    store.add_candidates(cands)
+    store.register_verifier("gsm8k", "oracle", True, "")
+    # the run's oracle says True for all: reference mode judges with the reference's own rule
+    store.add_verdicts("gsm8k", [(c, Verdict(1.0, True)) for c in cands])
+    store.close()
+    return tmp_path / name
+
+
+GOLD0 = "3*5=<<3*5=15>>15 and 15+2=<<15+2=17>>17\n#### 17"
+GOLD1 = "1+1=<<1+1=2>>2\n#### 2"
+GOLD2 = "2+3=<<2+3=5>>5\n#### 5"
+A0 = "<<3*5=15>><<15+2=17>>\n#### 17"
+A1 = "A<<3*5=15>><<15+2=17>>\n#### 17"
+A2 = "<<5*3=15>><<15+2=17>>\n#### 17"
+A3 = "<<3*5=15>><<15+2=17>>!!\n#### 17"
+A4 = "<<3*5=15>><<15+2=18>>\n#### 18"
+A5 = "<<3*5=16>><<16+1=17>>\n#### 17"
+A6 = "<<20000*1.01=20210>><<20210-20193=17>>\n#### 17"
+A7 = "<<2/3=0.67>><<0.67*0+17=17>>\n#### 17"
+A8 = "<<x=5>><<12+5=17>>\n#### 17"
+A9 = "<<3*5=15>><<15+2=17>>\n#### 17.0"
+B0 = "<<5*3=15>> <<15+2=17>>\n#### 17"
+B1 = "<<3*5=15>><<15+2 = 17>>\n#### 17"
+P0 = "<<1+1=2>>#### 2"
+P1 = "<<2*1=2>>#### 2"
+P2 = "<<4/2=2>>#### 2"
+P3 = "<<1+1=2>>x#### 2"
+Q0 = "<<2+2=4>>#### 4"
+
+
+def test_reference_mode_reproduces_gsm8k_screl_on_a_hand_worked_fixture(tmp_path):
+    """Expected output worked out by hand from collect_rejection_sampling.py (gsm8k-ScRel).
+
+    Keys: K1 = "3*5=15|15+2=17", K2 = "5*3=15|15+2=17". Edit distances (by hand; the first
+    assertions below only confirm the arithmetic): d(A0,A2) = 2 (3<->5 twice);
+    d(A3,A2) = 4 (those 2 + "!!"); d(A9,A2) = 4 (2 + ".0"); d(B0,A2) = 1 (a space);
+    d(B0,A3) = 5 (2 + "!!" + the space); d(B1,B0) = 5 (2 + the space + 2 spaces around "=").
+
+    Problem 0, source A (the run given first) then B, in sample order; kept list after each:
+      A0 correct, K1 new                       -> [A0]
+      A1 K1 again; the other kept paths: none, so 0 > 0 is false -> [A0]
+      A2 K2 new                                -> [A0, A2]
+      A3 K1: now d(A0,A2)=2, candidate d(A3,A2)=4 > 2: replaces A0 -> [A3, A2]
+      A4 answer 18 != 17: not correct          (ignored)
+      A5 3*5=16 fails                          (dropped)
+      A6 20000*1.01 = 20200 != 20210 (|diff| 10 >= 1e-3; relative 5e-4 would pass)  (dropped)
+      A7 2/3 = 0.6667 != 0.67 (|diff| 0.0033 >= 1e-3; rounded to 2 decimals would pass)  (dropped)
+      A8 <<x=5>>: eval("x") raises, so False  (dropped)
+      A9 "#### 17.0" is 17.0 == 17: correct; K1: now d(A3,A2)=4, candidate d(A9,A2)=4, not > 4 -> [A3, A2]
+      B0 K2 (keys have spaces removed; here a space outside the annotations): now d(A2,A3)=4,
+         candidate d(B0,A3)=5 > 4: replaces A2   -> [A3, B0]
+      B1 K1 ("15+2 = 17" without spaces): now d(A3,B0)=5, candidate d(B1,B0)=5, not > 5 -> [A3, B0]
+    Problem 1 (source A only): P0 "1+1=2", P1 "2*1=2", P2 "4/2=2" new -> [P0, P1, P2];
+      P3 key "1+1=2": now d(P0,P1)+d(P0,P2) = 2+3 = 5, candidate d(P3,P1)+d(P3,P2) = 3+4 = 7 > 5
+      -> [P3, P1, P2].
+    Problem 2: nothing correct; its own solution is still written.
+    Output: per problem its own (gold) solution first, then the kept paths in kept order.
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    d = Levenshtein.distance
+    assert (d(A0, A2), d(A3, A2), d(A9, A2), d(B0, A2), d(B0, A3), d(B1, B0)) == (2, 4, 4, 1, 5, 5)
+    assert (d(P0, P1), d(P0, P2), d(P3, P1), d(P3, P2)) == (2, 3, 3, 4)
+    problems = [("0", GOLD0), ("1", GOLD1), ("2", GOLD2)]
+    a = make_gsm8k_run(tmp_path, "a", [("0", t) for t in (A0, A1, A2, A3, A4, A5, A6, A7, A8, A9)]
+                       + [("1", t) for t in (P0, P1, P2, P3)] + [("2", Q0)], problems)
+    b = make_gsm8k_run(tmp_path, "b", [("0", B0), ("0", B1)], problems[:1])
+    result = build_rft([a, b], SelectOptions(mode="reference"), progress=False)
+    out, side, n = write_export(result, tmp_path / "train.jsonl")
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    got = [(r["problem_id"], r["source"], r["messages"][-1]["content"]) for r in rows]
+    assert got == [
+        ("0", "original", GOLD0), ("0", "a", A3), ("0", "b", B0),
+        ("1", "original", GOLD1), ("1", "a", P3), ("1", "a", P1), ("1", "a", P2),
+        ("2", "original", GOLD2),
+    ]
+    assert rows[1]["equations"] == ["3*5=15", "15+2=17"]
+    t = result.totals
+    # correct: A0-A3, A5-A9 (A4 is wrong), B0, B1, P0-P3 = 15; dropped: A5, A6, A7, A8
+    assert (t["correct"], t["dropped_arithmetic"], t["distinct_keys"], t["kept"], t["originals"]) == (15, 4, 5, 5, 3)
+    assert t["oracle_disagrees"] == 2  # the stored oracle said True for A4 and Q0
+    meta = json.loads(side.read_text())
+    assert meta["options"]["mode"] == "reference" and meta["options"]["include_original"] is True
+
+
+def test_extended_mode_is_todays_selection_with_absolute_tolerance(tmp_path):
+    problems = [("0", GOLD0)]
+    a = make_gsm8k_run(tmp_path, "a", [("0", t) for t in (A0, A6, A7, A8)], problems)
+    result = build_rft([a], SelectOptions(), progress=False)
+    t = result.totals
+    # A6, A7 now fail the absolute tolerance; <<x=5>> is not judged (extended keeps it)
+    assert (t["dropped_arithmetic"], t["kept"], t.get("originals", 0)) == (2, 2, 0)
+    with_orig = build_rft([a], SelectOptions(include_original=True), progress=False)
+    rows = list(training_rows(with_orig))
+    assert rows[0]["source"] == "original" and rows[0]["messages"][-1]["content"] == GOLD0
+
+
+def test_reference_mode_refuses_what_the_reference_does_not_do(tmp_path):
+    with pytest.raises(ValueError, match="reference"):
+        SelectOptions(mode="reference", max_per_problem=4)
+    with pytest.raises(ValueError, match="reference"):
+        SelectOptions(mode="reference", min_per_problem=2)
+    with pytest.raises(ValueError, match="reference or extended"):
+        SelectOptions(mode="paper")
+    store = RunStore.create(tmp_path / "math", {"task": "math500"})
+    store.close()
+    from loop.rft import RFTError
+
+    with pytest.raises(RFTError, match="gsm8k"):
+        build_rft([tmp_path / "math"], SelectOptions(mode="reference"), progress=False)
+    two = make_gsm8k_run(tmp_path, "two", [("0", A0)], [("0", GOLD0)])
+    with RunStore.open(two) as s:
+        s.add_candidates([Candidate("0", 0, A2, turn=1)])
+    with pytest.raises(RFTError, match="turn"):
+        build_rft([two], SelectOptions(mode="reference"), progress=False)
+
+
+def test_reference_annotation_check_is_pythons_eval():
+    from loop.rft.reference import check_annotation, python_value
+
+    assert check_annotation("2^3=1")  # Python: XOR
+    assert check_annotation("7//2=3") and check_annotation(" 10 % 4 = 2 ")
+    assert check_annotation("5=5=6")  # the third side is never read
+    assert check_annotation("max(3,4)=4") and check_annotation("1_000+1=1001")
+    assert not check_annotation("1,000+1=1001")  # a tuple: float() fails
+    assert not check_annotation("x=5") and not check_annotation("5") and not check_annotation("3/0=1")
+    assert not check_annotation("20%*50=10") and not check_annotation("$5+1=6")
+    assert not check_annotation("__import__('os').system('true')=0")
+    assert not check_annotation("9**9**9**9=1") and not check_annotation("1<<10**9=1")  # bounded, not hung
+    assert not check_annotation("(-8)**0.5=2")  # complex
+    assert python_value("2**10") == 1024 and python_value("(10**400)//(10**399)") == 10
+
+
+def test_cli_mode_reference(tmp_path):
+    from typer.testing import CliRunner
+
+    from loop.cli import build_app
+
+    app = build_app()
+    run = make_gsm8k_run(tmp_path, "a", [("0", A0), ("0", A6)], [("0", GOLD0)])
+    r = CliRunner().invoke(app, ["rft", str(run), "--mode", "reference", "--out", str(tmp_path / "t.jsonl")])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [x["source"] for x in rows] == ["original", "a"] and "--mode reference" in r.output
+    r = CliRunner().invoke(app, ["rft", str(run), "--mode", "reference", "--no-include-original",
+                                 "--out", str(tmp_path / "u.jsonl")])
+    assert r.exit_code == 0 and len((tmp_path / "u.jsonl").read_text().splitlines()) == 1
+    r = CliRunner().invoke(app, ["rft", str(run), "--mode", "reference", "--max-per-problem", "2",
+                                 "--out", str(tmp_path / "v.jsonl")])
+    assert r.exit_code == 2 and "not part of the reference" in r.output and not (tmp_path / "v.jsonl").exists()
+    r = CliRunner().invoke(app, ["rft", str(run), "--mode", "paper", "--out", str(tmp_path / "w.jsonl")])
+    assert r.exit_code == 2 and "reference or extended" in r.output

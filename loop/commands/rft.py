@@ -53,13 +53,16 @@ def rft_command(
     min_per_problem: int = typer.Option(D["min_per_problem"], "--min-per-problem", help="Leave out problems with fewer than M kept paths."),
     seed: int = typer.Option(D["seed"], "--seed", help="Seed of the order in which equal paths are compared."),
     stats: bool = typer.Option(False, "--stats", help="Print distinct paths per problem against k (1, 3, 6, 12, 25, 50, 100)."),
+    mode: str = typer.Option(D["mode"], "--mode", help="reference: gsm8k-ScRel exactly (GSM8K; <<...>> annotations, absolute 1e-3, online edit-distance rule, source order); extended: plain-text equations too, code AST keys, seeded order, --max/--min-per-problem."),
+    include_original: Optional[bool] = typer.Option(None, "--include-original/--no-include-original", help="Write each problem's own solution first (default: on in reference mode, off in extended)."),
 ) -> None:
     """Keep correct paths with sound arithmetic, one per distinct equation list (code: AST),
     the most different first; pool runs; export chat-format JSONL for SFT."""
     if out is None and not stats:
         fail("give --out FILE.jsonl to write the training set (or --stats to only print the table)")
     try:
-        options = SelectOptions(max_per_problem=max_per_problem, min_per_problem=min_per_problem, seed=seed)
+        options = SelectOptions(max_per_problem=max_per_problem, min_per_problem=min_per_problem, seed=seed,
+                                mode=mode, include_original=include_original)
     except ValueError as e:
         fail(str(e))
     try:
@@ -73,7 +76,8 @@ def rft_command(
         path, side, n = write_export(result, out)
         tot = result.totals
         console.print(
-            f"kept {n} paths of {tot['problems_kept']} problems "
+            f"--mode {options.mode}: wrote {n} rows ({tot.get('originals', 0)} own solutions); "
+            f"kept {n - tot.get('originals', 0)} paths of {tot['problems_kept']} problems "
             f"({tot['candidates']} candidates, {tot['correct']} correct, {tot['dropped_arithmetic']} dropped for arithmetic, "
             f"{tot['distinct_keys']} distinct keys) -> {path}; counts in {side}",
             highlight=False,

@@ -5,6 +5,11 @@ Each candidate of each run is classified once: ``failed`` / ``unjudged`` by the 
 candidate path, with its key). Problems are pooled across runs by id and prompt: the same
 GSM8K question sampled by two models is one problem; two different datasets that both number
 their problems from 0 are not.
+
+``mode="reference"`` (GSM8K, one turn) classifies as gsm8k-ScRel does (``loop.rft.reference``):
+correct by the reference's ``#### x`` rule, equations = the ``<<...>>`` annotations only, each
+held to the absolute 1e-3 rule, key = the annotations joined by ``|`` without spaces. The run
+oracle's verdict is kept beside (``ClassifiedPath.oracle``) and disagreements are counted.
 """
 from __future__ import annotations
 
@@ -14,16 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from sandbox.registry import UnknownNameError
 from verifiers import Problem
 
 from ..progress import ProgressBars
 from ..store import RunStore, StoreError
+from ..tasks import Task, get_task
 from .equations import extract_equations, wrong_steps
 from .keys import code_key, equations_key
+from .reference import annotation_key, reference_correct, sound
 
 CODE_TASKS = frozenset({"mbppplus", "humanevalplus"})
 UNSUPPORTED_TASKS = frozenset({"swe"})
 STATUSES = ("correct", "arithmetic", "failed", "unjudged")
+MODES = ("reference", "extended")
+REFERENCE_TASKS = frozenset({"gsm8k"})
 
 
 class RFTError(ValueError):
@@ -44,6 +54,9 @@ class PoolProblem:
     group: str  # pooled identity: problem id (+ a prompt hash when ids collide)
     problem_id: str
     prompt: tuple[Mapping[str, str], ...]
+    original: str | None = None  # the dataset's own solution, as a candidate would write it
+    original_key: str | None = None
+    original_equations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class ClassifiedPath:
     key: str | None = None  # set for "correct"
     equations: tuple[str, ...] = ()
     wrong: tuple[str, ...] = ()  # the failing equations (status "arithmetic")
+    oracle: bool | None = None  # the run's oracle verdict (reference mode judges by its own rule)
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,53 @@ def classify(text: str, passed: bool | None, kind: str, entry_point: str | None)
     return "correct", equations_key(eqs), texts, ()
 
 
+def classify_reference(text: str, gold_text: str) -> tuple[str, str | None, tuple[str, ...], tuple[str, ...]]:
+    """(status, key, annotations, failing annotations) of one candidate, as gsm8k-ScRel does."""
+    if not reference_correct(text, gold_text):
+        return "failed", None, (), ()
+    ok, found, bad = sound(text)
+    if not ok:
+        return "arithmetic", None, tuple(found), tuple(bad)
+    return "correct", annotation_key(found), tuple(found), ()
+
+
+def reference_gold(problem: Problem) -> str:
+    """The problem's gold solution text, with its ``#### x`` (a bare answer gets one)."""
+    text = str(problem.reference)
+    return text if "####" in text else "#### " + text.strip()
+
+
+def path_key(text: str, kind: str, mode: str, entry_point: str | None) -> tuple[str, tuple[str, ...]]:
+    """(key, equations) of a text as a path of this kind would be keyed (for the originals)."""
+    if mode == "reference":
+        _, found, _ = sound(text)
+        return annotation_key(found), tuple(found)
+    if kind == "code":
+        return code_key(text, entry_point), ()
+    eqs = extract_equations(text)
+    return equations_key(eqs), tuple(e.text for e in eqs)
+
+
+def original_text(task: Task | None, problem: Problem) -> str | None:
+    """The task's own solution of ``problem`` as a candidate would write it (None if the task
+    cannot say)."""
+    if task is None:
+        return None
+    try:
+        text = task.reference_text(problem)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return text or None
+
+
+def task_or_none(name: str) -> Task | None:
+    """The task ``name`` (for its ``reference_text``), None where it is not installed here."""
+    try:
+        return get_task(name)
+    except (UnknownNameError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _kind(task: str, problems: Iterable[Problem], run_dir: Path) -> str:
     if task in UNSUPPORTED_TASKS:
         raise RFTError(f"{run_dir}: task {task!r} is not supported by rft (math and code tasks are)")
@@ -109,8 +170,10 @@ def _kind(task: str, problems: Iterable[Problem], run_dir: Path) -> str:
     return "math"
 
 
-def load_pool(run_dirs: Sequence[str | Path], progress: bool = True) -> Pool:
-    """Read and classify every candidate of every run (one source per run)."""
+def load_pool(run_dirs: Sequence[str | Path], progress: bool = True, mode: str = "extended") -> Pool:
+    """Read and classify every candidate of every run (one source per run), as ``mode`` says."""
+    if mode not in MODES:
+        raise RFTError(f"mode must be reference or extended, got {mode!r}")
     if not run_dirs:
         raise RFTError("give at least one run directory")
     dirs = [Path(d) for d in run_dirs]
@@ -129,29 +192,48 @@ def load_pool(run_dirs: Sequence[str | Path], progress: bool = True) -> Pool:
                 raise RFTError(str(e)) from None
             with store:
                 config = store.config()
+                task = str(config.get("task", "?"))
+                if mode == "reference" and task not in REFERENCE_TASKS:
+                    raise RFTError(f"{run_dir}: --mode reference reproduces gsm8k-ScRel, which is defined for "
+                                   f"gsm8k runs; this is a {task!r} run: use --mode extended")
                 oracle = next((n for n, v in store.verifiers().items() if v["role"] == "oracle"), None)
                 if oracle is None:
                     raise RFTError(f"{run_dir}: no oracle verdicts stored; run `fireassay verify` or `fireassay run` first")
                 run_problems = store.problems()
-                task = str(config.get("task", "?"))
                 kind = _kind(task, run_problems, run_dir)
                 if sources and kind != sources[0].kind:
                     raise RFTError(f"{run_dir}: a {kind} run cannot be pooled with {sources[0].kind} runs ({sources[0].run_dir})")
                 sources.append(Source(label, str(run_dir), task, kind, config))
                 groups: dict[str, tuple[str, str | None]] = {}
+                golds: dict[str, str] = {}
+                task_obj = task_or_none(task)
                 for p in run_problems:
                     h = _prompt_hash(p.prompt)
                     first = ids_seen.setdefault(p.id, h)
                     group = p.id if first == h else f"{p.id}@{h}"
-                    problems.setdefault((p.id, h), PoolProblem(group, p.id, tuple(dict(m) for m in p.prompt)))
+                    if (p.id, h) not in problems:
+                        original = original_text(task_obj, p)
+                        okey, oeqs = (path_key(original, kind, mode, p.meta.get("entry_point"))
+                                      if original is not None else (None, ()))
+                        problems[(p.id, h)] = PoolProblem(group, p.id, tuple(dict(m) for m in p.prompt),
+                                                          original, okey, oeqs)
                     groups[p.id] = (group, p.meta.get("entry_point"))
+                    golds[p.id] = reference_gold(p)
                 verdicts = store.verdicts(oracle)
                 cands = store.candidates()
+                if mode == "reference" and any(c.turn > 0 for c in cands):
+                    raise RFTError(f"{run_dir}: --mode reference reproduces gsm8k-ScRel, which has one response per "
+                                   "problem and sample; this run has later turns: use --mode extended")
                 bar = bars.counter(f"classifying {label}", total=len(cands))
                 for c in cands:
                     v = verdicts.get(c.key)
                     group, entry = groups[c.problem_id]
-                    status, key, eqs, wrong = classify(c.text, v.passed if v else None, kind, entry)
-                    paths.append(ClassifiedPath(group, label, c.sample_index, c.turn, status, c.text, key, eqs, wrong))
+                    passed = v.passed if v else None
+                    if mode == "reference":
+                        status, key, eqs, wrong = classify_reference(c.text, golds[c.problem_id])
+                    else:
+                        status, key, eqs, wrong = classify(c.text, passed, kind, entry)
+                    paths.append(ClassifiedPath(group, label, c.sample_index, c.turn, status, c.text, key, eqs,
+                                                wrong, passed))
                     bar.advance()
     return Pool(tuple(sources), tuple(problems.values()), tuple(paths))

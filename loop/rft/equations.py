@@ -11,9 +11,15 @@ Two kinds of equation are found, in the order they appear:
 Each side is evaluated by a tiny recursive-descent parser (no ``eval``): numbers with
 decimals, thousands commas and a ``$`` sign, ``+ - * / ^ ( )``, ``x``/``×``/``·`` and ``÷``,
 unary minus, and ``%``: modulo between two operands (``7 % 3``), a percent sign otherwise
-(``20% * 50`` is 10). An equation holds when every side equals the last one within a relative
-tolerance of 1e-3, or when the last side is the value rounded to the decimals written
-(``2/3 = 0.67``).
+(``20% * 50`` is 10). An equation holds when every side equals the last one within an ABSOLUTE
+tolerance of 1e-3 (the RFT reference's rule: ``2/3 = 0.67`` and ``20000*1.01 = 20210`` do not
+hold; float noise on large exact values, at most 1e-12 of them, is not counted). A running total
+``3*4 = 12+1 = 13`` is a chain of steps: where a side other than the last starts with the value
+of the side before it and goes on with an operator (``12+1`` after ``3*4``), a new step starts
+there, so it reads 3*4 = 12, then 12+1 = 13.
+
+This is ``fireassay rft --mode extended``; ``--mode reference`` checks only the annotations, as
+the reference code does (``loop.rft.reference``).
 """
 from __future__ import annotations
 
@@ -21,7 +27,9 @@ import math
 import re
 from dataclasses import dataclass
 
-REL_TOL = 1e-3
+ABS_TOL = 1e-3
+_FLOAT_NOISE = 1e-12  # relative: what float arithmetic on exact values may be off by
+_LEADING = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?=[+\-*/^%])")
 
 _ANNOTATION = re.compile(r"<<([^<>]*?)>>")
 # a run of characters that can belong to arithmetic, holding at least one "="
@@ -49,28 +57,31 @@ class Equation:
     def text(self) -> str:
         return "=".join(self.sides)
 
-    def check(self, rel_tol: float = REL_TOL) -> bool | None:
+    def check(self, abs_tol: float = ABS_TOL) -> bool | None:
         """True: it holds; False: it does not (a division by zero included); None: a side is
-        not arithmetic this parser reads (an annotation like ``<<x=5>>``): not judged."""
+        not arithmetic this parser reads (an annotation like ``<<x=5>>``): not judged.
+        Running totals split the chain into steps (see the module doc)."""
         try:
             values = [evaluate(s) for s in self.sides]
         except (ParseError, RecursionError):
             return None
         except (ZeroDivisionError, OverflowError):
             return False
-        target = values[-1]
-        return all(_close(v, target, self.sides[-1], rel_tol) for v in values[:-1])
+        steps: list[list[float]] = [[values[0]]]
+        for i in range(1, len(values)):
+            lead = _LEADING.match(self.sides[i]) if i < len(values) - 1 else None
+            if (lead is not None and not _close(values[i - 1], values[i], abs_tol)
+                    and _close(float(lead.group(0)), values[i - 1], abs_tol)):
+                steps.append([values[i]])  # a running total: "12+1" goes on from the 12 before
+            else:
+                steps[-1].append(values[i])
+        return all(_close(v, step[-1], abs_tol) for step in steps for v in step[:-1])
 
 
-def _close(value: float, target: float, target_text: str, rel_tol: float) -> bool:
+def _close(value: float, target: float, abs_tol: float) -> bool:
     if not (math.isfinite(value) and math.isfinite(target)):
         return False
-    if math.isclose(value, target, rel_tol=rel_tol, abs_tol=1e-9):
-        return True
-    m = re.fullmatch(r"-?\d*\.(\d+)", target_text)
-    if m:  # the result written rounded to its decimals
-        return round(value, len(m.group(1))) == round(target, len(m.group(1)))
-    return False
+    return abs(value - target) < abs_tol + _FLOAT_NOISE * max(abs(value), abs(target))
 
 
 # -- tokenizing and parsing ----------------------------------------------------------------
@@ -348,6 +359,6 @@ def extract_equations(text: str) -> list[Equation]:
     return out
 
 
-def wrong_steps(equations: list[Equation], rel_tol: float = REL_TOL) -> list[Equation]:
+def wrong_steps(equations: list[Equation], abs_tol: float = ABS_TOL) -> list[Equation]:
     """The equations that do not hold (unreadable ones are not judged, so not counted)."""
-    return [e for e in equations if e.check(rel_tol) is False]
+    return [e for e in equations if e.check(abs_tol) is False]

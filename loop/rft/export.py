@@ -1,7 +1,9 @@
 """Writing the training set: chat-format JSONL plus a sidecar JSON of counts.
 
 Each line: ``{"messages": [<the task's prompt messages>..., {"role": "assistant", "content":
-<kept response>}], "problem_id", "source", "sample_index", "turn", "key_id", "equations"}``.
+<kept response>}], "problem_id", "source", "sample_index", "turn", "key_id", "equations"}``;
+with ``include_original`` (on in ``--mode reference``) each problem's own solution comes first
+(``source`` "original", ``sample_index`` and ``turn`` null).
 ``messages`` is the conversational format that ``datasets.load_dataset("json", ...)`` reads
 and TRL's ``SFTTrainer`` trains on (it drops the other columns). The sidecar
 (``<out stem>.stats.json``) holds the options, the sources, the counts (total and per source:
@@ -35,9 +37,13 @@ class RFTResult:
 
 def build_rft(run_dirs: Sequence[str | Path], options: SelectOptions = SelectOptions(), progress: bool = True) -> RFTResult:
     """Read, classify, pool and select: everything but writing."""
-    pool = load_pool(run_dirs, progress=progress)
+    pool = load_pool(run_dirs, progress=progress, mode=options.mode)
     kept = select_all(pool.by_group(), options)
-    return RFTResult(pool, options, kept, total_counts(pool, kept, options.min_per_problem), source_counts(pool, kept))
+    totals = total_counts(pool, kept, options.min_per_problem, bool(options.include_original), options.mode)
+    return RFTResult(pool, options, kept, totals, source_counts(pool, kept))
+
+
+ORIGINAL = "original"  # the source label of a problem's own solution
 
 
 def key_id(key: str) -> str:
@@ -45,9 +51,22 @@ def key_id(key: str) -> str:
 
 
 def training_rows(result: RFTResult) -> Iterator[dict[str, Any]]:
+    """Per problem: its own solution first (``include_original``; every problem, also one with
+    nothing kept, as the reference writes it), then the kept paths in kept order."""
     problems: dict[str, PoolProblem] = {p.group: p for p in result.pool.problems}
     for group, paths in result.kept.items():
         prob = problems[group]
+        if result.options.include_original and prob.original is not None:
+            yield {
+                "messages": [*({"role": m["role"], "content": m["content"]} for m in prob.prompt),
+                             {"role": "assistant", "content": prob.original}],
+                "problem_id": prob.problem_id,
+                "source": ORIGINAL,
+                "sample_index": None,
+                "turn": None,
+                "key_id": key_id(prob.original_key or ""),
+                "equations": list(prob.original_equations),
+            }
         for p in paths:
             yield {
                 "messages": [*({"role": m["role"], "content": m["content"]} for m in prob.prompt),

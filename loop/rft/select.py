@@ -1,6 +1,8 @@
 """RFT selection: one path per distinct key, the most different ones preferred.
 
-Per problem, over the correct paths of every pooled source (each keeps its source):
+``mode="reference"``: the reference code's online rule, in source order, nothing else
+(``loop.rft.reference.online_farthest``). ``mode="extended"`` (the default), per problem, over
+the correct paths of every pooled source (each keeps its source):
 
 1. Paths are ordered by a seeded shuffle and grouped by key.
 2. Groups with one path keep it. Then each group with several paths (in shuffled order)
@@ -19,16 +21,26 @@ from typing import Sequence
 
 from rapidfuzz.distance import Levenshtein
 
-from .collect import ClassifiedPath
+from .collect import MODES, ClassifiedPath
+from .reference import online_farthest
 
 
 @dataclass(frozen=True)
 class SelectOptions:
     max_per_problem: int | None = None
     min_per_problem: int = 1
-    seed: int = 0
+    seed: int = 0  # extended: the order equal paths are compared in (reference: source order)
+    mode: str = "extended"  # "reference": gsm8k-ScRel exactly (loop.rft.reference); "extended": ours
+    include_original: bool | None = None  # write each problem's own solution first (None: on in reference mode)
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"--mode must be reference or extended, got {self.mode!r}")
+        if self.include_original is None:
+            object.__setattr__(self, "include_original", self.mode == "reference")
+        if self.mode == "reference" and (self.max_per_problem is not None or self.min_per_problem != 1):
+            raise ValueError("--max-per-problem and --min-per-problem are not part of the reference algorithm "
+                             "(it keeps every distinct path); use --mode extended for them")
         if self.max_per_problem is not None and self.max_per_problem < 1:
             raise ValueError(f"--max-per-problem must be >= 1, got {self.max_per_problem}")
         if self.min_per_problem < 0:
@@ -78,7 +90,10 @@ def farthest_subset(paths: Sequence[ClassifiedPath], n: int) -> list[ClassifiedP
 
 def select_problem(paths: Sequence[ClassifiedPath], options: SelectOptions, rng: random.Random) -> list[ClassifiedPath]:
     """The kept paths of one problem (empty if fewer than ``min_per_problem``)."""
-    kept = dedupe_farthest([p for p in paths if p.status == "correct"], rng)
+    correct = [p for p in paths if p.status == "correct"]
+    if options.mode == "reference":  # source order as pooled (sources as given, samples by index)
+        return online_farthest(correct, key=lambda p: p.key or "", text=lambda p: p.text)
+    kept = dedupe_farthest(correct, rng)
     if options.max_per_problem is not None:
         kept = farthest_subset(kept, options.max_per_problem)
     return kept if len(kept) >= max(options.min_per_problem, 1) else []

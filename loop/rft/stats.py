@@ -52,9 +52,16 @@ def source_counts(pool: Pool, kept: dict[str, list[ClassifiedPath]]) -> dict[str
     return out
 
 
-def total_counts(pool: Pool, kept: dict[str, list[ClassifiedPath]], min_per_problem: int) -> dict[str, int]:
+def total_counts(pool: Pool, kept: dict[str, list[ClassifiedPath]], min_per_problem: int,
+                 include_original: bool = False, mode: str = "extended") -> dict[str, int]:
     correct_groups = {p.group for p in pool.paths if p.status == "correct"}
-    return {
+    extra: dict[str, int] = {}
+    if include_original:  # every problem's own solution, written first
+        extra["originals"] = sum(1 for p in pool.problems if p.original is not None)
+    if mode == "reference":  # the reference's '#### x' rule and the run's oracle disagree
+        extra["oracle_disagrees"] = sum(
+            (p.oracle is True) != (p.status in ("correct", "arithmetic")) for p in pool.paths)
+    return extra | {
         "problems": len(pool.problems),
         "candidates": len(pool.paths),
         "correct": sum(p.status in ("correct", "arithmetic") for p in pool.paths),
