@@ -488,3 +488,69 @@ def test_weighted_vote_with_negative_weights_matches_brute_force(dense_factor, m
     res = selection_per_problem(SelectorData("weighted_vote", [classes], [scores]), [correct], ks, cfg, seed=2)
     want = [brute_accuracy("weighted_vote", classes, scores, correct, int(k)) for k in ks]
     np.testing.assert_allclose(res.per_problem[0], want, atol=0.01)
+
+
+# ----------------------------------------------------------------------------- paired (issue 16 item 11)
+
+
+def test_paired_difference_resamples_the_same_problems_for_both_runs():
+    from loop.analysis import paired_difference
+
+    rng = np.random.default_rng(4)
+    base = rng.random((40, 3))  # very different problems...
+    a, b = base, base + 0.1  # ...and b is better by exactly 0.1 on every one of them
+    ivs = paired_difference(a, b, resamples=500, seed=1)
+    for iv in ivs:  # paired: the problem-to-problem spread cancels, the interval is the point
+        assert iv.mean == pytest.approx(0.1) and iv.lo == pytest.approx(0.1) and iv.hi == pytest.approx(0.1)
+    # unpaired (independent resamples) the same data would give a wide interval
+    wa, wb = bootstrap_weights(40, 500, 1), bootstrap_weights(40, 500, 2)
+    spread = np.quantile(wb @ b[:, 0] / 40 - wa @ a[:, 0] / 40, [0.025, 0.975])
+    assert spread[1] - spread[0] > 0.1
+    same = paired_difference(a, a, resamples=200, seed=0)
+    assert all(iv.mean == iv.lo == iv.hi == 0.0 for iv in same)
+
+
+def test_shared_problems_align_by_id():
+    from loop.analysis import shared_problems
+
+    ia, ib = shared_problems(["p3", "p1", "p2", "p9"], ["p1", "p2", "p3", "p7"])
+    assert ia.tolist() == [0, 1, 2] and ib.tolist() == [2, 0, 1]
+
+
+# ----------------------------------------------------------------------------- beyond n (issue 16 item 12)
+
+
+def test_forecast_of_an_exact_power_law_and_its_warnings():
+    from loop.analysis import fit_power_law, forecast_coverage
+
+    a, b, n = -1.2, -0.35, 64
+    ks = np.unique(np.round(np.geomspace(1, n, 30)).astype(int))
+    pp = np.tile(np.exp(a * ks.astype(float) ** b), (50, 1))  # every problem on the same curve
+    fit = fit_power_law(ks, pp.mean(axis=0))
+    fc = forecast_coverage(fit, ks, pp, n, resamples=100, seed=0)
+    for factor in (10, 100):
+        iv = fc.at[factor]
+        assert iv.mean == pytest.approx(np.exp(a * (factor * n) ** b), rel=1e-6)
+        assert iv.lo == pytest.approx(iv.mean, abs=1e-9) and iv.hi == pytest.approx(iv.mean, abs=1e-9)
+    assert fc.ks[0] == n and fc.ks[-1] == pytest.approx(100 * n)
+    # k99 of this curve is far beyond 10 n: said so
+    assert fit.k99 is not None and fit.k99 > 10 * n
+    assert any("k99" in w and "beyond" in w for w in fc.warnings)
+
+
+def test_forecast_interval_from_problem_bootstrap():
+    from loop.analysis import fit_power_law, forecast_coverage, pass_at_k
+
+    rng = np.random.default_rng(0)
+    n = 32
+    p = rng.beta(0.3, 2.0, 300)
+    c = rng.binomial(n, p)
+    ks = np.unique(np.round(np.geomspace(1, n, 30)).astype(int))
+    pp = pass_at_k(np.full((300, 1), n), c[:, None], ks[None, :])
+    fit = fit_power_law(ks, pp.mean(axis=0))
+    fc = forecast_coverage(fit, ks, pp, n, resamples=200, seed=3)
+    iv = fc.at[10]
+    assert iv.lo < iv.mean < iv.hi and iv.hi - iv.lo < 0.3
+    assert fc.resamples == 200
+    small = forecast_coverage(fit_power_law(ks, pp[:30].mean(axis=0)), ks, pp[:30], n, resamples=200, seed=3)
+    assert small.at[10].hi - small.at[10].lo > iv.hi - iv.lo  # fewer problems, wider

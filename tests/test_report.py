@@ -281,3 +281,65 @@ def test_report_has_effective_answers_at_k(tmp_path):
     assert d["runs"][0]["effective_answers_classes"] == "majority"
     md = render_markdown(report)
     assert "## Effective answers: #EA@k" in md
+
+
+def _shifted(run: RunData, name: str, ids: list[str], better: float, seed: int) -> RunData:
+    """A second run over ``ids`` (some shared with ``run``): each problem's candidates flipped to
+    correct with probability ``better``."""
+    rng = np.random.default_rng(seed)
+    pos = {pid: i for i, pid in enumerate(run.problem_ids)}
+    correct, unjudged, answers = [], [], []
+    for pid in ids:
+        i = pos.get(pid, 0)
+        ok = run.correct[i] | (rng.random(run.correct[i].size) < better)
+        correct.append(ok)
+        unjudged.append(np.zeros(ok.size, bool))
+        answers.append(np.where(ok, 0, run.answers[i]))
+    sel = {"majority": SelectorData("vote", answers, [np.full(a.size, np.nan) for a in answers])}
+    return RunData(name, run.task, ids, correct, unjudged, answers, sel, {})
+
+
+def test_paired_comparison_of_runs_sharing_problems(tmp_path):
+    """Issue 16 item 11: b - a over the shared problems, paired bootstrap, marked where the
+    interval excludes 0; runs of other tasks or without shared problems are not compared."""
+    a = fake_run("regular", 40, 8, 1)
+    a = RunData(a.name, a.task, a.problem_ids, a.correct, a.unjudged, a.answers,
+                {"majority": a.selectors["majority"]}, {})
+    b = _shifted(a, "fire", [f"p{i}" for i in range(10, 50)], 0.3, 2)  # p10..p39 shared
+    other = RunData("other", "othertask", a.problem_ids, a.correct, a.unjudged, a.answers, {}, {})
+    report = build_report([a, b, other], FAST)
+    assert len(report.comparisons) == 1
+    cmp = report.comparisons[0]
+    assert (cmp.a, cmp.b, cmp.problems) == ("regular", "fire", 30)
+    ia = [a.problem_ids.index(f"p{i}") for i in range(10, 40)]
+    want = [np.mean([pass_at_k(8, int(b.correct[i - 10].sum()), k) - pass_at_k(8, int(a.correct[i].sum()), k)
+                     for i in ia]) for k in cmp.ks]
+    np.testing.assert_allclose([iv.mean for iv in cmp.coverage], want, atol=1e-12)
+    assert cmp.coverage[0].lo > 0  # b is better on every shared problem it changed: clearly above 0
+    assert "majority" in cmp.selection
+    paths = write_report(report, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Paired comparison: fire − regular (30 shared problems)" in md and "*" in md
+    d = json.loads((tmp_path / "report.json").read_text())
+    c = d["comparisons"][0]
+    assert c["problems"] == 30 and c["coverage"]["1"]["excludes_zero"] is True
+    assert any(p.name == "paired_fire_vs_regular.png" for p in paths)
+
+
+def test_beyond_n_forecast_in_report(tmp_path):
+    """Issue 16 item 12: predicted coverage at 10x and 100x n with an interval, the dashed fit past
+    n on its own plot, and a warning when k90/k99 lie more than 10x beyond n."""
+    report = build_report([fake_run("a", 60, 16, 3)], FAST)
+    r = report.runs[0]
+    assert r.forecast is not None and set(r.forecast.at) == {10, 100}
+    assert r.forecast.at[10].mean == pytest.approx(float(r.power_law.predict(160)))
+    paths = write_report(report, tmp_path)
+    d = json.loads((tmp_path / "report.json").read_text())
+    fc = d["runs"][0]["forecast"]
+    assert fc["at"]["10n"]["k"] == 160 and fc["at"]["100n"]["k"] == 1600
+    assert fc["at"]["10n"]["lo"] <= fc["at"]["10n"]["mean"] <= fc["at"]["10n"]["hi"]
+    md = (tmp_path / "report.md").read_text()
+    assert "## Beyond n: the fitted power law extrapolated" in md and "coverage at 10× n" in md
+    far = [w for w in r.forecast.warnings if "beyond n" in w]
+    assert far and all(w in md for w in far)  # this run's k99 lies far past n = 16
+    assert any(p.name == "coverage_beyond_n.png" for p in paths)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
+
+from .metrics import Interval, bootstrap_weights
 
 _EDGE = 1e-12  # coverage within this of 0 or 1 is treated as 0 or 1
 
@@ -98,4 +100,81 @@ def fit_power_law(ks: Any, coverage: Any) -> PowerLawFit:
         k90=forecast_k(a_fit, b_fit, 0.90),
         k99=forecast_k(a_fit, b_fit, 0.99),
         points=int(k.size),
+    )
+
+
+# --------------------------------------------------------------------------- beyond n
+
+FORECAST_FACTORS = (10, 100)  # coverage is predicted at 10 n and 100 n
+FAR = 10.0  # a k90/k99 forecast more than this many times n is flagged
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The fitted power law past the data: predicted coverage at ``factor x n`` and on a k grid
+    from n to 100 n, each with a percentile interval from refitting on problem-bootstrap
+    resamples of the coverage curve (the point value is the fit on all problems)."""
+
+    n: int
+    ks: tuple[float, ...]  # log-spaced from n to max(FORECAST_FACTORS) x n
+    curve: tuple[Interval, ...]  # per k of ``ks``
+    at: dict[int, Interval]  # factor (10, 100) -> predicted coverage at factor x n
+    resamples: int  # bootstrap refits that gave a fit (degenerate resamples are left out)
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "at": {f"{f}n": {"k": f * self.n, **iv.to_dict()} for f, iv in self.at.items()},
+            "curve": {"k": list(self.ks), "mean": [iv.mean for iv in self.curve],
+                      "lo": [iv.lo for iv in self.curve], "hi": [iv.hi for iv in self.curve]},
+            "resamples": self.resamples,
+            "warnings": list(self.warnings),
+        }
+
+
+def far_warnings(fit: PowerLawFit, n: int, far: float = FAR) -> list[str]:
+    """A line for each of k90/k99 that the fit puts more than ``far`` x n away."""
+    out = []
+    for label, k in (("k90", fit.k90), ("k99", fit.k99)):
+        if k is not None and k > far * n:
+            out.append(f"{label} = {k:,.0f} lies {k / n:,.0f}x beyond n = {n}: the fit is extrapolated far "
+                       "past the data; treat it as a guess, not a measurement")
+    return out
+
+
+def forecast_coverage(fit: PowerLawFit, ks: Any, per_problem: Any, n: int, resamples: int = 200,
+                      seed: int | Sequence[int] = 0, confidence: float = 0.95,
+                      factors: Sequence[int] = FORECAST_FACTORS, points: int = 24) -> Forecast | None:
+    """Coverage past n under the power law (``fit``, fitted to the mean of ``per_problem``
+    (problems, len(ks)) at ``ks``), with the fit's uncertainty: ``resamples`` problem-bootstrap
+    resamples, each refitted. None when there is no fit."""
+    if fit.a is None or fit.b is None:
+        return None
+    pp = np.asarray(per_problem, dtype=np.float64)
+    kk = np.asarray(ks, dtype=np.float64)
+    grid = np.geomspace(n, max(factors) * n, points)
+    targets = np.asarray([f * n for f in factors], dtype=np.float64)
+    boot_curves, boot_at = [], []
+    if resamples > 0 and pp.shape[0] > 0:
+        w = bootstrap_weights(pp.shape[0], resamples, seed)
+        for row in w @ pp / pp.shape[0]:
+            f = fit_power_law(kk, row)
+            if f.a is None:
+                continue
+            boot_curves.append(f.predict(grid))
+            boot_at.append(f.predict(targets))
+    point_curve, point_at = fit.predict(grid), fit.predict(targets)
+    alpha = (1.0 - confidence) / 2.0
+
+    def intervals(point: np.ndarray, boot: list[np.ndarray]) -> list[Interval]:
+        if len(boot) < 2:
+            return [Interval(float(m), float(m), float(m)) for m in point]
+        lo, hi = np.quantile(np.vstack(boot), [alpha, 1.0 - alpha], axis=0)
+        return [Interval(float(m), float(min(a, m)), float(max(b, m))) for m, a, b in zip(point, lo, hi)]
+
+    return Forecast(
+        n=int(n), ks=tuple(float(k) for k in grid), curve=tuple(intervals(point_curve, boot_curves)),
+        at=dict(zip((int(f) for f in factors), intervals(point_at, boot_at))), resamples=len(boot_at),
+        warnings=tuple(far_warnings(fit, int(n))),
     )

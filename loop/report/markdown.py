@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..analysis import STATUSES, missed_given_covered
-from .model import Report, RunReport
+from ..analysis import STATUSES, Interval, excludes_zero, missed_given_covered
+from .model import Comparison, Report, RunReport
 from .text import md_table, model_label, num, pct
 
 # meta shown in a column of their own in the runs table (run_dir: report.json has it)
@@ -142,10 +142,54 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for r in runs
         ],
     )
+    out += beyond_n_markdown(runs)
+    out += paired_markdown(report.comparisons, conf)
     out += _compute_markdown(runs)
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def beyond_n_markdown(runs: Sequence[RunReport]) -> list[str]:
+    """Predicted coverage past n under each run's power law, with the refits' interval."""
+    have = [r for r in runs if r.forecast is not None]
+    if not have:
+        return []
+    out = ["## Beyond n: the fitted power law extrapolated", "",
+           "Coverage the fit c(k) = exp(a·k^b) predicts past the largest k measured (dashed in "
+           "coverage_beyond_n.png); [lo, hi] = the predictions of the fit redone on problem-bootstrap resamples. "
+           "A prediction, not a measurement: how far it holds depends on the curve keeping its shape.", ""]
+    factors = sorted({f for r in have for f in r.forecast.at})  # type: ignore[union-attr]
+    out += md_table(
+        ["run", "n", *[f"coverage at {f}× n" for f in factors], "refits"],
+        [[r.name, str(r.n), *[_pct_iv(r.forecast.at[f]) if f in r.forecast.at else "–" for f in factors],  # type: ignore[union-attr]
+          str(r.forecast.resamples)] for r in have],  # type: ignore[union-attr]
+    )
+    warn = [f"- **warning** {r.name}: {w}" for r in have for w in r.forecast.warnings]  # type: ignore[union-attr]
+    return out + (warn + [""] if warn else [])
+
+
+def _pct_iv(iv: Interval) -> str:
+    return f"{pct(iv.mean)} [{pct(iv.lo)}, {pct(iv.hi)}]"
+
+
+def _signed(iv: Interval) -> str:
+    mark = " *" if excludes_zero(iv) else ""
+    return f"{100 * iv.mean:+.1f} [{100 * iv.lo:+.1f}, {100 * iv.hi:+.1f}]{mark}"
+
+
+def paired_markdown(comparisons: Sequence[Comparison], conf: str) -> list[str]:
+    """One table per pair of runs over their shared problems."""
+    out: list[str] = []
+    for c in comparisons:
+        sels = list(c.selection)
+        out += [f"## Paired comparison: {c.b} − {c.a} ({c.problems} shared problems)", "",
+                f"Difference in points of %, {c.b} minus {c.a}, on the problems both ran; [lo, hi] = {conf} paired "
+                "bootstrap interval (the same resampled problems for both runs); * = the interval excludes 0.", ""]
+        rows = [[str(k), _signed(c.coverage[j]), *[_signed(c.selection[s][j]) for s in sels]]
+                for j, k in enumerate(c.ks)]
+        out += md_table(["k", "coverage"] + [f"selection: {s}" for s in sels], rows)
+    return out
 
 
 def _compute_markdown(runs: Sequence[RunReport]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..analysis import (
+    Forecast,
     Interval,
     MetricsError,
     PowerLawFit,
@@ -30,12 +31,16 @@ from ..analysis import (
     coverage_per_problem,
     effective_answers,
     effective_answers_at_k,
+    excludes_zero,
     fit_grid,
     fit_power_law,
+    forecast_coverage,
     k_grid,
     missed_given_covered,
+    paired_difference,
     pass_at_k,
     selection_per_problem,
+    shared_problems,
     stable_seed,
     unjudged_counts,
     vote_share_studies,
@@ -53,6 +58,8 @@ class ReportConfig:
     seed: int = 0  # draws, tie breaks and bootstrap are reproducible per seed
     fit_points: int = 40  # coverage points (log-spaced k) for the power-law fit
     progress: bool = True  # rich progress bar over problems (stderr)
+    forecast_resamples: int = 200  # problem-bootstrap refits of the power law for coverage past n
+    max_all_pairs: int = 6  # up to this many runs every pair is compared; beyond, each with the first
 
     def __post_init__(self) -> None:
         if self.bootstrap < 1:
@@ -61,6 +68,8 @@ class ReportConfig:
             raise MetricsError(f"confidence must be between 0 and 1 (got {self.confidence})")
         if self.fit_points < 2:
             raise MetricsError(f"fit_points must be >= 2 (got {self.fit_points})")
+        if self.forecast_resamples < 0:
+            raise MetricsError(f"forecast_resamples must be >= 0 (got {self.forecast_resamples})")
 
     def to_dict(self) -> dict[str, Any]:
         s = self.selection
@@ -69,6 +78,7 @@ class ReportConfig:
             "confidence": self.confidence,
             "seed": self.seed,
             "fit_points": self.fit_points,
+            "forecast_resamples": self.forecast_resamples,
             "selection": {"total_draws": s.total_draws, "min_draws": s.min_draws, "max_draws": s.max_draws},
         }
 
@@ -129,6 +139,8 @@ class RunReport:
     vote_shares: dict[str, VoteShares] = field(default_factory=dict)  # vote selectors (loop.analysis.vote_shares)
     effective_answers_at_k: tuple[Interval, ...] = ()  # expected distinct answers in a k-subset, per k
     effective_answers_classes: str = "oracle"  # whose answer classes #EA counts: a vote selector's, or "oracle"
+    problem_ids: tuple[str, ...] = ()  # rows of coverage_per_problem and of each selector's per_problem
+    forecast: Forecast | None = None  # coverage past n under the power law (None: no fit)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -154,16 +166,41 @@ class RunReport:
         }
         if self.compute_matched is not None:
             d["compute_matched"] = self.compute_matched
+        if self.forecast is not None:
+            d["forecast"] = self.forecast.to_dict()
         return d
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """Run ``b`` minus run ``a`` over the problems both have: coverage@k and each shared
+    selector's accuracy@k, per k both grids have, with paired bootstrap intervals (the same
+    resampled problems for both runs and for every metric)."""
+
+    a: str
+    b: str
+    problems: int  # shared problems
+    ks: tuple[int, ...]
+    coverage: tuple[Interval, ...]
+    selection: dict[str, tuple[Interval, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        def cells(ivs: tuple[Interval, ...]) -> dict[str, Any]:
+            return {str(k): {**iv.to_dict(), "excludes_zero": excludes_zero(iv)} for k, iv in zip(self.ks, ivs)}
+
+        return {"a": self.a, "b": self.b, "difference": "b - a", "problems": self.problems,
+                "coverage": cells(self.coverage), "selection": {s: cells(v) for s, v in self.selection.items()}}
 
 
 @dataclass(frozen=True, eq=False)
 class Report:
     runs: tuple[RunReport, ...]
     config: ReportConfig
+    comparisons: tuple[Comparison, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "config": self.config.to_dict(), "runs": [r.to_dict() for r in self.runs]}
+        return {"schema": SCHEMA, "config": self.config.to_dict(), "runs": [r.to_dict() for r in self.runs],
+                "comparisons": [c.to_dict() for c in self.comparisons]}
 
     @property
     def selector_names(self) -> list[str]:
@@ -213,8 +250,10 @@ def build_run_report(
     t0, c0 = time.perf_counter(), time.process_time()
     fks = fit_grid(n, config.fit_points)
     c = np.fromiter((int(np.count_nonzero(x)) for x in run.correct), dtype=np.int64, count=len(run.correct))
-    fit_cov = pass_at_k(sizes[:, None], c[:, None], fks[None, :]).mean(axis=0)
-    power_law = fit_power_law(fks, fit_cov)
+    fit_pp = pass_at_k(sizes[:, None], c[:, None], fks[None, :])
+    power_law = fit_power_law(fks, fit_pp.mean(axis=0))
+    forecast = forecast_coverage(power_law, fks, fit_pp, n, config.forecast_resamples,
+                                 seed=[config.seed, stable_seed(name), 0xF0CA], confidence=config.confidence)
     timings["power_law"] = (time.perf_counter() - t0, time.process_time() - c0)
 
     selection: dict[str, SelectorReport] = {}
@@ -257,7 +296,40 @@ def build_run_report(
         vote_shares=vote_share_studies(run),
         effective_answers_at_k=ea_at_k,
         effective_answers_classes=answer_classes(run)[1],
+        problem_ids=tuple(run.problem_ids),
+        forecast=forecast,
     )
+
+
+def compare_runs(ra: RunReport, rb: RunReport, config: ReportConfig) -> Comparison | None:
+    """``rb - ra`` over their shared problems (None: other tasks, or fewer than 2 shared)."""
+    if ra.task != rb.task:
+        return None
+    ia, ib = shared_problems(ra.problem_ids, rb.problem_ids)
+    ks = tuple(k for k in ra.ks if k in rb.ks)
+    if ia.size < 2 or not ks:
+        return None
+    ca, cb = [ra.ks.index(k) for k in ks], [rb.ks.index(k) for k in ks]
+    seed = [config.seed, stable_seed(ra.name), stable_seed(rb.name), 0xDA1D]  # one resampling for all metrics
+
+    def diff(pa: np.ndarray, pb: np.ndarray) -> tuple[Interval, ...]:
+        return tuple(paired_difference(pa[ia][:, ca], pb[ib][:, cb], config.bootstrap, seed, config.confidence))
+
+    selection = {s: diff(sr.result.per_problem, rb.selection[s].result.per_problem)
+                 for s, sr in ra.selection.items() if s in rb.selection}
+    return Comparison(ra.name, rb.name, int(ia.size), ks, diff(ra.coverage_per_problem, rb.coverage_per_problem),
+                      selection)
+
+
+def comparisons(runs: Sequence[RunReport], config: ReportConfig) -> tuple[Comparison, ...]:
+    """Every pair of runs that share problems (later run minus earlier); with more than
+    ``config.max_all_pairs`` runs, each run against the first only."""
+    if len(runs) <= config.max_all_pairs:
+        pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    else:
+        pairs = [(0, j) for j in range(1, len(runs))]
+    found = (compare_runs(runs[i], runs[j], config) for i, j in pairs)
+    return tuple(c for c in found if c is not None)
 
 
 def build_report(runs: Sequence[RunData], config: ReportConfig | None = None) -> Report:
@@ -273,7 +345,7 @@ def build_report(runs: Sequence[RunData], config: ReportConfig | None = None) ->
     with ProgressBars(enabled=config.progress and total > 0, transient=True) as bars:
         bar = bars.counter("selection", total=total)
         reports = tuple(build_run_report(r, config, bar, names[i]) for i, r in enumerate(runs))
-    return Report(reports, config)
+    return Report(reports, config, comparisons(reports, config))
 
 
 def study_json(run: RunReport) -> dict[str, Any]:

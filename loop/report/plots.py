@@ -11,6 +11,9 @@ a log-2 axis, with bootstrap bands.
 - ``vote_share_<run>_<selector>.png``: a vote selector's histogram of the correct answer's vote
   share (``loop.analysis.vote_shares``).
 - ``coverage_vs_tokens.png``, ``coverage_vs_calls.png``: coverage against compute spent.
+- ``coverage_beyond_n.png``: the power-law fit past n (dashed, with the refits' band), the
+  predictions at 10n and 100n.
+- ``paired_<b>_vs_<a>.png``: run b minus run a on their shared problems, per k, paired intervals.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..analysis import Interval, VoteShares
-from .model import Report, RunReport
+from .model import Comparison, Report, RunReport
 from .text import slug, unique_slugs
 
 if TYPE_CHECKING:
@@ -133,6 +136,60 @@ def plot_effective_answers(runs: Sequence[RunReport], path: Path) -> Path | None
     ax.set_ylim(0, max(1.0, top) * 1.08)
     ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{v:g}"))
     ax.legend(loc="upper left", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_beyond_n(runs: Sequence[RunReport], path: Path) -> Path | None:
+    """Measured coverage (markers), the power-law fit up to n (solid) and past it (dashed, with
+    the refits' band), the 10n and 100n predictions with their intervals; every run with a fit."""
+    have = [r for r in runs if r.forecast is not None and r.power_law.a is not None]
+    if not have:
+        return None
+    fig, ax = _figure()
+    for r, color in zip(have, _colors(len(have))):
+        fc = r.forecast
+        assert fc is not None
+        ax.plot(r.ks, [iv.mean for iv in r.coverage], "o", color=color, markersize=4, label=f"{r.name}: measured")
+        inside = np.geomspace(1, r.n, 40)
+        ax.plot(inside, r.power_law.predict(inside), "-", color=color, lw=1.5, alpha=0.8)
+        ax.plot(fc.ks, [iv.mean for iv in fc.curve], "--", color=color, lw=2,
+                label=f"{r.name}: fit past n = {r.n}")
+        ax.fill_between(fc.ks, [iv.lo for iv in fc.curve], [iv.hi for iv in fc.curve], color=color, alpha=0.12, lw=0)
+        for f, iv in fc.at.items():
+            ax.errorbar([f * r.n], [iv.mean], yerr=[[iv.mean - iv.lo], [iv.hi - iv.mean]], fmt="D", color=color,
+                        markersize=5, capsize=3)
+    top = max(max(r.forecast.ks) for r in have if r.forecast is not None)
+    plt = _pyplot()
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(0.85, top * 1.2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _k_label(v)))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    ax.set_xlabel("k (samples per problem, log scale)")
+    ax.set_ylabel("coverage (pass@k)")
+    ax.set_title("Coverage beyond n: power-law fit extrapolated (dashed), 10n and 100n predicted", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_comparison(c: Comparison, path: Path) -> Path:
+    """``b - a`` against k: coverage and each shared selector, with the paired intervals."""
+    fig, ax = _figure()
+    colors = _colors(len(c.selection) + 1)
+    _curve(ax, c.ks, c.coverage, "coverage", colors[0], lw=2.5)
+    for i, (name, ivs) in enumerate(c.selection.items()):
+        _curve(ax, c.ks, ivs, f"selection: {name}", colors[i + 1], style=_STYLES[(i + 1) % len(_STYLES)],
+               marker=_MARKERS[(i + 1) % len(_MARKERS)])
+    _setup_axes(ax, list(c.ks), f"{c.b} − {c.a} on {c.problems} shared problems (paired bootstrap)",
+                "difference (points of %)")
+    lo = min(iv.lo for ivs in [c.coverage, *c.selection.values()] for iv in ivs)
+    hi = max(iv.hi for ivs in [c.coverage, *c.selection.values()] for iv in ivs)
+    pad = max(0.02, 0.1 * (hi - lo))
+    ax.set_ylim(min(lo, 0.0) - pad, max(hi, 0.0) + pad)
+    ax.axhline(0.0, color="black", lw=1)
+    ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda v, _: f"{100 * v:+.0f}"))
+    ax.legend(loc="best", fontsize=9)
     return _save(fig, path)
 
 
@@ -287,4 +344,10 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
         p = plot_compute(runs, key, out_dir / f"coverage_vs_{key}.png")
         if p is not None:
             paths.append(p)
+    beyond = plot_beyond_n(runs, out_dir / "coverage_beyond_n.png")
+    if beyond is not None:
+        paths.append(beyond)
+    slugs = dict(zip([r.name for r in runs], unique_slugs([r.name for r in runs])))
+    for c in report.comparisons:
+        paths.append(plot_comparison(c, out_dir / f"paired_{slugs[c.b]}_vs_{slugs[c.a]}.png"))
     return paths
