@@ -266,11 +266,18 @@ def test_a_plot_without_data_says_so():
     assert sum(p.get_height() for p in ax.patches) == 1  # the one problem, a minority
 
 
-def test_report_has_effective_answers_at_k(tmp_path):
-    """#EA@k (expected distinct answers in a k-subset) per run, with an interval, in json and md."""
+@pytest.fixture(scope="module")
+def two_runs_report(tmp_path_factory):
+    """One written report of two fake runs (n = 8 and n = 16), shared by the tests below."""
     runs = [fake_run("a", 30, 8, 1), fake_run("b", 30, 16, 2)]
     report = build_report(runs, FAST)
-    paths = write_report(report, tmp_path)
+    out = tmp_path_factory.mktemp("two-runs")
+    return runs, report, out, write_report(report, out)
+
+
+def test_report_has_effective_answers_at_k(two_runs_report):
+    """#EA@k (expected distinct answers in a k-subset) per run, with an interval, in json and md."""
+    runs, report, tmp_path, paths = two_runs_report
     assert any(p.name == "effective_answers.png" for p in paths)
     d = json.loads((tmp_path / "report.json").read_text())
     ea = d["runs"][0]["effective_answers_at_k"]
@@ -326,16 +333,15 @@ def test_paired_comparison_of_runs_sharing_problems(tmp_path):
     assert any(p.name == "paired_fire_vs_regular.png" for p in paths)
 
 
-def test_beyond_n_forecast_in_report(tmp_path):
+def test_beyond_n_forecast_in_report(two_runs_report):
     """Issue 16 item 12: predicted coverage at 10x and 100x n with an interval, the dashed fit past
     n on its own plot, and a warning when k90/k99 lie more than 10x beyond n."""
-    report = build_report([fake_run("a", 60, 16, 3)], FAST)
-    r = report.runs[0]
+    _, report, tmp_path, paths = two_runs_report
+    r = report.runs[1]
     assert r.forecast is not None and set(r.forecast.at) == {10, 100}
     assert r.forecast.at[10].mean == pytest.approx(float(r.power_law.predict(160)))
-    paths = write_report(report, tmp_path)
     d = json.loads((tmp_path / "report.json").read_text())
-    fc = d["runs"][0]["forecast"]
+    fc = d["runs"][1]["forecast"]
     assert fc["at"]["10n"]["k"] == 160 and fc["at"]["100n"]["k"] == 1600
     assert fc["at"]["10n"]["lo"] <= fc["at"]["10n"]["mean"] <= fc["at"]["10n"]["hi"]
     md = (tmp_path / "report.md").read_text()

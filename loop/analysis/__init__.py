@@ -37,7 +37,15 @@ from .metrics import (
     unjudged_counts,
 )
 from .paired import excludes_zero, paired_difference, shared_problems
-from .powerlaw import FORECAST_FACTORS, Forecast, PowerLawFit, far_warnings, fit_power_law, forecast_coverage, forecast_k
+from .powerlaw import (
+    FORECAST_FACTORS,
+    Forecast,
+    PowerLawFit,
+    far_warnings,
+    fit_power_law,
+    forecast_coverage,
+    forecast_k,
+)
 from .selection_at_k import SelectionConfig, SelectionResult, selection_per_problem, stable_seed
 from .vote_shares import (
     SHARE_BINS,
