@@ -349,3 +349,47 @@ def test_beyond_n_forecast_in_report(two_runs_report):
     far = [w for w in r.forecast.warnings if "beyond n" in w]
     assert far and all(w in md for w in far)  # this run's k99 lies far past n = 16
     assert any(p.name == "coverage_beyond_n.png" for p in paths)
+
+
+def test_compute_matched_counts_fires_one_token_request(tmp_path):
+    """Issue 16 item 15: FIRE asks the engine for the first token's top-k first (one request of
+    one token per prompt); the compute-matched view counts it, from what the store records: at
+    turn 0 one per problem, shared by its n samples; at a later FIRE turn and for
+    fire@sentence:N (a request per sample that got its hot token), one per candidate."""
+    from loop.analysis import load_run_data
+    from loop.store import RunStore
+    from verifiers import Candidate, Problem, Verdict
+
+    fire = {"name": "fire", "sentence": 0}
+    sent = {"name": "fire@sentence:1", "sentence": 1}
+    reg = {"name": "regular"}
+    layouts = {
+        # run: per problem [(sample, turn, sampler, hot_position)]
+        "regular": [(s, 0, reg, None) for s in range(4)],
+        "fire": [(s, 0, fire, 0) for s in range(4)],
+        "fire_all_turns": [(s, 0, fire, 0) for s in range(4)] + [(0, 1, fire, 0), (2, 1, fire, 0)],
+        "sentence": [(0, 0, sent, 5), (1, 0, sent, None), (2, 0, sent, 7), (3, 0, sent, 3)],
+    }
+    got = {}
+    for name, layout in layouts.items():
+        store = RunStore.create(tmp_path / name, {"task": "gsm8k", "sampler": name})
+        probs = [Problem(str(i), ({"role": "user", "content": f"Q{i}"},), "#### 1") for i in range(3)]
+        store.add_problems(probs)
+        cands = [Candidate(p.id, s, "x", turn=t, sampler=spec, meta={"tokens": 10, "hot_position": hot})
+                 for p in probs for s, t, spec, hot in layout]
+        store.add_candidates(cands)
+        store.register_verifier("gsm8k", "oracle", True, "")
+        store.add_verdicts("gsm8k", [(c, Verdict(0.0, False)) for c in cands])
+        store.close()
+        got[name] = build_report([load_run_data(tmp_path / name)], FAST).runs[0].compute_matched
+    assert got["regular"]["shared_calls_per_problem"] == 0 and got["regular"]["calls_per_trajectory"] == 1
+    assert got["fire"]["shared_calls_per_problem"] == 1 and got["fire"]["calls_per_trajectory"] == 1
+    assert got["fire"]["calls"] == [1 * k + 1 for k in (1, 2, 4)]  # k samples + the one shared request
+    assert got["fire"]["tokens"] == [10 * k + 1 for k in (1, 2, 4)]  # its one token
+    # two trajectories took a second FIRE turn: each a request of its own (+0.5 per trajectory)
+    assert got["fire_all_turns"]["calls_per_trajectory"] == pytest.approx((4 + 2 + 2) / 4)
+    assert got["fire_all_turns"]["shared_calls_per_problem"] == 1
+    # fire@sentence: one request per sample that reached its sentence (3 of 4)
+    assert got["sentence"]["shared_calls_per_problem"] == 0
+    assert got["sentence"]["calls_per_trajectory"] == pytest.approx(1 + 3 / 4)
+    assert got["sentence"]["tokens_per_trajectory"] == pytest.approx(10 + 3 / 4)

@@ -38,6 +38,10 @@ def test_run_fire_and_regular_then_report_export_and_resume(tmp_path, shared_dat
     cli("report", tmp_path / "regular", tmp_path / "fire", "--out", tmp_path / "rep")
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert [r["name"] for r in rep["runs"]] == ["regular", "fire"]
+    # FIRE's one-token first-token request per prompt is counted (issue 16 item 15)
+    cm = {r["name"]: r["compute_matched"] for r in rep["runs"]}
+    assert cm["regular"]["shared_calls_per_problem"] == 0 and cm["fire"]["shared_calls_per_problem"] == 1
+    assert cm["fire"]["calls"][0] == cm["fire"]["calls_per_trajectory"] + 1
     assert all(set(r["coverage"]) == {"1", "2", "4"} for r in rep["runs"])
     # the report counts distinct first tokens per problem (turn 0), recomputed here from the stores
     for r in rep["runs"]:

@@ -66,12 +66,20 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 problems_not_grouped += bool(left)
             selectors[sname] = SelectorData(info["subset_rule"], classes, scores, dict(not_grouped), problems_not_grouped,
                                             transform=_transform(info["subset_rule"], sv))
-        traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
-        traj_calls: dict[tuple[str, int], int] = defaultdict(int)
+        traj_tokens: dict[tuple[str, int], float] = defaultdict(float)
+        traj_calls: dict[tuple[str, int], float] = defaultdict(float)
+        shared: dict[str, int] = defaultdict(int)  # one-token requests a problem's samples share
         firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
         for c in cands:
-            traj_tokens[(c.problem_id, c.sample_index)] += int(c.meta.get("tokens", 0) or 0)
-            traj_calls[(c.problem_id, c.sample_index)] += 1
+            traj = (c.problem_id, c.sample_index)
+            traj_tokens[traj] += int(c.meta.get("tokens", 0) or 0)
+            traj_calls[traj] += 1
+            extra = fire_extra_request(c)
+            if extra == "per_problem":
+                shared[c.problem_id] = 1
+            elif extra == "per_candidate":  # a request of one token, for this candidate alone
+                traj_calls[traj] += 1
+                traj_tokens[traj] += 1
             if c.turn == 0 and c.meta.get("first_token") is not None:
                 firsts[c.problem_id].add(c.meta["first_token"])
         has_tokens = any(traj_tokens.values())
@@ -79,6 +87,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                       for pid in pids] if has_tokens else None
         call_arrays = [np.array([traj_calls[(c.problem_id, c.sample_index)] for c in by_problem[pid]], dtype=float)
                        for pid in pids]
+        shared_calls = np.array([float(shared.get(pid, 0)) for pid in pids])
         tokens = list(traj_tokens.values())
         meta = {
             "run_dir": str(run_dir), "oracle": oracle, "config": config,
@@ -97,7 +106,25 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             name=name or config.get("name") or Path(run_dir).name, task=str(config.get("task", "?")),
             problem_ids=pids, correct=correct, unjudged=unjudged, answers=answers, selectors=selectors, meta=meta,
             tokens=tok_arrays, calls=call_arrays, per_turn=per_turn_rates(cands, ov, turns_passed),
+            shared_calls=shared_calls,
         )
+
+
+def fire_extra_request(c) -> str | None:
+    """Where FIRE's extra request for the first token's top-k log-probabilities (one request,
+    one generated token) was made for candidate ``c``, read from what the store records:
+    ``"per_problem"`` (FIRE at turn 0: one request for the prompt, shared by the problem's n
+    samples), ``"per_candidate"`` (FIRE at a later turn: each trajectory's conversation is its
+    own prompt; ``fire@sentence:N``: one per sample that reached sentence N, ``hot_position``
+    set), None (not FIRE, or a fire@sentence sample that ended before its hot token)."""
+    spec = c.sampler if isinstance(c.sampler, dict) else {}
+    name = str(spec.get("name", ""))
+    if not name.startswith("fire"):
+        return None
+    sentence = spec.get("sentence", 0)
+    if sentence:  # fire@sentence:N
+        return "per_candidate" if c.meta.get("hot_position") is not None else None
+    return "per_problem" if c.turn == 0 else "per_candidate"
 
 
 def per_turn_rates(cands, oracle_verdicts, turns_passed) -> list[dict]:

@@ -68,8 +68,11 @@ class RunData:
     meta: dict[str, Any] = field(default_factory=dict)  # sampler, model, feedback, tokens, ...
     # compute actually spent, per problem, aligned with ``correct`` (None when not recorded):
     tokens: list[np.ndarray] | None = None  # generated tokens per trajectory, all turns
-    calls: list[np.ndarray] | None = None  # model calls (turns) per trajectory
+    calls: list[np.ndarray] | None = None  # model calls (turns, FIRE's own one-token requests) per trajectory
     per_turn: list[dict[str, Any]] | None = None  # [{turn, candidates, passed, pass_rate, solved_by_turn}]
+    # per problem: model calls of one generated token each that all its trajectories share (FIRE's
+    # first-token request at turn 0: one per prompt, whatever n), aligned with ``correct``
+    shared_calls: np.ndarray | None = None
 
     @property
     def sizes(self) -> np.ndarray:
@@ -305,19 +308,23 @@ def compute_matched(run: RunData, ks: np.ndarray) -> dict[str, Any] | None:
     """Coverage against compute actually spent, so runs of different cost compare fairly.
 
     k trajectories cost k × (mean generated tokens per trajectory) and k × (mean model calls per
-    trajectory), averaged over problems: a 2-turn run's k=8 and a 1-turn run's k=16 sit at about
-    the same x when their turns cost the same. Also passes the per-turn pass rates through.
-    Returns None when the run recorded no compute.
+    trajectory), averaged over problems, plus what a problem's trajectories share whatever k is
+    (FIRE's one-token first-token request at turn 0: one call and one token per problem): a
+    2-turn run's k=8 and a 1-turn run's k=16 sit at about the same x when their turns cost the
+    same. Also passes the per-turn pass rates through. Returns None when the run recorded no
+    compute.
     """
     if run.tokens is None and run.calls is None and run.per_turn is None:
         return None
     cov = coverage_per_problem(run, ks).mean(axis=0)
     out: dict[str, Any] = {"k": [int(k) for k in ks], "coverage": [float(c) for c in cov]}
+    shared = float(np.mean(run.shared_calls)) if run.shared_calls is not None and len(run.shared_calls) else 0.0
+    out["shared_calls_per_problem"] = shared
     for key, arrays in (("tokens", run.tokens), ("calls", run.calls)):
         if arrays:
             per = float(np.mean([a.mean() for a in arrays if len(a)]))
             out[f"{key}_per_trajectory"] = per
-            out[key] = [float(k) * per for k in ks]
+            out[key] = [float(k) * per + shared for k in ks]  # a shared request: one call, one token
     if run.per_turn is not None:
         out["per_turn"] = run.per_turn
     return out

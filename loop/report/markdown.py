@@ -199,11 +199,16 @@ def _compute_markdown(runs: Sequence[RunReport]) -> list[str]:
         return []
     out = ["## Compute spent", "",
            "Coverage at k against the compute k trajectories cost: k × mean generated tokens and k × mean "
-           "model calls per trajectory. Compare runs at equal cost, not equal k.", ""]
+           "model calls per trajectory, plus what a problem's trajectories share (FIRE's one-token request for the "
+           "first token's top-k at turn 0: one call and one token per prompt; at later FIRE turns and for "
+           "fire@sentence it is one per sample, inside the per-trajectory numbers). Compare runs at equal cost, "
+           "not equal k.", ""]
     out += md_table(
-        ["run", "feedback", "tokens / trajectory", "calls / trajectory", "k: coverage % @ tokens"],
+        ["run", "feedback", "tokens / trajectory", "calls / trajectory", "shared calls / problem",
+         "k: coverage % @ tokens"],
         [[r.name, str(r.meta.get("feedback") or "-"),
           num(r.compute_matched.get("tokens_per_trajectory")), num(r.compute_matched.get("calls_per_trajectory")),
+          num(r.compute_matched.get("shared_calls_per_problem")),
           "; ".join(f"{k}: {100 * c:.1f}" + (f" @ {t:,.0f}" if t is not None else "") for k, c, t in zip(
               r.compute_matched["k"], r.compute_matched["coverage"],
               r.compute_matched.get("tokens") or [None] * len(r.compute_matched["k"])))]
