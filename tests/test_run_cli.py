@@ -85,3 +85,28 @@ def test_llm_judge_without_engine_judges_with_the_runs_own_model(tmp_path, share
     scores = [v.score for v in judged.values()]
     assert all(0.0 <= x <= 1.0 for x in scores if x == x) and any(x == x for x in scores)  # P(Yes) from the run's model
     assert all("yes_no_mass" in v.details for v in judged.values())
+
+
+def test_sweep_temperature_with_the_embedded_model_and_resume(tmp_path, shared_data):
+    """Issue 16 item 14: --sweep runs one sub-run per value (same problems, same seeds), the
+    report puts them on one plot, and --resume OUT finishes a sweep with nothing done twice."""
+    data = shared_data / "gsm8k" / "test.jsonl"
+    out = tmp_path / "sweep"
+    p = cli("run", "--task", "gsm8k", "--data", data, "--limit", "2", "-n", "2", "--max-tokens", "24", "--quiet",
+            "--sampler", "fire", "--sweep", "hot_temperature=1,30", "--out", out)
+    assert p.stdout.count("4 candidates (4 generated now") == 2
+    seeds = []
+    for v in ("1", "30"):
+        with RunStore.open(out / f"hot_temperature={v}") as s:
+            seeds.append({c.key: c.seed for c in s.candidates()})
+            assert s.config()["sampler_params"]["hot_temperature"] == int(v)
+    assert seeds[0] == seeds[1]
+    md = (out / "report" / "report.md").read_text()
+    assert "## Sweep: hot_temperature" in md and (out / "report" / "sweep_hot_temperature.png").exists()
+    p = cli("run", "--resume", out, "--quiet")
+    assert p.stdout.count("(0 generated now") == 2
+    p = cli("run", "--resume", out, "--sweep", "hot_temperature=1,2", check=False)
+    assert p.returncode == 2 and "different sweep" in p.stderr
+    p = cli("run", "--task", "gsm8k", "--data", data, "--sweep", "hot_temperature=1,30", "--out", tmp_path / "bad",
+            check=False)
+    assert p.returncode == 2 and "hot_temperature" in p.stderr and not (tmp_path / "bad").exists()

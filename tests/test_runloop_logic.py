@@ -10,7 +10,7 @@ import pytest
 from loop.engines.base import Completion, Engine
 from loop.run.config import RunConfig
 from loop.run.loop import RunLoop
-from loop.store import RunStore
+from loop.store import DB_NAME, RunStore
 from loop.tasks import RETRY_FEEDBACK, get_task
 
 
@@ -159,3 +159,62 @@ def test_report_shows_compute_spent_and_per_turn_rates(tmp_path, shared_data):
     paths = write_report(report, tmp_path / "rep")
     assert any(p.name == "coverage_vs_calls.png" for p in paths)
     assert "Per-turn pass rates" in (tmp_path / "rep" / "report.md").read_text()
+
+
+# -- issue 16 item 14: --sweep ------------------------------------------------------------------
+
+def _sweep_base(shared_data, **kw):
+    return _cfg(max_turns=1, limit=3, n=2, data=str(shared_data / "gsm8k" / "test.jsonl"), **kw)
+
+
+def _texts(run_dir):
+    with RunStore.open(run_dir) as s:
+        return {c.key: (c.text, c.seed) for c in s.candidates()}, s.config()
+
+
+def test_sweep_one_subrun_per_value_same_problems_and_seeds(tmp_path, shared_data):
+    from loop.run import Sweep, execute_sweep
+
+    sweep = Sweep.parse("temperature=0.4, 0.7,1.0")
+    assert sweep.values == (0.4, 0.7, 1.0)
+    r = execute_sweep(_sweep_base(shared_data), sweep, tmp_path / "sw", engine=FakeAnswerEngine())
+    subs = [tmp_path / "sw" / f"temperature={v}" for v in ("0.4", "0.7", "1.0")]
+    got = [_texts(s) for s in subs]
+    assert [c["sampler_params"]["temperature"] for _, c in got] == [0.4, 0.7, 1.0]
+    assert [c["sweep"] for _, c in got] == [{"key": "temperature", "value": v} for v in (0.4, 0.7, 1.0)]
+    assert got[0][0] == got[1][0] == got[2][0] and len(got[0][0]) == 6  # same problems, same seeds
+    md = (tmp_path / "sw" / "report" / "report.md").read_text()
+    assert "## Sweep: temperature" in md and "sw temperature=0.7" in md
+    assert (tmp_path / "sw" / "report" / "sweep_temperature.png").exists()
+    assert (tmp_path / "sw" / "report" / "coverage.png").exists() and r.report is not None
+
+
+def test_sweep_crash_then_resume_equals_a_clean_sweep(tmp_path, shared_data):
+    from loop.run import RunError, Sweep, execute_sweep, read_sweep
+
+    sweep = Sweep.parse("temperature=0.4,1.0")
+    execute_sweep(_sweep_base(shared_data, report=False), sweep, tmp_path / "clean", engine=FakeAnswerEngine())
+    with pytest.raises(RuntimeError, match="fake engine crash"):  # dies inside the second sub-run
+        execute_sweep(_sweep_base(shared_data, report=False), sweep, tmp_path / "crash",
+                      engine=FakeAnswerEngine(crash_after_calls=3))
+    assert (tmp_path / "crash" / "temperature=0.4" / DB_NAME).exists()
+    base, stored = read_sweep(tmp_path / "crash")
+    assert stored == sweep and base.sampler_params["temperature"] == 0.7 and not base.report
+    engine = FakeAnswerEngine()
+    execute_sweep(base, stored, tmp_path / "crash", resume=True, engine=engine)
+    for v in ("0.4", "1.0"):
+        assert _texts(tmp_path / "crash" / f"temperature={v}")[0] == _texts(tmp_path / "clean" / f"temperature={v}")[0]
+    assert engine.calls <= 2  # the finished first sub-run generated nothing again
+    with pytest.raises(RunError, match="not empty"):
+        execute_sweep(_sweep_base(shared_data), sweep, tmp_path / "crash", engine=FakeAnswerEngine())
+
+
+def test_sweep_settings_are_checked_before_anything_is_written(tmp_path, shared_data):
+    from loop.run import RunError, Sweep, execute_sweep
+
+    for text, message in (("hot_temperature=1,30", "hot_temperature"), ("temperature=0.5,-1", "temperature"),
+                          ("temperature", "KEY=V1,V2"), ("temperature=0.5,0.5", "twice"),
+                          ("temperature=0.5,hot", "not a number")):
+        with pytest.raises((RunError, ValueError), match=message):
+            execute_sweep(_sweep_base(shared_data), Sweep.parse(text), tmp_path / "bad", engine=FakeAnswerEngine())
+        assert not (tmp_path / "bad").exists()

@@ -96,6 +96,8 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"), "engine": config.get("engine"),
             "feedback": config.get("feedback_used"),
         }
+        if isinstance(config.get("sweep"), dict):  # one value of a sweep (loop.run.sweep)
+            meta["sweep"] = config["sweep"]
         fmt = next((v.details["answer_format"] for v in ov.values()
                     if isinstance(v.details, dict) and isinstance(v.details.get("answer_format"), str)), None)
         if fmt is not None:  # how the oracle read answers (GSM8K: flexible or strict)

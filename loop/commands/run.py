@@ -3,13 +3,14 @@
 work is ``loop.run.execute_run``; option defaults are ``RunConfig``'s."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
 
-from ..run import RunConfig, RunError, RunResult, execute_run
+from ..run import RunConfig, RunError, RunResult, Sweep, SweepResult, execute_run, execute_sweep, is_sweep, read_sweep
 from ..store import DB_NAME, RunStore
 from ._common import CLUSTER_HELP, console, defaults_of, fail, split_names, styled
 
@@ -62,11 +63,28 @@ def run_command(
     engine_replicas: int = typer.Option(D["engine_replicas"], "--engine-replicas",
                                         help="Engine replicas as Ray actors (needs --cluster)."),
     answer_format: Optional[str] = typer.Option(None, "--answer-format", help="GSM8K: flexible (default: boxed / 'answer is' / '#### x' parsed whole) or strict (only '#### x', as Large Language Monkeys)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="KEY=V1,V2,...: one sub-run per value of a sampling parameter (temperature, top_p, top_k, min_p; FIRE's hot_temperature, hot_top_k), same problems and seeds, into OUT/KEY=V/; OUT/report/ puts them on one plot."),
 ) -> None:
     """Sample, verify (with feedback turns), select and report, storing everything as it appears."""
     if resume is not None:
         if out is not None and out != resume:
             fail("give the run directory once: fireassay run --resume RUN_DIR")
+        if is_sweep(resume):
+            try:
+                base, stored_sweep = read_sweep(resume)
+                if sweep is not None and Sweep.parse(sweep) != stored_sweep:
+                    fail(f"--resume with a different sweep: stored {stored_sweep.key}="
+                         f"{','.join(map(str, stored_sweep.values))}, given {sweep}. Drop --sweep to resume as stored.")
+            except (RunError, ValueError) as e:
+                fail(str(e))
+            base = dataclasses.replace(base, show_progress=not quiet)
+            refuse_changed(base, task=task, data=data, engine=engine, model=model, sampler=sampler, n=n, limit=limit,
+                           max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors,
+                           gen_batch=gen_batch)
+            run_sweep(base, stored_sweep, resume, resume=True)
+            return
+        if sweep is not None:
+            fail(f"{resume} is a single run, not a sweep; drop --sweep to resume it")
         if not (resume / DB_NAME).exists():
             fail(f"{resume} holds no run to resume; start one with fireassay run --task T --out {resume}")
         with RunStore.open(resume) as s:
@@ -104,7 +122,32 @@ def run_command(
         )
     except ValueError as e:
         fail(str(e))
+    if sweep is not None:
+        try:
+            parsed = Sweep.parse(sweep)
+        except ValueError as e:
+            fail(str(e))
+        run_sweep(cfg, parsed, out, resume=False)
+        return
     execute(cfg, out, resume=False)
+
+
+def run_sweep(base: RunConfig, sweep: Sweep, out: Path, resume: bool) -> None:
+    """``execute_sweep`` with its outcome and errors as the CLI says them."""
+    try:
+        r: SweepResult = execute_sweep(base, sweep, out, resume=resume)
+    except RunError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
+                      f"fireassay run --resume {out}", highlight=False)
+        raise SystemExit(130) from None
+    for value, run in zip(sweep.values, r.runs):
+        o = run.oracle
+        print(f"run {run.out} ({sweep.key}={value}): {o.candidates} candidates ({run.generated} generated now, "
+              f"{run.tokens} tokens): {o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
+    if r.report is not None:
+        console.print(f"report: {r.report}", highlight=False)
 
 
 def execute(cfg: RunConfig, out: Path, resume: bool) -> None:

@@ -7,8 +7,11 @@
 ``report.json`` = ``{"schema": "fireassay.report/1", "config": {...}, "plots": [...],
 "runs": [per run: name, task, n, n_max, problems, coverage {k: value}, coverage_ci {k: {lo, hi}},
 selection {selector: {k: {mean, lo, hi}}}, selectors {selector: {gap {k: {mean, lo, hi}}, rule,
-draws, ties, ties_mixed, no_basis, unscored, missed}}, power_law {a, b, r2, k90, k99, points},
-effective_answers, unjudged {candidates, problems, share}, meta, study, compute_matched]}``.
+transform, draws, ties, ties_mixed, no_basis, unscored, missed}}, power_law {a, b, r2, k90, k99,
+points}, effective_answers, effective_answers_at_k {k: {mean, lo, hi}}, effective_answers_classes,
+unjudged {candidates, problems, share}, meta, study, compute_matched, forecast {n, at {10n, 100n:
+{k, mean, lo, hi}}, curve, resamples, warnings}], "comparisons": [{a, b, difference: "b - a",
+problems, coverage {k: {mean, lo, hi, excludes_zero}}, selection {selector: {k: ...}}}]}``.
 Keys for k are decimal strings of ints.
 
 Modules: ``model`` (the dataclasses and ``build_report``), ``markdown``, ``plots``, ``text``

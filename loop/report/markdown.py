@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..analysis import STATUSES, Interval, excludes_zero, missed_given_covered
-from .model import Comparison, Report, RunReport
+from .model import Comparison, Report, RunReport, sweep_groups
 from .text import md_table, model_label, num, pct
 
 # meta shown in a column of their own in the runs table (run_dir: report.json has it)
@@ -142,12 +142,31 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for r in runs
         ],
     )
+    out += sweep_markdown(runs)
     out += beyond_n_markdown(runs)
     out += paired_markdown(report.comparisons, conf)
     out += _compute_markdown(runs)
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def sweep_markdown(runs: Sequence[RunReport]) -> list[str]:
+    """One table per swept parameter: coverage@k and each selector's accuracy at the largest
+    shared k, per value."""
+    out: list[str] = []
+    for key, members in sweep_groups(runs).items():
+        ks = sorted(set.intersection(*(set(r.ks) for _, r in members)))
+        sels = [s for s in members[0][1].selection if all(s in r.selection for _, r in members)]
+        kmax = ks[-1] if ks else None
+        out += [f"## Sweep: {key}", "",
+                f"One run per value of {key}, everything else equal (same problems, same seeds). Coverage@k and "
+                f"selection accuracy at k = {kmax} in %; all values on one plot: sweep_{key}.png and coverage.png.", ""]
+        rows = [[str(v), *[pct(r.coverage[r.ks.index(k)].mean) for k in ks],
+                 *[pct(r.selection[s].accuracy[r.ks.index(kmax)].mean) if kmax else "–" for s in sels]]
+                for v, r in members]
+        out += md_table([key, *[f"coverage@{k}" for k in ks], *[f"{s}@{kmax}" for s in sels]], rows)
+    return out
 
 
 def beyond_n_markdown(runs: Sequence[RunReport]) -> list[str]:

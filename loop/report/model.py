@@ -301,6 +301,17 @@ def build_run_report(
     )
 
 
+def sweep_groups(runs: Sequence[RunReport]) -> dict[str, list[tuple[Any, RunReport]]]:
+    """Runs that are values of one swept parameter (``fireassay run --sweep``), by parameter,
+    sorted by value; only parameters with at least two runs."""
+    groups: dict[str, list[tuple[Any, RunReport]]] = {}
+    for r in runs:
+        sw = r.meta.get("sweep")
+        if isinstance(sw, dict) and isinstance(sw.get("key"), str) and isinstance(sw.get("value"), (int, float)):
+            groups.setdefault(sw["key"], []).append((sw["value"], r))
+    return {k: sorted(v, key=lambda item: item[0]) for k, v in groups.items() if len(v) >= 2}
+
+
 def compare_runs(ra: RunReport, rb: RunReport, config: ReportConfig) -> Comparison | None:
     """``rb - ra`` over their shared problems (None: other tasks, or fewer than 2 shared)."""
     if ra.task != rb.task:

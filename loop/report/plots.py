@@ -14,6 +14,7 @@ a log-2 axis, with bootstrap bands.
 - ``coverage_beyond_n.png``: the power-law fit past n (dashed, with the refits' band), the
   predictions at 10n and 100n.
 - ``paired_<b>_vs_<a>.png``: run b minus run a on their shared problems, per k, paired intervals.
+- ``sweep_<key>.png``: the runs of a ``--sweep``: coverage@k and selection against the value.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..analysis import Interval, VoteShares
-from .model import Comparison, Report, RunReport
+from .model import Comparison, Report, RunReport, sweep_groups
 from .text import slug, unique_slugs
 
 if TYPE_CHECKING:
@@ -170,6 +171,35 @@ def plot_beyond_n(runs: Sequence[RunReport], path: Path) -> Path | None:
     ax.set_title("Coverage beyond n: power-law fit extrapolated (dashed), 10n and 100n predicted", fontsize=11)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_sweep(key: str, members: Sequence[tuple[Any, RunReport]], path: Path) -> Path:
+    """Coverage@k (a line per k, solid) and each selector's accuracy at the largest shared k
+    (dashed) against the swept value."""
+    fig, ax = _figure()
+    ks = sorted(set.intersection(*(set(r.ks) for _, r in members)))
+    sels = [s for s in members[0][1].selection if all(s in r.selection for _, r in members)]
+    xs = [v for v, _ in members]
+    colors = _colors(len(ks) + len(sels))
+    for i, k in enumerate(ks):
+        ivs = [r.coverage[r.ks.index(k)] for _, r in members]
+        ax.errorbar(xs, [iv.mean for iv in ivs], yerr=[[iv.mean - iv.lo for iv in ivs], [iv.hi - iv.mean for iv in ivs]],
+                    marker="o", color=colors[i], capsize=3, label=f"coverage@{k}")
+    if ks:
+        for j, s in enumerate(sels):
+            ivs = [r.selection[s].accuracy[r.ks.index(ks[-1])] for _, r in members]
+            ax.plot(xs, [iv.mean for iv in ivs], linestyle="--", marker="s", color=colors[len(ks) + j],
+                    label=f"{s}@{ks[-1]}")
+    plt = _pyplot()
+    ax.set_ylim(-0.02, 1.02)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    ax.set_xticks(xs)
+    ax.set_xlabel(key)
+    ax.set_ylabel("share of problems")
+    ax.set_title(f"Sweep over {key} (same problems and seeds)", fontsize=12)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
 
 
@@ -344,6 +374,8 @@ def write_plots(report: Report, out_dir: Path) -> list[Path]:
         p = plot_compute(runs, key, out_dir / f"coverage_vs_{key}.png")
         if p is not None:
             paths.append(p)
+    for key, members in sweep_groups(runs).items():
+        paths.append(plot_sweep(key, members, out_dir / f"sweep_{slug(key)}.png"))
     beyond = plot_beyond_n(runs, out_dir / "coverage_beyond_n.png")
     if beyond is not None:
         paths.append(beyond)

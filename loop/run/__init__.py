@@ -13,6 +13,8 @@ selector specs, reading samples files, and ``execute_run`` (the library entry po
 - ``execute``: :func:`execute_run`; ``verify``: :func:`execute_verify` (``fireassay verify``).
 - ``scale``: ``--cluster``: connecting to Ray (:mod:`loop.cluster`, imported only then) and
   placing the verifiers' work on it.
+- ``sweep``: :func:`execute_sweep` (``fireassay run --sweep temperature=0.4,0.7,1.0``): one
+  sub-run per value, same problems and seeds, one joint report.
 """
 from __future__ import annotations
 
@@ -32,12 +34,16 @@ from .selectors import (
     parse_selector_spec,
     parse_selector_specs,
 )
+from .sweep import SWEEP_FILE, Sweep, SweepResult, execute_sweep, is_sweep, read_sweep
 from .verify import VerifyConfig, VerifyResult, execute_verify
 
 __all__ = [
     "RESUMABLE",
     "cluster_address",
     "open_cluster",
+    "SWEEP_FILE",
+    "Sweep",
+    "SweepResult",
     "EngineNextToken",
     "RunConfig",
     "RunError",
@@ -54,12 +60,15 @@ __all__ = [
     "check_sampler",
     "check_selector_specs",
     "execute_run",
+    "execute_sweep",
     "execute_verify",
     "feedback_label",
+    "is_sweep",
     "judge_missing",
     "judge_selectors",
     "open_run_store",
     "parse_selector_spec",
     "parse_selector_specs",
     "read_samples",
+    "read_sweep",
 ]

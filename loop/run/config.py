@@ -87,6 +87,9 @@ class RunConfig:
     cluster; None: on this machine. Not stored: a run may resume elsewhere."""
     engine_replicas: int = 1
     """Engine replicas as Ray actors (needs ``cluster``); 1 without a cluster: the local engine."""
+    sweep: dict[str, Any] | None = None
+    """The sweep this run is one value of (``{"key": "temperature", "value": 0.4}``, see
+    ``loop.run.sweep``); None for a run of its own."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
