@@ -416,6 +416,7 @@ def test_reference_annotation_check_is_pythons_eval():
     assert not check_annotation("__import__('os').system('true')=0")
     assert not check_annotation("9**9**9**9=1") and not check_annotation("1<<10**9=1")  # bounded, not hung
     assert not check_annotation("(-8)**0.5=2")  # complex
+    assert not check_annotation("[1]*10**9=1") and check_annotation("max([1,2])=2")  # no list built
     assert python_value("2**10") == 1024 and python_value("(10**400)//(10**399)") == 10
 
 

@@ -11,24 +11,34 @@ _HASH_RE = re.compile(r"####\s*([^\n]+)")
 _NUMBER_RE = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?|-?\.\d+")
 
 
+def _closing_braces(text: str) -> dict[int, int]:
+    """Index of each ``{`` -> the index of the ``}`` that closes it (a backslash escapes the
+    next character), in one pass: a text of many unclosed boxes costs linear time, not quadratic."""
+    close: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\" and i + 1 < n:
+            i += 2
+            continue
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            close[stack.pop()] = i
+        i += 1
+    return close
+
+
 def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (or ``\\fbox``), nested braces respected."""
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox``) that closes, nested braces respected."""
     starts = [m.end() for m in _BOX_RE.finditer(text)]
-    for start in reversed(starts):
-        depth = 1
-        i = start
-        while i < len(text):
-            ch = text[i]
-            if ch == "\\" and i + 1 < len(text):
-                i += 2
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start:i].strip()
-            i += 1
+    if starts:
+        close = _closing_braces(text)
+        for start in reversed(starts):
+            end = close.get(start - 1)
+            if end is not None:
+                return text[start:end].strip()
     # "\boxed 5" without braces
     m = re.findall(r"\\boxed\s+([^\s$]+)", text)
     return m[-1].strip() if m else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 import typer
 
@@ -132,41 +132,44 @@ def run_command(
     execute(cfg, out, resume=False)
 
 
-def run_sweep(base: RunConfig, sweep: Sweep, out: Path, resume: bool) -> None:
-    """``execute_sweep`` with its outcome and errors as the CLI says them."""
-    try:
-        r: SweepResult = execute_sweep(base, sweep, out, resume=resume)
-    except RunError as e:
-        fail(str(e))
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/]: everything generated so far is stored. Resume with: "
-                      f"fireassay run --resume {out}", highlight=False)
-        raise SystemExit(130) from None
-    for value, run in zip(sweep.values, r.runs):
-        o = run.oracle
-        print(f"run {run.out} ({sweep.key}={value}): {o.candidates} candidates ({run.generated} generated now, "
-              f"{run.tokens} tokens): {o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
-    if r.report is not None:
-        console.print(f"report: {r.report}", highlight=False)
+T = TypeVar("T")
 
 
-def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
-    """``execute_run`` with its outcome and errors as the CLI says them."""
+def guarded(out: Path, work: Callable[[], T]) -> T:
+    """``work()`` with a run's errors as the CLI says them (Ctrl-C: how to resume)."""
     try:
-        r: RunResult = execute_run(cfg, out, resume=resume)
+        return work()
     except RunError as e:
         fail(str(e))
     except KeyboardInterrupt:
         console.print(styled("yellow", "interrupted", ": everything generated so far is stored. Resume with: "
                              f"fireassay run --resume {out}"), highlight=False)
         raise SystemExit(130) from None
+
+
+def say(r: RunResult, label: str, report: Path | None) -> None:
     o = r.oracle
-    print(f"run {out}: {o.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
+    print(f"run {label}: {o.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
           f"{o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
     for line in o.notes():
         console.print(line, highlight=False)
+    if report is not None:
+        console.print(f"report: {report}", highlight=False)
+
+
+def run_sweep(base: RunConfig, sweep: Sweep, out: Path, resume: bool) -> None:
+    """``execute_sweep`` with its outcome and errors as the CLI says them."""
+    r: SweepResult = guarded(out, lambda: execute_sweep(base, sweep, out, resume=resume))
+    for value, run in zip(sweep.values, r.runs):
+        say(run, f"{run.out} ({sweep.key}={value})", None)
     if r.report is not None:
         console.print(f"report: {r.report}", highlight=False)
+
+
+def execute(cfg: RunConfig, out: Path, resume: bool) -> None:
+    """``execute_run`` with its outcome and errors as the CLI says them."""
+    r: RunResult = guarded(out, lambda: execute_run(cfg, out, resume=resume))
+    say(r, str(out), r.report)
 
 
 def refuse_changed(cfg: RunConfig, **given: Any) -> None:

@@ -164,6 +164,9 @@ def _eval(node: ast.AST) -> Any:
         raise NotArithmetic(f"{type(node.value).__name__} literal")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _eval(node.left), _eval(node.right)
+        if not (isinstance(left, _NUMBER_TYPES) and isinstance(right, _NUMBER_TYPES)):
+            # [1]*10**9 would build a list eval's float() then refuses: refused before building it
+            raise NotArithmetic("an operation on a tuple or list")
         if isinstance(node.op, ast.Pow):
             return _check_size(_bounded_pow(left, right))
         if isinstance(node.op, ast.LShift):
