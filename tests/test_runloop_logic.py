@@ -214,7 +214,8 @@ def test_sweep_settings_are_checked_before_anything_is_written(tmp_path, shared_
 
     for text, message in (("hot_temperature=1,30", "hot_temperature"), ("temperature=0.5,-1", "temperature"),
                           ("temperature", "KEY=V1,V2"), ("temperature=0.5,0.5", "twice"),
-                          ("temperature=0.5,hot", "not a number")):
+                          ("temperature=0.5,hot", "not a number"), ("../x=1,2", "not a parameter name"),
+                          ("temperature=1,nan", "not a number|finite")):
         with pytest.raises((RunError, ValueError), match=message):
             execute_sweep(_sweep_base(shared_data), Sweep.parse(text), tmp_path / "bad", engine=FakeAnswerEngine())
         assert not (tmp_path / "bad").exists()

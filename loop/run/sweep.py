@@ -32,6 +32,7 @@ from .execute import INPUT_ERRORS, RunError, RunResult, engine_options, execute_
 
 SWEEP_FILE = "sweep.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,17 @@ class Sweep:
 
     key: str
     values: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if not _KEY.fullmatch(self.key):
+            raise ValueError(f"--sweep key {self.key!r} is not a parameter name (letters, digits, _)")
+        if not self.values:
+            raise ValueError("--sweep needs at least one value")
+        for v in self.values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"--sweep {self.key}: {v!r} is not a finite number")
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"--sweep {self.key}: a value is given twice")
 
     @classmethod
     def parse(cls, text: str) -> "Sweep":
@@ -54,14 +66,9 @@ class Sweep:
             if not item:
                 raise ValueError(f"--sweep {text!r}: an empty value; separate values with single commas")
             try:
-                v = json.loads(item)
+                values.append(json.loads(item))
             except json.JSONDecodeError:
                 raise ValueError(f"--sweep {text!r}: {item!r} is not a number") from None
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"--sweep {text!r}: {item!r} is not a finite number")
-            values.append(v)
-        if len(set(values)) != len(values):
-            raise ValueError(f"--sweep {text!r}: a value is given twice")
         return cls(key, tuple(values))
 
     def label(self, value: Any) -> str:
