@@ -159,7 +159,7 @@ def main() -> None:
     t_ex = time.perf_counter() - t0
     print(
         f"argmax exact, {m} problems: {t_ex:.3f} s ({t_ex / m * args.problems:.2f} s for {args.problems}); "
-        f"scores shifted for weighted vote: min weight {vote_weights(sc[0]).min():.1f}; "
+        f"weighted vote sums the stored weights as they are (raw): min weight {vote_weights(sc[0]).min():.1f}; "
         f"argmax@k{ks[2]} = {100 * ex.per_problem[:, 2].mean():.1f}%"
     )
     cov = coverage_per_problem(run, ks)
