@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from .load import load_run_data, per_turn_rates
+from .load import fire_extra_request, load_run_data, per_turn_rates, vote_transform
 from .metrics import (
     RULES,
     VOTE_RULES,
@@ -82,6 +82,7 @@ __all__ = [
     "effective_answers_at_k",
     "excludes_zero",
     "far_warnings",
+    "fire_extra_request",
     "fit_grid",
     "fit_power_law",
     "forecast_coverage",
@@ -99,4 +100,5 @@ __all__ = [
     "unjudged_counts",
     "vote_share_studies",
     "vote_share_study",
+    "vote_transform",
 ]

@@ -64,17 +64,20 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 left = Counter(_grouping(v) for v in vs if _grouping(v))
                 not_grouped += left
                 problems_not_grouped += bool(left)
+            recorded = next((v.details["transform"] for v in sv.values()
+                             if isinstance(v.details, dict) and isinstance(v.details.get("transform"), str)), None)
             selectors[sname] = SelectorData(info["subset_rule"], classes, scores, dict(not_grouped), problems_not_grouped,
-                                            transform=_transform(info["subset_rule"], sv))
-        traj_tokens: dict[tuple[str, int], float] = defaultdict(float)
-        traj_calls: dict[tuple[str, int], float] = defaultdict(float)
+                                            transform=vote_transform(info["subset_rule"], recorded))
+        traj_tokens: dict[tuple[str, int], int] = defaultdict(int)
+        traj_calls: dict[tuple[str, int], int] = defaultdict(int)
         shared: dict[str, int] = defaultdict(int)  # one-token requests a problem's samples share
         firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
         for c in cands:
             traj = (c.problem_id, c.sample_index)
             traj_tokens[traj] += int(c.meta.get("tokens", 0) or 0)
             traj_calls[traj] += 1
-            extra = fire_extra_request(c)
+            spec = c.sampler if isinstance(c.sampler, dict) else {}
+            extra = fire_extra_request(spec.get("name"), spec.get("sentence"), c.turn, c.meta.get("hot_position"))
             if extra == "per_problem":
                 shared[c.problem_id] = 1
             elif extra == "per_candidate":  # a request of one token, for this candidate alone
@@ -112,21 +115,19 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
         )
 
 
-def fire_extra_request(c) -> str | None:
+def fire_extra_request(sampler_name: object, sentence: object, turn: int, hot_position: object) -> str | None:
     """Where FIRE's extra request for the first token's top-k log-probabilities (one request,
-    one generated token) was made for candidate ``c``, read from what the store records:
-    ``"per_problem"`` (FIRE at turn 0: one request for the prompt, shared by the problem's n
-    samples), ``"per_candidate"`` (FIRE at a later turn: each trajectory's conversation is its
-    own prompt; ``fire@sentence:N``: one per sample that reached sentence N, ``hot_position``
-    set), None (not FIRE, or a fire@sentence sample that ended before its hot token)."""
-    spec = c.sampler if isinstance(c.sampler, dict) else {}
-    name = str(spec.get("name", ""))
-    if not name.startswith("fire"):
+    one generated token) was made for a candidate, from what the store records (its sampler's
+    name and ``sentence``, its turn, its ``hot_position``): ``"per_problem"`` (FIRE at turn 0:
+    one request for the prompt, shared by the problem's n samples), ``"per_candidate"`` (FIRE
+    at a later turn: each trajectory's conversation is its own prompt; ``fire@sentence:N``: one
+    per sample that reached sentence N, ``hot_position`` set), None (not FIRE, or a
+    fire@sentence sample that ended before its hot token)."""
+    if not str(sampler_name or "").startswith("fire"):
         return None
-    sentence = spec.get("sentence", 0)
     if sentence:  # fire@sentence:N
-        return "per_candidate" if c.meta.get("hot_position") is not None else None
-    return "per_problem" if c.turn == 0 else "per_candidate"
+        return "per_candidate" if hot_position is not None else None
+    return "per_problem" if turn == 0 else "per_candidate"
 
 
 def per_turn_rates(cands, oracle_verdicts, turns_passed) -> list[dict]:
@@ -148,15 +149,12 @@ def _grouping(v) -> str:
     return g if isinstance(g, str) else ""
 
 
-def _transform(rule: str, verdicts: dict) -> str | None:
-    """A weighted vote's transform as its verdicts record it; stores written before the option
+def vote_transform(rule: str, recorded: str | None) -> str | None:
+    """A weighted vote's transform: as its verdicts record it; stores written before the option
     existed shifted negative scores by the problem's minimum (``shift``)."""
     if rule != "weighted_vote":
         return None
-    for v in verdicts.values():
-        if isinstance(v.details, dict) and isinstance(v.details.get("transform"), str):
-            return v.details["transform"]
-    return "shift"
+    return recorded if recorded is not None else "shift"
 
 
 def _weight(v) -> float:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..analysis import RunData, SelectorData, selection_per_problem
+from ..analysis import RunData, SelectorData, fire_extra_request, selection_per_problem, vote_transform
 from .source import RunSource, Status, parse_json
 
 PUBLISH_S = 0.5  # how often a long refresh publishes the problems it has read
@@ -32,6 +32,15 @@ _FIRST = "CASE WHEN json_valid(meta) THEN json_extract(meta, '$.first_token') EN
 # a selector's per-candidate weight: details["weight"] when present, else the score (as the report)
 _WEIGHT = ("CASE WHEN instr(details, '\"weight\"') > 0 AND json_valid(details) "  # instr: no JSON parse for most rows
            "AND json_type(details, '$.weight') IS NOT NULL THEN json_extract(details, '$.weight') ELSE score END")
+
+
+def _field(column: str, key: str) -> str:
+    """SQL for ``column``'s JSON ``key`` (NULL when absent); rows without the key's name are not parsed."""
+    return f"CASE WHEN instr({column}, '{key}') > 0 AND json_valid({column}) THEN json_extract({column}, '$.{key}') END"
+
+
+# what FIRE's extra first-token request is counted from (loop.analysis.fire_extra_request)
+_FIRE = f"{_field('sampler', 'name')}, {_field('sampler', 'sentence')}, {_field('meta', 'hot_position')}"
 
 
 def _float(x: Any) -> float:
@@ -65,6 +74,7 @@ class SelectorArrays:
     classes: np.ndarray
     labels: tuple[str, ...]
     scores: np.ndarray
+    transform: str | None = None  # weighted vote: the transform its verdicts record
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +89,7 @@ class ProblemData:
     answers: np.ndarray  # oracle answer class per trajectory (-1 none)
     labels: tuple[str, ...]  # oracle answer class labels
     selectors: dict[str, SelectorArrays]
-    tokens: np.ndarray  # generated tokens per judged trajectory, all turns
+    tokens: np.ndarray  # generated tokens per judged trajectory, all turns (FIRE's own one-token requests too)
     calls: np.ndarray  # model calls per judged trajectory
     begun: np.ndarray  # sample_index of every trajectory begun (judged or not)
     candidates: int  # all turns
@@ -92,6 +102,8 @@ class ProblemData:
     first_pass: tuple[int | None, ...]  # per trajectory with a judged turn: judged-turn index of its first pass
     max_turn: int
     picks: dict[str, float] = field(default_factory=dict)  # selector -> expected accuracy of its full-set pick
+    shared_calls: int = 0  # one-token requests all its trajectories share (FIRE at turn 0)
+    answer_format: str | None = None  # how the oracle read answers (its verdicts' details)
 
     @property
     def n(self) -> int:
@@ -134,30 +146,44 @@ class ProblemData:
 def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
                  selectors: Mapping[str, str]) -> ProblemData:
     """Read one problem's rows (primary-key range scans) into :class:`ProblemData`."""
-    cands = src.query(f"SELECT sample_index, turn, {_TOKENS}, {_FIRST} FROM candidates WHERE problem_id = ? "
-                      "ORDER BY sample_index, turn", (pid,))
+    cands = src.query(f"SELECT sample_index, turn, {_TOKENS}, {_FIRST}, {_FIRE} FROM candidates "
+                      "WHERE problem_id = ? ORDER BY sample_index, turn", (pid,))
     ov: dict[tuple[int, int], tuple[Any, Any]] = {}
+    answer_format = None
     if oracle is not None:
-        ov = {(r[0], r[1]): (r[2], r[3]) for r in src.query(
-            "SELECT sample_index, turn, passed, answer FROM verdicts WHERE problem_id = ? AND verifier = ?",
-            (pid, oracle))}
+        for s, t, passed, ans, fmt in src.query(
+                f"SELECT sample_index, turn, passed, answer, {_field('details', 'answer_format')} FROM verdicts "
+                "WHERE problem_id = ? AND verifier = ?", (pid, oracle)):
+            ov[(s, t)] = (passed, ans)
+            if answer_format is None and isinstance(fmt, str):
+                answer_format = fmt
     sv: dict[str, dict[tuple[int, int], tuple[Any, float]]] = {name: {} for name in selectors}
+    transforms: dict[str, str] = {}
     if selectors:
         names = list(selectors)
-        for name, s, t, ans, w in src.query(
-                f"SELECT verifier, sample_index, turn, answer, {_WEIGHT} FROM verdicts WHERE problem_id = ? "
-                f"AND verifier IN ({','.join('?' * len(names))})", (pid, *names)):
+        for name, s, t, ans, w, tf in src.query(
+                f"SELECT verifier, sample_index, turn, answer, {_WEIGHT}, {_field('details', 'transform')} "
+                f"FROM verdicts WHERE problem_id = ? AND verifier IN ({','.join('?' * len(names))})", (pid, *names)):
             sv[name][(s, t)] = (ans, _float(w))
+            if isinstance(tf, str):
+                transforms.setdefault(name, tf)
     last: dict[int, int] = {}
     tok: dict[int, int] = {}
     calls: dict[int, int] = {}
     passes: dict[int, list[Any]] = {}
     firsts: set = set()
     turns: dict[int, list[int]] = {}
-    for s, t, tk, ft in cands:
+    shared = 0
+    for s, t, tk, ft, fire_name, fire_sentence, hot in cands:
         last[s] = t
         tok[s] = tok.get(s, 0) + _int(tk)
         calls[s] = calls.get(s, 0) + 1
+        extra = fire_extra_request(fire_name, fire_sentence, t, hot)
+        if extra == "per_problem":
+            shared = 1
+        elif extra == "per_candidate":
+            calls[s] += 1
+            tok[s] += 1
         if t == 0 and ft is not None:
             firsts.add(ft)
         jt = turns.setdefault(t, [0, 0])
@@ -175,7 +201,7 @@ def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
         got = [sv[name].get((s, last[s])) for s in finals]
         cls, lab = _classes([g[0] if g is not None else None for g in got])
         sel[name] = SelectorArrays(rule, cls, lab, np.array([g[1] if g is not None else math.nan for g in got],
-                                                               dtype=float))
+                                                               dtype=float), transforms.get(name))
     first_pass = tuple(next((i for i, p in enumerate(ps) if p == 1), None) for ps in passes.values())
     data = ProblemData(
         pid=pid, position=position, samples=np.array(finals, dtype=np.int64), correct=correct, unjudged=unjudged,
@@ -184,7 +210,8 @@ def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
         begun=np.array(list(last), dtype=np.int64), candidates=len(cands), judged=sum(j for j, _ in turns.values()),
         generated_tokens=sum(tok.values()), has_tokens=any(tok.values()), first_tokens=frozenset(firsts),
         has_first_tokens=bool(firsts), turns={t: (j, p) for t, (j, p) in sorted(turns.items())},
-        first_pass=first_pass, max_turn=max(last.values(), default=0),
+        first_pass=first_pass, max_turn=max(last.values(), default=0), shared_calls=shared,
+        answer_format=answer_format,
     )
     if data.n:
         for name, s in sel.items():
@@ -356,16 +383,27 @@ class RunIndex:
             "sampler": config.get("sampler"), "model": config.get("model_path") or config.get("model"),
             "engine": config.get("engine"), "feedback": config.get("feedback_used"),
         }
+        if isinstance(config.get("sweep"), dict):
+            meta["sweep"] = config["sweep"]
+        fmt = next((p.answer_format for p in problems.values() if p.answer_format is not None), None)
+        if fmt is not None:
+            meta["answer_format"] = fmt
         if any(p.has_first_tokens for p in problems.values()):
             meta["distinct_first_tokens"] = round(float(np.mean([len(p.first_tokens) for p in probs])), 2)
+
+        def transform(name: str, rule: str) -> str | None:
+            found = (p.selectors[name].transform for p in problems.values() if name in p.selectors)
+            return vote_transform(rule, next((t for t in found if t is not None), None))
+
         return RunData(
             name=self.name, task=str(config.get("task", "?")), problem_ids=[p.pid for p in probs],
             correct=[p.correct for p in probs], unjudged=[p.unjudged for p in probs],
             answers=[p.answers for p in probs],
             selectors={name: SelectorData(rule, [_sel(p, name).classes for p in probs],
-                                          [_sel(p, name).scores for p in probs]) for name, rule in sels.items()},
+                                          [_sel(p, name).scores for p in probs], transform=transform(name, rule))
+                       for name, rule in sels.items()},
             meta=meta, tokens=[p.tokens for p in probs] if has_tokens else None, calls=[p.calls for p in probs],
-            per_turn=per_turn,
+            per_turn=per_turn, shared_calls=np.array([float(p.shared_calls) for p in probs]),
         )
 
     def report(self, name: str | None = None) -> Any:
@@ -378,7 +416,9 @@ class RunIndex:
             version = self.version
             data = self.run_data()
             partial = self.indexing is not None
-        rep = build_run_report(data, ReportConfig(progress=False), name=name or data.name) if data.problem_ids else None
+        # the pages show no forecast past n: its problem-bootstrap refits are left out (point fit only)
+        cfg = ReportConfig(progress=False, forecast_resamples=0)
+        rep = build_run_report(data, cfg, name=name or data.name) if data.problem_ids else None
         if not partial:
             with self._lock:
                 self._report_cache = (version, rep)
