@@ -105,4 +105,6 @@ def test_weighted_majority_transform_checked_before_any_work():
 
     with pytest.raises(SelectorSpecError, match="transform"):
         check_selector_specs(parse_selector_specs("weighted_majority:transform=exp"))
+    with pytest.raises(SelectorSpecError, match="auto, cot, logprob"):  # found before a run samples, too
+        check_selector_specs(parse_selector_specs("confidence:source=bogus"))
     check_selector_specs(parse_selector_specs("weighted_majority:transform=sigmoid"))

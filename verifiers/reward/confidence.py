@@ -12,7 +12,7 @@ A candidate with neither gets nan (ranks last; the report counts it as unscored)
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ..base import SubsetRule, Verifier
 from ..selectors import selection_verdicts
@@ -41,10 +41,15 @@ class Confidence(Verifier):
     subset_rule: ClassVar[SubsetRule] = "argmax"
 
     def __init__(self, source: str = "auto", seed: int = 0) -> None:
-        if source not in SOURCES:
-            raise ValueError(f"confidence source {source!r} is unknown; use one of {', '.join(SOURCES)}")
+        self.check_values({"source": source})
         self.source = source
         self.seed = seed
+
+    @classmethod
+    def check_values(cls, options: Mapping[str, Any]) -> None:
+        source = options.get("source", "auto")
+        if source not in SOURCES:
+            raise ValueError(f"confidence source {source!r} is unknown; use one of {', '.join(SOURCES)}")
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
         source = self.source
