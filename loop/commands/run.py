@@ -75,9 +75,11 @@ def run_command(
                 if sweep is not None and Sweep.parse(sweep) != stored_sweep:
                     fail(f"--resume with a different sweep: stored {stored_sweep.key}="
                          f"{','.join(map(str, stored_sweep.values))}, given {sweep}. Drop --sweep to resume as stored.")
+                # where it runs may change on --resume
+                base = dataclasses.replace(base, show_progress=not quiet, cluster=cluster,
+                                           engine_replicas=engine_replicas)
             except (RunError, ValueError) as e:
                 fail(str(e))
-            base = dataclasses.replace(base, show_progress=not quiet)
             refuse_changed(base, task=task, data=data, engine=engine, model=model, sampler=sampler, n=n, limit=limit,
                            max_tokens=max_tokens, seed=seed, max_turns=max_turns, selectors=selectors,
                            gen_batch=gen_batch)

@@ -124,16 +124,17 @@ def execute_sweep(base: RunConfig, sweep: Sweep, out: str | Path, *, resume: boo
             check_engine(base.engine, engine_options(base))
     except INPUT_ERRORS as e:
         raise RunError(str(e)) from None
+    where = ("cluster", "engine_replicas", "show_progress")  # may change on --resume, as for a run
     stored = {"command": "sweep", **sweep.to_dict(), "runs": [sweep.label(v) for v in sweep.values],
-              "base": base.to_dict()}
+              "base": {k: v for k, v in base.to_dict().items() if k not in where}}
     if resume:
         if not is_sweep(out):
             raise RunError(f"{out} holds no sweep to resume; start one with fireassay run --sweep KEY=V1,V2 --out {out}")
     elif out.exists() and any(out.iterdir()):
         raise RunError(f"{out} is not empty; choose another --out (or --resume {out} to continue a sweep)")
     owned = None
-    if engine is None:
-        try:  # one engine for every sub-run: the model is loaded once
+    if engine is None and not (base.cluster is not None and base.engine_replicas > 1):
+        try:  # one engine for every sub-run: the model is loaded once (replicas on a cluster: per sub-run)
             engine = owned = create_engine(base.engine, **engine_options(base))
         except EngineError as e:
             raise RunError(str(e)) from None
