@@ -111,6 +111,76 @@ def test_math_oracle_checks_on_the_cluster(cluster, shared_data, tmp_path):
     assert local == remote and len(local) == 18 and sum(p is True for p, _ in local.values()) >= 6
 
 
+def swe_samples(path: Path) -> None:
+    """A small SWE fixture from fireassay's own task set: gold, empty and non-applying patches,
+    and a patch that rewrites pytest's reports (tampering) on the same instance."""
+    from adversarial.test_swe_harness import REPORT_REWRITE, with_prelude
+
+    from verifiers.swe.instance import SWEInstance
+    from verifiers.swe.taskset import taskset_records
+
+    insts = {r["instance_id"]: SWEInstance.from_record(r) for r in taskset_records()}
+    calc, text = insts["tinycalc-1"], insts["textkit-1"]
+    garbage = ("diff --git a/tinycalc/parser.py b/tinycalc/parser.py\n--- a/tinycalc/parser.py\n"
+               "+++ b/tinycalc/parser.py\n@@ -1,3 +1,3 @@\n-no such line\n+x\n ctx\n")
+    rows = [(calc, calc.patch), (calc, ""), (calc, with_prelude(calc, REPORT_REWRITE)), (calc, garbage),
+            (text, text.patch), (text, "")]
+    counts: dict[str, int] = {}
+    with path.open("w") as fh:
+        for inst, patch in rows:
+            idx = counts[inst.instance_id] = counts.get(inst.instance_id, -1) + 1
+            body = f"```diff\n{patch}```" if patch else "no patch"
+            fh.write(json.dumps({"problem_id": inst.instance_id, "text": body, "sample_index": idx}) + "\n")
+
+
+def test_swe_verdicts_on_the_cluster_equal_local_with_an_actor_killed(cluster, tmp_path):
+    """SWE patches judged in containers on the nodes (the driver applies, adds the canaries,
+    checks and grades): the same verdicts as without a cluster, the tampering patch included,
+    while one node's actor is killed mid-verify (its patches are judged again elsewhere)."""
+    import ray
+
+    samples = tmp_path / "swe.jsonl"
+    swe_samples(samples)
+    cfg = dict(task="swe", samples=str(samples), selectors=(), limit=None)
+    execute_verify(VerifyConfig(**cfg), tmp_path / "local")
+    local = verdicts(tmp_path / "local", "swe")
+    assert local == {("tinycalc-1", 0, 0): (True, None), ("tinycalc-1", 1, 0): (False, None),
+                     ("tinycalc-1", 2, 0): (False, "tampering"), ("tinycalc-1", 3, 0): (False, None),
+                     ("textkit-1", 0, 0): (True, None), ("textkit-1", 1, 0): (False, None)}, local
+    out = tmp_path / "cluster"
+    failure: list[BaseException] = []
+    seen = Starts()
+    logger = logging.getLogger("loop.cluster.fleet")
+    logger.addHandler(seen)
+    logger.setLevel(logging.DEBUG)
+
+    def verify() -> None:
+        try:
+            execute_verify(VerifyConfig(**cfg, cluster=f"ray={cluster.address}"), out)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failure.append(e)
+
+    try:
+        t = threading.Thread(target=verify)
+        t.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and t.is_alive() and not seen.nodes:
+            time.sleep(0.05)
+        names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                       if a["name"].startswith("fireassay-node-"))
+        assert t.is_alive() and names, "no time to kill a node's actor"
+        ray.kill(ray.get_actor(names[0], namespace="fireassay"), no_restart=True)
+        t.join(timeout=900)
+    finally:
+        logger.removeHandler(seen)
+    assert not t.is_alive() and not failure, failure
+    assert seen.lost, "the killed actor's work was never re-run"
+    assert verdicts(out, "swe") == local
+    with RunStore.open(out) as s:
+        details = {k: v.details for k, v in s.verdicts("swe").items()}
+    assert "tampering" in details[("tinycalc-1", 2, 0)] and details[("tinycalc-1", 0, 0)]["tests_collected"] > 0
+
+
 class Starts(logging.Handler):
     """Which nodes the fleet has started jobs on (its debug log), as they start."""
 

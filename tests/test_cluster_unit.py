@@ -74,3 +74,43 @@ def test_cli_refuses_bad_cluster_options_before_any_work(tmp_path):
     r = subprocess.run([sys.executable, "-m", "loop.cli", "verify", "--task", "gsm8k", "--reference",
                         "--out", str(out), "--cluster", "k8s"], capture_output=True, text=True)
     assert r.returncode == 2 and "give ray or ray=ADDRESS" in r.stderr and not out.exists()
+
+
+def test_a_nodes_swe_image_answer_is_checked():
+    from loop.cluster.fleet import NodeFault
+    from loop.cluster.swe import checked_image
+    from verifiers.swe.images import InstanceImage
+
+    good = {"tag": "fireassay/swe-inst:tinycalc-1.ea6e34655094", "repo_dir": "/repo", "python": "python3",
+            "official": False, "how": "existing"}
+    assert checked_image(good) == InstanceImage(**good)
+    assert checked_image({"unavailable": "x" * 10**6}) == "x" * 4000  # bounded
+    for bad in ({**good, "tag": "alpine:latest"},  # not an image this judge makes
+                {**good, "repo_dir": "/repo; rm -rf /"}, {**good, "python": "sh -c id"},
+                {**good, "official": "yes"}, {**good, "how": "pulled"}, {**good, "extra": 1},
+                {"unavailable": 3}, ["fireassay/swe-inst:a"], None):
+        with pytest.raises(NodeFault):
+            checked_image(bad)
+
+
+def test_a_nodes_command_result_is_bounded_and_checked():
+    from loop.cluster.fleet import NodeFault
+    from loop.cluster.swe import checked_exec
+
+    r = checked_exec((0, b"o" * 100, b"e" * 5, False, False, 1.5), cap=10)
+    assert (r.stdout, r.stderr, r.truncated, r.returncode) == (b"o" * 10, b"e" * 5, True, 0)
+    assert checked_exec((-9, b"", b"", True, False, 3), cap=10).timed_out
+    for bad in ((0, "text", b"", False, False, 1.0), (True, b"", b"", False, False, 1.0),
+                (0, b"", b"", 0, False, 1.0), (0, b"", b"", False, False, float("nan")),
+                (10**9, b"", b"", False, False, 1.0), (0, b"", b""), "garbage", None):
+        with pytest.raises(NodeFault):
+            checked_exec(bad, cap=10)
+
+
+def test_swe_verifiers_are_placed_on_the_nodes():
+    from loop.run.scale import needs_sandboxes
+    from verifiers.registry import verifier_options
+
+    assert "judge_factory" in verifier_options("swe") and "judge_factory" in verifier_options("swe_feedback")
+    assert needs_sandboxes(["swe"]) and needs_sandboxes([None, "swe_feedback"])
+    assert needs_sandboxes(["evalplus"]) and not needs_sandboxes(["math", "majority", None])

@@ -10,11 +10,13 @@ from .executor import ClusterExecutor, ClusterProcessPool
 from .fleet import ClusterError, Fleet, FleetStats, Member
 from .node import EngineReplica, NodeWorker, quiet_marker
 from .session import ClusterSession, ClusterStatus, code_sandbox_config
+from .swe import ClusterSWEJudge, RemoteSandbox
 
 __all__ = [
     "ClusterError",
     "ClusterExecutor",
     "ClusterProcessPool",
+    "ClusterSWEJudge",
     "ClusterSession",
     "ClusterStatus",
     "EngineReplica",
@@ -22,6 +24,7 @@ __all__ = [
     "FleetStats",
     "Member",
     "NodeWorker",
+    "RemoteSandbox",
     "ReplicatedEngine",
     "code_sandbox_config",
     "quiet_marker",

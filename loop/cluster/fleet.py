@@ -11,9 +11,11 @@ faulted try, so every item's result is taken exactly once.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Sequence, TypeVar
@@ -88,6 +90,8 @@ class Fleet:
         self._cv = threading.Condition()
         self._faults = ray_faults()
         self._joining = threading.Lock()  # one refresh at a time: one actor per node
+        self._token = uuid.uuid4().hex[:8]
+        self._ids = itertools.count(1)
 
     # -- membership -------------------------------------------------------------------------
     def alive_nodes(self) -> list[tuple[str, str, int]]:
@@ -107,6 +111,7 @@ class Fleet:
 
         cls = ray.remote(NodeWorker)
         return cls.options(
+            name=f"fireassay-node-{self._token}-{next(self._ids)}",  # an operator (or a test) can find one
             num_cpus=0,  # its sandboxes' CPUs are the node's; engine replicas reserve theirs
             max_concurrency=cpus + self.ahead + 4,  # threaded: its jobs run side by side
             max_restarts=0,  # the driver re-runs a lost batch elsewhere (Fleet.run_each)
@@ -255,11 +260,13 @@ class Fleet:
         """Whether ``exc`` (from ``ray.get`` of an actor call) is an infrastructure fault."""
         return isinstance(exc, self._faults) or isinstance(exc, (SandboxUnavailable, NodeFault))
 
-    def run_each(self, items: Sequence[T], fn: Callable[[Any, T], R]) -> list[R]:
+    def run_each(self, items: Sequence[T], fn: Callable[[Any, T], R],
+                 give_up: Callable[[T, BaseException], R] | None = None) -> list[R]:
         """``[fn(actor, item) for item in items]`` over the actors, in order. ``fn`` calls its
         actor (``ray.get``) and returns the result; a fault (see :meth:`fault_of`) runs the item
-        again on another actor, up to ``attempts`` tries, then raises
-        :class:`SandboxUnavailable`. Any other exception stops the map and is raised."""
+        again on another actor, up to ``attempts`` tries, then ``give_up(item, last fault)`` is
+        its result (None: raises :class:`SandboxUnavailable`, which stops the map). No node left
+        at all raises :class:`SandboxUnavailable`. Any other exception stops the map and is raised."""
         items = list(items)
         if not items:
             return []
@@ -290,6 +297,11 @@ class Fleet:
                 with self._cv:
                     self.stats.done += 1
                 return out
+            if give_up is not None and last is not None:
+                log.warning("a cluster job failed on %d tries, each an infrastructure fault; it is "
+                            "marked, the rest go on (last: %s: %s)", self.attempts, type(last).__name__,
+                            str(last)[:200])
+                return give_up(item, last)
             raise SandboxUnavailable(f"a cluster job failed on {self.attempts} tries, each an "
                                      f"infrastructure fault; the last: {type(last).__name__}: {last}")
 

@@ -12,14 +12,20 @@ module imports no Ray.
 """
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 import socket
 import threading
+from dataclasses import asdict
 from typing import Any, Sequence
 
 from sandbox.config import SandboxConfig
+from sandbox.errors import SandboxUnavailable
 from sandbox.procpool import CallResult
 from sandbox.runner import END_PREFIX
+
+log = logging.getLogger(__name__)
 
 # a runner job starts with its nonce (verifiers.code.execution.build_job): read from the first
 # bytes only, to tell whether the runner's signed last line said nothing is left running
@@ -42,6 +48,8 @@ class NodeWorker:
         self.backend = backend
         self._pool: Any = None
         self._math: dict[tuple[str, float, int], Any] = {}
+        self._swe: dict[tuple[float, SandboxConfig], Any] = {}  # SWE judges (their image pools)
+        self._leases: dict[str, tuple[Any, Any]] = {}  # lease id -> (context, sandbox)
         self._lock = threading.Lock()
 
     # -- checks -----------------------------------------------------------------------------
@@ -114,6 +122,92 @@ class NodeWorker:
 
         return pool.map(job, [None])[0]
 
+    # -- SWE judging: the node gives the driver's judge a container; the judge runs there ---
+    def _swe_judge(self, timeout: float, config: SandboxConfig) -> Any:
+        """This node's :class:`verifiers.swe.judge.SWEJudge` for the driver's settings: it
+        makes the instance images here and keeps their warm pools (one container per slot)."""
+        from verifiers.swe.judge import SWEJudge
+
+        key = (float(timeout), config)
+        with self._lock:
+            judge = self._swe.get(key)
+            if judge is None:
+                if not self._swe and self.backend == "docker":
+                    self._reap()  # containers a killed actor of this node left (SWE pools do not reap)
+                judge = self._swe[key] = SWEJudge(timeout=timeout, pool_size=self.slots, workers=self.slots,
+                                                  config=config, log_fn=log.info)
+            return judge
+
+    @staticmethod
+    def _reap() -> None:
+        from sandbox.reap import reap
+
+        try:
+            reap()
+        except Exception as exc:  # noqa: BLE001 - best effort: the next run's reaper tries again
+            log.info("reaping leftovers failed: %s", exc)
+
+    def swe_image(self, timeout: float, config: SandboxConfig, record: dict[str, Any]) -> dict[str, Any]:
+        """The instance's image on this node (found, or built here as on one machine):
+        :class:`verifiers.swe.images.InstanceImage`'s fields, or ``{"unavailable": why}``."""
+        from verifiers.swe.images import EnvironmentUnavailable
+        from verifiers.swe.instance import SWEInstance
+
+        try:
+            img = self._swe_judge(timeout, config).image_for(SWEInstance.from_record(record))
+        except EnvironmentUnavailable as exc:
+            return {"unavailable": str(exc)}
+        return asdict(img)
+
+    def swe_open(self, timeout: float, config: SandboxConfig, image: dict[str, Any]) -> tuple[str, str]:
+        """Lease a container of ``image`` (a warm, reset one; a fresh one for official images)
+        for one judging: (lease id, its work dir). Held until :meth:`swe_close`."""
+        from verifiers.swe.images import InstanceImage
+
+        ctx = self._swe_judge(timeout, config).sandbox_for(InstanceImage(**image))
+        sb = ctx.__enter__()
+        lease = secrets.token_hex(12)
+        with self._lock:
+            self._leases[lease] = (ctx, sb)
+        return lease, sb.workdir
+
+    def _leased(self, lease: str) -> Any:
+        with self._lock:
+            got = self._leases.get(lease)
+        if got is None:
+            raise SandboxUnavailable("that container lease is gone on this node")
+        return got[1]
+
+    def swe_exec(self, lease: str, argv: list[str], stdin: bytes | None,
+                 timeout: float | None) -> tuple[int, bytes, bytes, bool, bool, float]:
+        r = self._leased(lease).exec(argv, stdin=stdin, timeout=timeout)
+        return r.returncode, r.stdout, r.stderr, r.timed_out, r.truncated, r.duration_s
+
+    def swe_write(self, lease: str, files: dict[str, bytes]) -> None:
+        self._leased(lease).write_files(files)
+
+    def swe_read(self, lease: str, path: str) -> bytes:
+        return self._leased(lease).read_file(path)
+
+    def swe_healthy(self, lease: str) -> bool:
+        return bool(self._leased(lease).healthy())
+
+    def swe_close(self, lease: str, broken: bool = False, unavailable: str | None = None) -> None:
+        """Give the container back: reset for the next job, or (``broken``, or the judging hit
+        an infrastructure fault: ``unavailable``) closed and replaced."""
+        with self._lock:
+            got = self._leases.pop(lease, None)
+        if got is None:
+            return
+        ctx, sb = got
+        if broken:
+            sb.broken = True
+        if unavailable is not None:
+            exc = SandboxUnavailable(unavailable)
+            ctx.__exit__(SandboxUnavailable, exc, None)
+        else:
+            ctx.__exit__(None, None, None)
+
     # -- math checks ------------------------------------------------------------------------
     def call_each(self, fn_path: str, timeout: float, memory_mb: int,
                   args: Sequence[tuple[Any, ...]]) -> list[CallResult]:
@@ -131,10 +225,17 @@ class NodeWorker:
         with self._lock:
             pool, self._pool = self._pool, None
             maths, self._math = list(self._math.values()), {}
+            leases, self._leases = list(self._leases.values()), {}
+            judges, self._swe = list(self._swe.values()), {}
+        for ctx, sb in leases:  # a driver that went away mid-judging: its containers go too
+            sb.broken = True
+            ctx.__exit__(None, None, None)
         if pool is not None:
             pool.close()
         for pp in maths:
             pp.close()
+        for judge in judges:
+            judge.close()
 
 
 class EngineReplica:

@@ -136,13 +136,21 @@ class ClusterSession:
     def math_pool(self, fn_path: str, timeout: float, memory_mb: int) -> ClusterProcessPool:
         return ClusterProcessPool(self.fleet, fn_path, timeout, memory_mb)
 
+    def swe_judge(self, **options: Any) -> Any:
+        """A :class:`loop.cluster.swe.ClusterSWEJudge` (the SWE verifiers' ``judge_factory``)."""
+        from .swe import ClusterSWEJudge
+
+        return ClusterSWEJudge(self.fleet, **options)
+
     def verifier_options(self, name: str) -> dict[str, Any]:
         """Options that put verifier ``name``'s work on the cluster: ``executor=`` for the
-        code oracles and public tests, ``pool_factory=`` for the math oracle; {} for the rest
-        (they run on the driver)."""
+        code oracles and public tests, ``judge_factory=`` for the SWE oracle and feedback,
+        ``pool_factory=`` for the math oracle; {} for the rest (they run on the driver)."""
         takes = verifier_options(name) or frozenset()
         if "executor" in takes:
             return {"executor": self.executor()}
+        if "judge_factory" in takes:
+            return {"judge_factory": self.swe_judge}
         if "pool_factory" in takes:
             return {"pool_factory": self.math_pool}
         return {}

@@ -11,10 +11,13 @@ from .config import cluster_address
 Placement = Callable[[str], dict[str, Any]]  # verifier name -> options that place its work
 
 
+SANDBOX_PLACEMENTS = frozenset({"executor", "judge_factory"})  # options of verifiers that run code
+
+
 def needs_sandboxes(names: Iterable[str | None]) -> bool:
-    """Whether any of these verifiers runs code (takes an ``executor``): then every cluster
-    node must have Docker and the sandbox image."""
-    return any(n is not None and "executor" in (verifier_options(n) or ()) for n in names)
+    """Whether any of these verifiers runs code (takes an ``executor``, or a ``judge_factory``
+    like the SWE verifiers): then every cluster node must have Docker and the sandbox image."""
+    return any(n is not None and SANDBOX_PLACEMENTS & (verifier_options(n) or frozenset()) for n in names)
 
 
 def connect_cluster(spec: str, sandbox_verifiers: Iterable[str | None]) -> Any:

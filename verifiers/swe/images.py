@@ -215,7 +215,7 @@ class ImageBuilder:
 def tar_members(data: bytes) -> dict[str, bytes]:
     """Regular files in a tar stream (``tar -c`` output), by their path."""
     out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:  # plain tar only: no decompression
         for m in tar.getmembers():
             if m.isfile():
                 f = tar.extractfile(m)

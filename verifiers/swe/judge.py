@@ -19,9 +19,10 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 from sandbox.base import Sandbox
 from sandbox.config import MIB, SandboxConfig
@@ -138,7 +139,8 @@ class SWEJudge:
             return img
 
     # -- pools ------------------------------------------------------------------------------
-    def _config_for(self, img: InstanceImage) -> SandboxConfig:
+    def config_for(self, img: InstanceImage) -> SandboxConfig:
+        """The sandbox settings of a container of ``img``."""
         if img.official:  # big repositories changed in place: a writable root; no python3 in PATH
             return self.base_config.with_(image=img.tag, memory="6g", read_only=False,
                                           init_cmd=("sleep", "infinity"))
@@ -153,7 +155,7 @@ class SWEJudge:
                 self._pools.move_to_end(img.tag)
                 self._busy[img.tag] = self._busy.get(img.tag, 0) + 1
                 return pool
-        pool = SandboxPool(size=self.pool_size, config=self._config_for(img), reap_on_start=False)
+        pool = SandboxPool(size=self.pool_size, config=self.config_for(img), reap_on_start=False)
         evict = []
         with self._lock:
             existing = self._pools.get(img.tag)
@@ -190,33 +192,52 @@ class SWEJudge:
         self.close()
 
     # -- judging ----------------------------------------------------------------------------
-    def judge(self, inst: SWEInstance, patch: str, mode: Mode = "oracle") -> JudgeResult:
-        t0 = time.monotonic()
-        iid = inst.instance_id
+    @contextmanager
+    def sandbox_for(self, img: InstanceImage) -> Iterator[Sandbox]:
+        """A sandbox to judge one patch in: a warm, reset container of ``img``'s pool, or
+        (official images, whose /testbed changes in place) a fresh container."""
+        if img.official:
+            from sandbox.base import open_sandbox
+
+            with open_sandbox("docker", self.config_for(img), kind="swe") as sb:
+                yield sb
+            return
+        pool = self._acquire_pool(img)
+        try:
+            with pool.lease() as sb:
+                yield sb
+        finally:
+            self._release_pool(img)
+
+    def precheck(self, inst: SWEInstance, patch: str, mode: Mode = "oracle") -> JudgeResult | None:
+        """The verdict of a patch that needs no sandbox (refused, or nothing to grade); None:
+        it must be judged in one."""
         try:
             check_patch(patch, inst.test_files)
         except PatchRefused as exc:
-            return JudgeResult(iid, "refused", str(exc), duration_s=time.monotonic() - t0)
+            return JudgeResult(inst.instance_id, "refused", str(exc))
         if mode == "oracle" and not (inst.fail_to_pass or inst.pass_to_pass):
-            return JudgeResult(iid, "unavailable", "the instance lists no FAIL_TO_PASS or PASS_TO_PASS tests")
+            return JudgeResult(inst.instance_id, "unavailable",
+                               "the instance lists no FAIL_TO_PASS or PASS_TO_PASS tests")
+        return None
+
+    def judge(self, inst: SWEInstance, patch: str, mode: Mode = "oracle") -> JudgeResult:
+        t0 = time.monotonic()
+        iid = inst.instance_id
+        early = self.precheck(inst, patch, mode)
+        if early is not None:
+            return _replace(early, duration_s=time.monotonic() - t0)
         try:
             img = self.image_for(inst)
         except EnvironmentUnavailable as exc:
             return JudgeResult(iid, "unavailable", str(exc), duration_s=time.monotonic() - t0)
-        pool = None if img.official else self._acquire_pool(img)
         try:
             attempts = 0
             while True:
                 attempts += 1
                 try:
-                    if pool is None:  # official images: /testbed changes in place, so a fresh container
-                        from sandbox.base import open_sandbox
-
-                        with open_sandbox("docker", self._config_for(img), kind="swe") as sb:
-                            res = self._judge_in(sb, inst, img, patch, mode)
-                    else:
-                        with pool.lease() as sb:
-                            res = self._judge_in(sb, inst, img, patch, mode)
+                    with self.sandbox_for(img) as sb:
+                        res = self.judge_in(sb, inst, img, patch, mode)
                     break
                 except SandboxUnavailable as exc:
                     if attempts >= 3:
@@ -226,9 +247,6 @@ class SWEJudge:
         except SandboxError as exc:
             return JudgeResult(iid, "error", f"sandbox error: {exc}", image=img.tag,
                                duration_s=time.monotonic() - t0)
-        finally:
-            if pool is not None:
-                self._release_pool(img)
         return _replace(res, duration_s=time.monotonic() - t0)
 
     def judge_many(self, items: Sequence[tuple[SWEInstance, str]], mode: Mode = "oracle",
@@ -251,8 +269,12 @@ class SWEJudge:
             if bar is not None:
                 bar[0].stop()
 
-    def _judge_in(self, sb: Sandbox, inst: SWEInstance, img: InstanceImage, patch: str,
-                  mode: Mode) -> JudgeResult:
+    def judge_in(self, sb: Sandbox, inst: SWEInstance, img: InstanceImage, patch: str,
+                 mode: Mode) -> JudgeResult:
+        """Judge ``patch`` in ``sb`` (a container of ``img``): the files are read from it, the
+        patches applied and the canaries added here (the host), the tests run there, their
+        outcomes checked and graded here. Raises :class:`SandboxUnavailable` for an
+        infrastructure fault (judge again elsewhere), :class:`SandboxError` for a sandbox error."""
         iid = inst.instance_id
         in_place = img.official  # official images: run in /testbed itself (fresh container)
         repo = img.repo_dir if in_place else f"{sb.workdir}/repo"

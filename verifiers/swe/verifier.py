@@ -7,7 +7,7 @@ a candidate's text is a model response holding a unified diff.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
@@ -65,25 +65,30 @@ def _answer_key(patch: str) -> str | None:
 class _SWEBase(Verifier):
     """Options: ``timeout`` (seconds per test run), ``pool_size`` (warm containers per image),
     ``workers`` (judged at once), ``judge`` (an :class:`SWEJudge` to share; not ours to close),
-    ``progress``, ``repeat`` (judge each patch R times and mark flaky ones). Any other option
-    is refused by name (:func:`verifiers.registry.create_verifier`)."""
+    ``progress``, ``repeat`` (judge each patch R times and mark flaky ones),
+    ``judge_factory`` (where the judging runs: called with ``timeout``, ``pool_size`` and
+    ``workers`` to make the judge, e.g. a cluster session's; default :class:`SWEJudge` on
+    this machine). Any other option is refused by name
+    (:func:`verifiers.registry.create_verifier`)."""
 
     mode = "oracle"
 
     def __init__(self, timeout: float = 300.0, pool_size: int = 2, workers: int | None = None,
-                 judge: SWEJudge | None = None, progress: bool = False, repeat: int = 1) -> None:
+                 judge: SWEJudge | None = None, progress: bool = False, repeat: int = 1,
+                 judge_factory: Callable[..., SWEJudge] | None = None) -> None:
         if not isinstance(repeat, int) or repeat < 1:
             raise ValueError(f"repeat must be an integer >= 1, got {repeat!r}")
         self.repeat = repeat
         self._judge = judge
         self._own_judge = judge is None
+        self._judge_factory = judge_factory or SWEJudge
         self._opts = dict(timeout=timeout, pool_size=pool_size, workers=workers)
         self.progress = progress
 
     @property
     def judge(self) -> SWEJudge:
         if self._judge is None:
-            self._judge = SWEJudge(**self._opts)
+            self._judge = self._judge_factory(**self._opts)
         return self._judge
 
     def verify(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Verdict]:
