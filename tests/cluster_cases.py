@@ -367,3 +367,98 @@ def test_doctor_checks_every_node(cluster):
     assert d.returncode == 0, d.stderr[-2000:]
     assert "2 nodes checked, 0 failures" in d.stderr and d.stderr.count("ok image") == 2
     assert d.stderr.count("ok hello run") == 2 and d.stderr.count("ok docker daemon") == 2
+
+
+# -- images on the nodes: doctor --fix ----------------------------------------------------------
+
+def test_an_image_shipped_through_the_object_store_loads_on_each_node(cluster):
+    """docker save on the driver, chunks through Ray's object store, checked and docker loaded
+    on each node. All nodes share one dockerd here, so the image is a tiny one of this test's
+    own, removed after the save so that the nodes lack it. A transfer that does not check out
+    (chunks swapped, one missing) loads nothing."""
+    import io
+    import secrets
+    import tarfile
+    from dataclasses import replace
+
+    import ray
+
+    from loop.cluster import ClusterSession
+    from loop.cluster.images import ship_image
+    from sandbox.docker_client import make_client
+    from sandbox.errors import ImageBuildError
+
+    client = make_client()
+    tag = f"fireassay/cluster-test-load:{secrets.token_hex(6)}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in (("Dockerfile", b"FROM scratch\nCOPY blob /blob\n"), ("blob", os.urandom(300_000))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    image, _ = client.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True, network_mode="none")
+    try:
+        with ClusterSession.connect(cluster.address, need_sandboxes=False) as s:
+            sent = ship_image(tag, client, chunk_bytes=64 * 1024)
+            assert len(sent.chunks) >= 4 and sent.image_id == image.id
+            client.images.remove(tag)  # now no node has it
+
+            def load(shipment):
+                return s.fleet.on_each_node(lambda a, _: ray.get(a.load_image.remote(shipment), timeout=120))
+
+            swapped = replace(sent, chunks=(sent.chunks[1], sent.chunks[0], *sent.chunks[2:]))
+            short = replace(sent, chunks=sent.chunks[:-1], sums=sent.sums[:-1])
+            for bad, why in ((swapped, "does not match its checksum"), (short, "does not match the one sent")):
+                got = load(bad)
+                assert len(got) == 2 and all(isinstance(g, ImageBuildError) and why in str(g) for _, g in got), got
+                assert not any(tag in i.tags for i in client.images.list()), "a bad transfer was loaded"
+            got = load(sent)
+            assert [g for _, g in got] == [image.id, image.id], got
+            assert client.images.get(tag).id == image.id
+    finally:
+        try:
+            client.images.remove(tag)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        client.close()
+
+
+def test_doctor_names_what_each_node_lacks_and_fix_gives_it(cluster, tmp_path):
+    """An SWE instance whose image no node has (tinycalc-1 at a base commit of this test's own,
+    so a tag of its own): doctor names it on each node with the command that fixes it; --fix
+    builds it there (or loads the driver's); then every node has it. A sandbox image no node
+    has is named the same way."""
+    import secrets
+
+    from verifiers.swe.images import inst_tag
+    from verifiers.swe.instance import SWEInstance
+    from verifiers.swe.taskset import taskset_records
+
+    rec = {**next(r for r in taskset_records() if r["instance_id"] == "tinycalc-1"),
+           "base_commit": secrets.token_hex(20)}
+    data = tmp_path / "instances.json"
+    data.write_text(json.dumps([rec]))
+    tag = inst_tag(SWEInstance.from_record(rec))
+    addr = f"ray={cluster.address}"
+    try:
+        d = cli("doctor", "--cluster", addr, "--task", "swe", "--data", str(data))
+        assert d.returncode == 1, d.stderr[-2000:]
+        assert d.stderr.count(f"SWE image of tinycalc-1: {tag} is missing (this node can build it)") == 2, d.stderr
+        assert f"fireassay doctor --cluster {addr} --fix --task swe --data {data}" in d.stderr
+        f = cli("doctor", "--cluster", addr, "--task", "swe", "--data", str(data), "--fix")
+        assert f.returncode == 0, f.stderr[-3000:]
+        assert f"{tag} built there" in f.stderr and f.stderr.count("SWE images: all 1 there") == 2
+        absent = f"fireassay/cluster-test-absent:{secrets.token_hex(4)}"
+        a = cli("doctor", "--cluster", addr, "--image", absent)
+        assert a.returncode == 1 and a.stderr.count(f"image: {absent} does not exist") == 2, a.stderr[-2000:]
+        assert f"fireassay doctor --cluster {addr} --fix --image {absent}" in a.stderr
+    finally:
+        from sandbox.docker_client import make_client
+
+        client = make_client()
+        try:
+            client.images.remove(tag)
+        except Exception:  # noqa: BLE001 - never built
+            pass
+        client.close()

@@ -163,22 +163,40 @@ class Fleet:
         self._changed()
         return problems
 
+    def on_each_node(self, fn: Callable[[Any, str], R]) -> list[tuple[str, R | BaseException]]:
+        """``fn(actor, node)`` on every alive node with CPUs at once, each through a short-lived
+        actor there (``node``: "address (id)"): [(node, its result, or the exception it raised)]."""
+        nodes = self.alive_nodes()
+
+        def one(node: tuple[str, str, int]) -> tuple[str, R | BaseException]:
+            import ray
+
+            node_id, address, cpus = node
+            where = f"{address} ({node_id[:12]})"
+            actor = self._start(node_id, cpus)
+            try:
+                return where, fn(actor, where)
+            except Exception as exc:  # noqa: BLE001 - reported as that node's failure
+                return where, getattr(exc, "cause", None) or exc
+            finally:
+                ray.kill(actor)
+
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="cluster-node") as ex:
+            return list(ex.map(one, nodes))
+
     def doctor(self, timeout: float = 180.0) -> list[tuple[str, list[tuple[str, bool, str, str]]]]:
         """``fireassay sandbox doctor``'s checks on every alive node with CPUs, each through a
         short-lived actor there: [(node address, [(check, ok, detail, fix)])]."""
         import ray
 
         out = []
-        for node_id, address, cpus in self.alive_nodes():
-            actor = self._start(node_id, cpus)
-            try:
-                checks = ray.get(actor.doctor.remote(), timeout=timeout)
-            except Exception as exc:  # noqa: BLE001 - reported as that node's failure
-                checks = [("fireassay on the node", False, f"{type(exc).__name__}: {str(exc)[:300]}",
-                           "install fireassay (with the same Python) on every node")]
-            finally:
-                ray.kill(actor)
-            out.append((f"{address} ({node_id[:12]})", checks))
+        for where, got in self.on_each_node(lambda a, _: ray.get(a.doctor.remote(), timeout=timeout)):
+            if isinstance(got, BaseException):
+                got = [("fireassay on the node", False, f"{type(got).__name__}: {str(got)[:300]}",
+                        "install fireassay (with the same Python) on every node")]
+            out.append((where, got))
         return out
 
     def live(self) -> list[Member]:

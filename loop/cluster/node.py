@@ -208,6 +208,59 @@ class NodeWorker:
         else:
             ctx.__exit__(None, None, None)
 
+    # -- images (``fireassay doctor --cluster ... --fix``) ------------------------------------
+    def swe_image_status(self, records: Sequence[dict[str, Any]]) -> list[tuple[str, str, bool, bool]]:
+        """For each instance: (id, the image it is judged in here, whether this node has it,
+        whether this node can build it: its repository is in fireassay's task set)."""
+        from verifiers.swe.images import ImageBuilder
+        from verifiers.swe.instance import SWEInstance
+        from verifiers.swe.judge import taskset_repo_dir
+
+        builder = ImageBuilder(base_image=self.config.image, log=log.info)
+        out = []
+        for rec in records:
+            inst = SWEInstance.from_record(rec)
+            own = taskset_repo_dir(inst) is not None
+            tag, have = builder.status(inst, own)
+            out.append((inst.instance_id, tag, have, own))
+        return out
+
+    def build_swe_image(self, record: dict[str, Any]) -> str:
+        """Build the instance image of one of fireassay's own repositories here; its tag."""
+        from verifiers.swe.images import EnvironmentUnavailable, ImageBuilder
+        from verifiers.swe.instance import SWEInstance
+        from verifiers.swe.judge import taskset_repo_dir
+
+        inst = SWEInstance.from_record(record)
+        where = taskset_repo_dir(inst)
+        if where is None:
+            raise EnvironmentUnavailable(f"{inst.instance_id}: its repository is not in fireassay's task set")
+        return ImageBuilder(base_image=self.config.image, log=log.info).own_instance(inst, where).tag
+
+    def sandbox_image_version(self) -> int | None:
+        """The version label of this node's sandbox image (0: unlabelled), None: absent."""
+        from sandbox.docker_client import make_client
+        from sandbox.image import image_version
+
+        client = make_client(timeout=30)
+        try:
+            return image_version(client, self.config.image)
+        finally:
+            client.close()
+
+    def build_sandbox_image(self) -> str:
+        """``fireassay sandbox build`` here: reuse, else pull, else the offline debootstrap build."""
+        from sandbox.image import ensure_image
+
+        res = ensure_image(self.config.image, log=log.info)
+        return f"{res.tag}: {res.how}"
+
+    def load_image(self, shipment: Any) -> str:
+        """The driver's image from the object store, checked, then ``docker load``ed here."""
+        from .images import receive_image
+
+        return receive_image(shipment)
+
     # -- math checks ------------------------------------------------------------------------
     def call_each(self, fn_path: str, timeout: float, memory_mb: int,
                   args: Sequence[tuple[Any, ...]]) -> list[CallResult]:

@@ -185,6 +185,18 @@ class ImageBuilder:
                 how = "existing"
         return InstanceImage(tag, "/repo", "python3", False, how)
 
+    def status(self, inst: SWEInstance, own: bool) -> tuple[str, bool]:
+        """(the image ``inst`` is judged in here, whether it exists), nothing built: an official
+        image when present, else our own instance image (``own``: the repository is in
+        fireassay's task set), else the official image it lacks."""
+        ref = find_official_image(self.client, inst.instance_id)
+        if ref is not None:
+            return ref, True
+        if own:
+            tag = inst_tag(inst)
+            return tag, image_exists(self.client, tag)
+        return official_names(inst.instance_id)[0] + ":latest", False
+
     def official(self, inst: SWEInstance) -> InstanceImage | None:
         """The official image, re-tagged with /testbed owned by the sandbox user (our
         containers never run as root), so that tests run in place exactly as SWE-bench runs

@@ -98,7 +98,7 @@ class SWEJudge:
             memory="2g", workdir_size="512m", tmp_size="256m", output_limit=8 * MIB,
             exec_timeout=self.timeout + 60, pids=512,
         )
-        self._own_repo_dir = own_repo_dir or _default_own_repo_dir
+        self._own_repo_dir = own_repo_dir or taskset_repo_dir
         self._pools: "OrderedDict[str, Any]" = OrderedDict()
         self._busy: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -387,7 +387,8 @@ def _stderr(msg: str) -> None:
     print(f"swe: {msg}", file=sys.stderr, flush=True)
 
 
-def _default_own_repo_dir(inst: SWEInstance) -> Path | None:
+def taskset_repo_dir(inst: SWEInstance) -> Path | None:
+    """The host folder of ``inst``'s repository when it is one of fireassay's own task set."""
     from .taskset import is_own_repo, repo_dir
 
     if not is_own_repo(inst.repo):
