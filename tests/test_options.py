@@ -136,6 +136,21 @@ def test_verify_refuses_a_misspelled_selector_before_judging(tmp_path, shared_da
     assert p.returncode == 0 and "verified 1 candidates: 1 passed" in p.stdout
 
 
+def test_a_vote_on_a_task_without_an_answer_format_is_refused_before_any_work(tmp_path, shared_data):
+    """majority on MBPP+ (programs have no answer format): refused before the oracle judges
+    anything or the run directory is made, in verify and in run; with answer_format= it passes."""
+    data = shared_data / "evalplus" / "MbppPlus.jsonl.gz"
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"problem_id": "Mbpp/2", "text": "def f(): pass"}\n')
+    out = tmp_path / "run"
+    for cmd in (["verify", "--samples", samples], ["run", "--limit", "1", "-n", "1"]):
+        p = cli(*cmd, "--task", "mbppplus", "--data", data, "--out", out, "--selectors", "majority")
+        assert p.returncode == 2 and "majority needs an answer format" in p.stderr, p.stderr
+        assert "majority:answer_format=math" in p.stderr and "evalplus" not in p.stderr and not out.exists()
+    task = get_task("mbppplus", data=data)
+    check_selector_specs(parse_selector_specs(["majority:answer_format=math", "best_of_n"]), task=task)
+
+
 def test_run_refuses_bad_selectors_and_options_before_sampling(tmp_path, shared_data):
     data = shared_data / "gsm8k" / "test.jsonl"
     out = tmp_path / "run"

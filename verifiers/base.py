@@ -16,12 +16,14 @@ class Verifier(ABC):
     ``uses_reference`` True marks an oracle (judges against gold); False marks a selector.
     Selectors also say how the report re-selects inside a k-subset (``subset_rule``):
     ``argmax`` picks the highest stored score, ``vote`` the largest answer class,
-    ``weighted_vote`` the answer class with the largest summed score.
+    ``weighted_vote`` the answer class with the largest summed score. ``needs_answer_format``:
+    the selector keys answers by the task's answer format and cannot work without one.
     """
 
     name: ClassVar[str]
     uses_reference: ClassVar[bool]
     subset_rule: ClassVar[SubsetRule] = "argmax"
+    needs_answer_format: ClassVar[bool] = False
 
     @classmethod
     def option_names(cls) -> frozenset[str] | None:

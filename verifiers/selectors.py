@@ -47,6 +47,7 @@ def selection_verdicts(name: str, problem: Problem, scores: list[float], answers
 
 class _VoteBase(Verifier):
     uses_reference: ClassVar[bool] = False
+    needs_answer_format: ClassVar[bool] = True
 
     def __init__(self, answer_format: str | AnswerFormat | None = None, seed: int = 0) -> None:
         if answer_format is None:

@@ -108,7 +108,8 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
             check_engine(cfg.engine, engine_options(cfg))
         task = get_task(cfg.task, data=cfg.data, **cfg.task_options)
         specs = parse_selector_specs(list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors))
-        check_selector_specs(specs, have={task.oracle_name, task.feedback_name} - {None}, run_engine=True)
+        check_selector_specs(specs, have={task.oracle_name, task.feedback_name} - {None}, run_engine=True,
+                             task=task)
         problems = task.load(limit=cfg.limit)
     except INPUT_ERRORS as e:
         raise RunError(str(e)) from None

@@ -138,12 +138,14 @@ class EngineNextToken:
 
 
 def check_selector_specs(specs: Sequence[SelectorSpec], *, stored: Mapping[str, str] | None = None,
-                         have: Collection[str] = (), run_engine: bool = False) -> None:
+                         have: Collection[str] = (), run_engine: bool = False,
+                         task: Task | None = None) -> None:
     """Everything about ``specs`` that is known before any work, each refusal one
     :class:`SelectorSpecError` naming the fix: the selector exists and is a selector, takes the
     options given, has a model to judge with if it needs one (``engine=``, or the run's own when
     ``run_engine``), the engine exists and takes its options; a name in ``stored`` (name -> spec
-    text) keeps its options; ``weights=`` names a selector in ``have`` (stored) or listed before."""
+    text) keeps its options; ``weights=`` names a selector in ``have`` (stored) or listed before;
+    a vote has an answer format (``task``'s, or ``answer_format=`` in the spec)."""
     stored = stored or {}
     for i, spec in enumerate(specs):
         try:
@@ -183,6 +185,12 @@ def check_selector_specs(specs: Sequence[SelectorSpec], *, stored: Mapping[str, 
                 f"{spec.selector} needs a model: use `--selectors {spec.selector}:engine=llamacpp` (or "
                 f"engine=openai:engine_model=NAME:engine_base_url=URL); in `fireassay run` it judges with "
                 f"the run's own model")
+        if (task is not None and getattr(factory, "needs_answer_format", False) and task.answer_format is None
+                and spec.options.get("answer_format") is None):
+            raise SelectorSpecError(
+                f"selector {spec.text!r}: {spec.selector} needs an answer format (numeric, math) to group "
+                f"answers by, and task {task.name!r} defines none; drop it, or give one: "
+                f"--selectors {spec.selector}:answer_format=math")
         old = stored.get(spec.name)
         if old is not None and old != spec.text:
             raise SelectorSpecError(
@@ -235,7 +243,7 @@ def judge_selectors(store: RunStore, specs: Sequence[SelectorSpec], task: Task |
     ``engine``: the run's own, for selectors that judge with a model and name none; ``place``:
     where their work runs (``--cluster``)."""
     check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()),
-                         run_engine=engine is not None)
+                         run_engine=engine is not None, task=task)
     done: dict[str, int] = {}
     for spec in specs:
         sel = build_selector(spec, task, seed, engine, place)

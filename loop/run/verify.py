@@ -71,7 +71,7 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
         selector_names = list(cfg.selectors) if cfg.selectors is not None else list(task.default_selectors)
         specs = parse_selector_specs(selector_names)
         if not resume:  # a resumed run's specs are checked against its store, before any judging
-            check_selector_specs(specs, have={task.oracle_name})
+            check_selector_specs(specs, have={task.oracle_name}, task=task)
         problems = task.load(limit=cfg.limit)
         if cfg.reference:
             cands = [Candidate(p.id, 0, task.reference_text(p), sampler={"name": "reference"}) for p in problems]
@@ -99,7 +99,7 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
         try:
             if resume:
                 try:
-                    check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()))
+                    check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()), task=task)
                 except SelectorSpecError as e:
                     raise RunError(str(e)) from None
             used = {c.problem_id for c in cands}
