@@ -7,8 +7,14 @@ they came; the driver parses the nonce-framed results and compares them with the
 outputs, which never leave it. A compromised node can only return bytes, and bytes that do not
 carry the job's nonce, in the job's order, are a failed program, never a pass.
 
+For the SWE judge (:mod:`loop.cluster.swe`) it makes instance images and leases containers of
+them, one per judging, and runs the judge's commands in them; the judge itself (applying the
+patches, the canaries, the checks and the grading) stays on the driver. For ``fireassay doctor
+--cluster ... --fix`` it reports and builds images, or loads one the driver shipped
+(:mod:`loop.cluster.images`).
+
 Plain classes: :mod:`loop.cluster.fleet` wraps them with ``ray.remote`` at run time, so this
-module imports no Ray.
+module imports no Ray (:meth:`NodeWorker.load_image` fetches the shipped chunks with it).
 """
 from __future__ import annotations
 

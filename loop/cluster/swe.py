@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from sandbox.base import ExecResult, Sandbox
 from sandbox.config import SandboxConfig
-from sandbox.errors import SandboxError, SandboxUnavailable
+from sandbox.errors import SandboxError
 from verifiers.swe.images import INST_REPO, EnvironmentUnavailable, InstanceImage
 from verifiers.swe.instance import SWEInstance
 from verifiers.swe.judge import JudgeResult, Mode, SWEJudge
