@@ -111,6 +111,52 @@ def test_math_oracle_checks_on_the_cluster(cluster, shared_data, tmp_path):
     assert local == remote and len(local) == 18 and sum(p is True for p, _ in local.values()) >= 6
 
 
+class Starts(logging.Handler):
+    """Which nodes the fleet has started jobs on (its debug log), as they start."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.nodes: set[str] = set()
+        self.lost: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("job on node "):
+            self.nodes.add(msg.split()[3])
+        elif "lost" in msg:
+            self.lost.append(msg)
+
+
+def verify_with_a_fault(cfg: VerifyConfig, out: Path, nodes_busy: int, fault) -> None:
+    """``execute_verify(cfg, out)`` in a thread; once jobs run on ``nodes_busy`` nodes,
+    ``fault()``; the verify must finish without an error, having re-run lost work."""
+    failure: list[BaseException] = []
+    seen = Starts()
+    logger = logging.getLogger("loop.cluster.fleet")
+    logger.addHandler(seen)
+    logger.setLevel(logging.DEBUG)
+
+    def verify() -> None:
+        try:
+            execute_verify(cfg, out)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failure.append(e)
+
+    try:
+        t = threading.Thread(target=verify)
+        t.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and t.is_alive() and len(seen.nodes) < nodes_busy:
+            time.sleep(0.05)
+        assert t.is_alive() and len(seen.nodes) >= nodes_busy, f"no time for the fault: {seen.nodes}"
+        fault()
+        t.join(timeout=900)
+    finally:
+        logger.removeHandler(seen)
+    assert not t.is_alive() and not failure, failure
+    assert seen.lost, "no work was lost with the fault: nothing was re-run"
+
+
 def swe_samples(path: Path) -> None:
     """A small SWE fixture from fireassay's own task set: gold, empty and non-applying patches,
     and a patch that rewrites pytest's reports (tampering) on the same instance."""
@@ -148,53 +194,17 @@ def test_swe_verdicts_on_the_cluster_equal_local_with_an_actor_killed(cluster, t
                      ("tinycalc-1", 2, 0): (False, "tampering"), ("tinycalc-1", 3, 0): (False, None),
                      ("textkit-1", 0, 0): (True, None), ("textkit-1", 1, 0): (False, None)}, local
     out = tmp_path / "cluster"
-    failure: list[BaseException] = []
-    seen = Starts()
-    logger = logging.getLogger("loop.cluster.fleet")
-    logger.addHandler(seen)
-    logger.setLevel(logging.DEBUG)
 
-    def verify() -> None:
-        try:
-            execute_verify(VerifyConfig(**cfg, cluster=f"ray={cluster.address}"), out)
-        except BaseException as e:  # noqa: BLE001 - reported by the test
-            failure.append(e)
-
-    try:
-        t = threading.Thread(target=verify)
-        t.start()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and t.is_alive() and not seen.nodes:
-            time.sleep(0.05)
+    def kill_an_actor() -> None:
         names = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
                        if a["name"].startswith("fireassay-node-"))
-        assert t.is_alive() and names, "no time to kill a node's actor"
         ray.kill(ray.get_actor(names[0], namespace="fireassay"), no_restart=True)
-        t.join(timeout=900)
-    finally:
-        logger.removeHandler(seen)
-    assert not t.is_alive() and not failure, failure
-    assert seen.lost, "the killed actor's work was never re-run"
+
+    verify_with_a_fault(VerifyConfig(**cfg, cluster=f"ray={cluster.address}"), out, 1, kill_an_actor)
     assert verdicts(out, "swe") == local
     with RunStore.open(out) as s:
         details = {k: v.details for k, v in s.verdicts("swe").items()}
     assert "tampering" in details[("tinycalc-1", 2, 0)] and details[("tinycalc-1", 0, 0)]["tests_collected"] > 0
-
-
-class Starts(logging.Handler):
-    """Which nodes the fleet has started jobs on (its debug log), as they start."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.nodes: set[str] = set()
-        self.lost: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        msg = record.getMessage()
-        if msg.startswith("job on node "):
-            self.nodes.add(msg.split()[3])
-        elif "lost" in msg:
-            self.lost.append(msg)
 
 
 def test_worker_node_removed_mid_verify(cluster, mbpp, tmp_path):
@@ -202,35 +212,16 @@ def test_worker_node_removed_mid_verify(cluster, mbpp, tmp_path):
     has exactly one verdict, equal to the local run's."""
     data, samples, local_oracle, _ = mbpp
     out = tmp_path / "node-lost"
-    failure: list[BaseException] = []
-    seen = Starts()
-    logger = logging.getLogger("loop.cluster.fleet")
-    logger.addHandler(seen)
-    logger.setLevel(logging.DEBUG)
 
-    def verify() -> None:
-        try:
-            execute_verify(VerifyConfig(task="mbppplus", data=str(data), samples=str(samples),
-                                        selectors=(), cluster=f"ray={cluster.address}"), out)
-        except BaseException as e:  # noqa: BLE001 - reported by the test
-            failure.append(e)
+    def remove_a_node() -> None:
+        cluster.remove_node(cluster.workers[0], allow_graceful=False)
 
     try:
-        t = threading.Thread(target=verify)
-        t.start()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and t.is_alive() and len(seen.nodes) < 2:
-            time.sleep(0.05)  # until both nodes run a job
-        assert t.is_alive() and len(seen.nodes) == 2, f"no time to remove a node: {seen.nodes}"
-        victim = cluster.workers[0]
-        cluster.remove_node(victim, allow_graceful=False)
-        t.join(timeout=900)
+        verify_with_a_fault(VerifyConfig(task="mbppplus", data=str(data), samples=str(samples), selectors=(),
+                                         cluster=f"ray={cluster.address}"), out, 2, remove_a_node)
+    finally:
         cluster.workers[0] = cluster.add_node(num_cpus=1)  # the next tests get two nodes again
         cluster.wait_for_nodes()
-    finally:
-        logger.removeHandler(seen)
-    assert not t.is_alive() and not failure, failure
-    assert seen.lost, "no batch was lost with the node: nothing was re-run"
     assert verdicts(out, "evalplus") == local_oracle
     rows, keys, n = store_counts(out)
     assert rows == keys == n == len(local_oracle)
