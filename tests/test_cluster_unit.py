@@ -114,3 +114,39 @@ def test_swe_verifiers_are_placed_on_the_nodes():
     assert "judge_factory" in verifier_options("swe") and "judge_factory" in verifier_options("swe_feedback")
     assert needs_sandboxes(["swe"]) and needs_sandboxes([None, "swe_feedback"])
     assert needs_sandboxes(["evalplus"]) and not needs_sandboxes(["math", "majority", None])
+
+
+def test_doctor_refuses_cluster_options_without_a_cluster():
+    for args, message in ((["--fix"], "--fix only go with --cluster"),
+                          (["--task", "swe", "--image", "x:1"], "--image, --task only go with --cluster"),
+                          (["--cluster", "ray=127.0.0.1:1", "--data", "f.json"], "--data and --limit go with --task")):
+        r = subprocess.run([sys.executable, "-m", "loop.cli", "doctor", *args], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+class FakeFleet:
+    """A fake of loop.cluster.Fleet for the pure logic of ClusterSWEJudge.judge_many: every
+    job it is handed faults on every try, so each gets the give-up result."""
+
+    def __init__(self) -> None:
+        self.handed: list = []
+
+    def run_each(self, items, fn, give_up=None):
+        from loop.cluster.fleet import NodeFault
+
+        self.handed += list(items)
+        return [give_up(i, NodeFault("lost with its node")) for i in items]
+
+
+def test_cluster_swe_judge_keeps_refusals_on_the_driver_and_marks_faulted_patches():
+    from loop.cluster.swe import ClusterSWEJudge
+    from verifiers.swe.instance import SWEInstance
+    from verifiers.swe.taskset import taskset_records
+
+    inst = SWEInstance.from_record(next(r for r in taskset_records() if r["instance_id"] == "tinycalc-1"))
+    test_file = inst.test_files[0]
+    edit_tests = f"--- a/{test_file}\n+++ b/{test_file}\n@@ -1 +1 @@\n-x\n+y\n"
+    fleet = FakeFleet()
+    refused, faulted = ClusterSWEJudge(fleet).judge_many([(inst, edit_tests), (inst, inst.patch)])
+    assert refused.status == "refused" and fleet.handed == [1]  # never sent to a node
+    assert faulted.status == "error" and faulted.resolved is None and "lost with its node" in faulted.reason
