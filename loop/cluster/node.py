@@ -86,7 +86,9 @@ class NodeWorker:
             if not image_exists(client, self.config.image):
                 return [f"it lacks the sandbox image {self.config.image}. Fix: on that node run "
                         f"`fireassay sandbox build` (builds it offline), or copy it from a machine "
-                        f"that has it: docker save {self.config.image} | ssh NODE docker load"]
+                        f"that has it: docker save {self.config.image} | ssh NODE docker load; or from "
+                        f"the driver, for every node: fireassay doctor --cluster ray=ADDRESS --fix "
+                        f"--image {self.config.image}"]
             version = image_version(client, self.config.image)
             if version is not None and version < IMAGE_VERSION:
                 return [f"its sandbox image {self.config.image} is version {version}, this "
@@ -94,6 +96,7 @@ class NodeWorker:
                         f"`fireassay sandbox build --image {self.config.image}`"]
         finally:
             client.close()
+        self._reap()  # what actors of this node that were killed left behind (a new actor starts here)
         return []
 
     def doctor(self) -> list[tuple[str, bool, str, str]]:
