@@ -6,7 +6,9 @@ prompts, same regular knobs, measured side by side in one run (rounds alternate 
     python bench/fire_overhead.py --engine openai --opt base_url=http://127.0.0.1:8000/v1
 
 ``--opt key=value`` passes engine constructor options (repeatable). Prints a table and the
-ratio (target >= 0.95); ``--json PATH`` also writes the figures.
+ratio (target >= 0.97); ``--json PATH`` also writes the figures. Engines that count the prompt
+tokens they evaluate (llamacpp) also show them against the prompts' own lengths: FIRE's
+hot-token request and its continuations share one evaluation of each prompt.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import os  # noqa: E402
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -73,18 +77,26 @@ def main() -> None:
     # warm-up: loads weights into caches, compiles whatever compiles
     samplers["regular"].sample(engine, prompts[:1], n=2, seeds=0)
 
-    totals = {k: {"tokens": 0, "seconds": 0.0, "samples": 0} for k in samplers}
+    counts_prompts = hasattr(engine, "prompt_eval_tokens")
+    prompt_len = sum(len(engine.chat_token_ids(p)) for p in prompts)
+    load_before = os.getloadavg()
+    totals = {k: {"tokens": 0, "seconds": 0.0, "samples": 0, "prompt_eval": 0} for k in samplers}
     for rnd in range(args.rounds):
         order = list(samplers) if rnd % 2 == 0 else list(reversed(samplers))
         for name in order:
+            before = getattr(engine, "prompt_eval_tokens", 0)
             t = time.perf_counter()
             rows = samplers[name].sample(engine, prompts, n=args.n, seeds=1000 + rnd)
             dt = time.perf_counter() - t
             tok = sum(c.completion_tokens for r in rows for c in r)
+            evaluated = getattr(engine, "prompt_eval_tokens", 0) - before
             totals[name]["tokens"] += tok
             totals[name]["seconds"] += dt
             totals[name]["samples"] += sum(len(r) for r in rows)
-            console.print(f"round {rnd} {name:8s} {tok:6d} tokens {dt:7.2f} s {tok / dt:8.1f} tok/s")
+            totals[name]["prompt_eval"] += evaluated
+            extra = f"  prompt tokens evaluated {evaluated} (prompts: {prompt_len})" if counts_prompts else ""
+            console.print(f"round {rnd} {name:8s} {tok:6d} tokens {dt:7.2f} s {tok / dt:8.1f} tok/s{extra}")
+    load_after = os.getloadavg()
     engine.close()
 
     table = Table(title=f"FIRE overhead: engine={args.engine} model={getattr(engine, 'model_name', '?')}")
@@ -96,13 +108,15 @@ def main() -> None:
         table.add_row(name, str(t["samples"]), str(t["tokens"]), f"{t['seconds']:.2f}", f"{rate[name]:.1f}")
     console.print(table)
     ratio = rate["fire"] / rate["regular"]
-    verdict = "meets" if ratio >= 0.95 else "BELOW"
-    console.print(f"FIRE / regular tokens/s = {ratio:.3f} ({verdict} the 0.95 target); "
+    verdict = "meets" if ratio >= 0.97 else "BELOW"
+    console.print(f"FIRE / regular tokens/s = {ratio:.3f} ({verdict} the 0.97 target); "
                   f"{args.problems} GSM8K prompts x n={args.n}, max_tokens={args.max_tokens}, "
-                  f"T={args.temperature}, top_p={args.top_p}, {args.rounds} rounds; engine load {load_s:.1f} s")
+                  f"T={args.temperature}, top_p={args.top_p}, {args.rounds} rounds; engine load {load_s:.1f} s; "
+                  f"load average {load_before[0]:.1f} -> {load_after[0]:.1f} on {os.cpu_count()} cores")
     if args.json:
         args.json.write_text(json.dumps({"engine": args.engine, "model": engine.model_name, "totals": totals,
-                                         "tokens_per_s": rate, "ratio": ratio, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
+                                         "tokens_per_s": rate, "ratio": ratio, "load": [load_before, load_after],
+                                         "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))
 
 
 if __name__ == "__main__":

@@ -120,3 +120,25 @@ def test_many_requests_batch_and_match_one_at_a_time(engine):
     # since batched matmuls of different batch shapes round differently
     assert [a.token_ids[0] for a in together[2]] == [b.token_ids[0] for b in alone]
     assert len({c.token_ids for r in together for c in r}) > 15
+
+
+def test_a_unit_evaluates_each_prompt_once_and_starts_clean(engine):
+    """FIRE's hot-token request and its continuations are one unit (``Sampler.sample``): each
+    prompt is evaluated once for both calls; the next unit starts from an empty cache, so it
+    evaluates its prompts again and draws what it drew the first time, whatever ran between."""
+    from loop.samplers import parse_sampler
+
+    prompts = [MESSAGES, ({"role": "user", "content": "Name two animals."},)]
+    before = engine.prompt_eval_tokens
+    parse_sampler("regular", max_tokens=4).sample(engine, prompts, n=2, seeds=1)  # one call
+    once = engine.prompt_eval_tokens - before  # the second prompt shares the chat template's head
+    assert 0 < once <= sum(len(engine.chat_token_ids(m)) for m in prompts)
+    fire = parse_sampler("fire", max_tokens=10, temperature=0.7)
+    before = engine.prompt_eval_tokens
+    first = fire.sample(engine, prompts, n=6, seeds=[5, 6])
+    assert engine.prompt_eval_tokens - before == once
+    fire.sample(engine, [({"role": "user", "content": "Say hi."},)], n=5, seeds=1)  # other cells in between
+    before = engine.prompt_eval_tokens
+    again = fire.sample(engine, prompts, n=6, seeds=[5, 6])
+    assert engine.prompt_eval_tokens - before == once
+    assert [[c.token_ids for c in row] for row in again] == [[c.token_ids for c in row] for row in first]

@@ -97,6 +97,41 @@ def test_sampling_distribution_filters_in_vllm_order():
     np.testing.assert_allclose(p, q / q.sum())
 
 
+def _nucleus_by_full_sort(logits: np.ndarray, temperature: float, top_p: float) -> tuple[list[int], np.ndarray]:
+    z = logits.astype(np.float64) / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    before = np.cumsum(p[order]) - p[order]
+    keep = order[before < top_p]
+    return keep.tolist(), p[keep] / p[keep].sum()
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0, 12.0])  # flat (every token needed) to peaked
+def test_top_p_nucleus_equals_a_full_sort_over_a_real_sized_vocabulary(scale):
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        logits = (rng.standard_normal(49152) * scale).astype(np.float32)
+        for temperature, top_p in ((0.7, 0.95), (1.0, 0.5), (1.3, 0.999)):
+            ids, p = sampling_distribution(logits, SamplingParams(temperature=temperature, top_p=top_p))
+            ref_ids, ref_p = _nucleus_by_full_sort(logits, temperature, top_p)
+            assert ids.tolist() == ref_ids
+            np.testing.assert_allclose(p, ref_p, rtol=1e-12)
+
+
+def test_top_p_nucleus_reaching_into_the_unlikely_tail_is_still_exact():
+    # 10 tokens hold 0.956, 49142 share 0.044 (each below the floor the fast path sorts): at
+    # top_p 0.999 the nucleus needs tail tokens, so every token is sorted
+    rng = np.random.default_rng(6)
+    tail = rng.uniform(0.99, 1.01, 49142)
+    p = np.concatenate([np.full(10, 0.0956), tail / tail.sum() * 0.044])
+    logits = np.log(p).astype(np.float32)
+    ids, q = sampling_distribution(logits, SamplingParams(temperature=1.0, top_p=0.999))
+    ref_ids, ref_q = _nucleus_by_full_sort(logits, 1.0, 0.999)
+    assert len(ref_ids) > 10 and ids.tolist() == ref_ids
+    np.testing.assert_allclose(q, ref_q, rtol=1e-12)
+
+
 def test_sample_token_matches_its_distribution():
     rng = np.random.default_rng(1)
     logits = rng.normal(0, 3, size=500)

@@ -18,6 +18,10 @@ Contract every engine keeps (the samplers rely on it):
   raw log-probabilities, one entry per generated token.
 * With a ``seed`` the result is a deterministic function of (request, seed) for engines that
   can promise it (``llamacpp`` does; servers may not).
+* ``with engine.unit():`` groups calls into one generation unit (a sampler's ``sample``: FIRE's
+  hot-token request and its continuations). An engine that keeps state across calls (a
+  prompt's KV cache) may share it between the calls of a unit; where it promises determinism,
+  a unit's results depend only on the unit's own calls, whatever ran before it.
 * ``finish_reason`` is ``"stop"`` (end-of-sequence token or a stop string; the stop string is
   not part of ``text``) or ``"length"`` (``max_tokens`` reached).
 
@@ -25,10 +29,11 @@ Errors a user can cause raise an :class:`EngineError` subclass with one clear me
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, ContextManager, Mapping, Sequence
 
 from verifiers.types import Message  # {"role": ..., "content": ...}; engines take it as given
 
@@ -174,6 +179,11 @@ class Engine(ABC):
             return list(request.prompt_token_ids)
         assert request.messages is not None
         return self.chat_token_ids(request.messages)
+
+    def unit(self) -> ContextManager[None]:
+        """A context in which calls form one generation unit (see the module docstring).
+        Units may nest (the outermost one counts). The default keeps no state: a no-op."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model; the engine is unusable afterwards."""

@@ -10,6 +10,8 @@ import numpy as np
 
 from .base import SamplingParams
 
+NUCLEUS_FLOOR = 1e-6  # top-p sorts only the tokens this likely, when they hold top_p of the mass
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     x = np.asarray(logits, dtype=np.float64)
@@ -35,16 +37,14 @@ def sampling_distribution(logits: np.ndarray, params: SamplingParams) -> tuple[n
     p = np.exp(zs - zs.max())
     p /= p.sum()
     if params.top_p < 1.0:
-        # the nucleus is a prefix of the tokens sorted by probability; sort only the top 64
-        # when they already hold top_p of the mass (the usual case), else everything
-        m = 64
-        if p.size > m:
-            sel = np.argpartition(-p, m - 1)[:m]
-            sel = sel[np.argsort(-p[sel], kind="stable")]
-            if p[sel].sum() < params.top_p:
-                sel = np.argsort(-p, kind="stable")
-        else:
-            sel = np.argsort(-p, kind="stable")
+        # the nucleus is a prefix of the tokens sorted by probability. Every token at or above
+        # NUCLEUS_FLOOR comes before every token below it, so when those tokens already hold
+        # top_p of the mass the nucleus lies among them: sort only them (the same set; one
+        # comparison pass instead of a partition of the whole vocabulary), else sort all
+        cand = np.flatnonzero(p >= NUCLEUS_FLOOR)
+        if p[cand].sum() < params.top_p:
+            cand = np.arange(p.size)
+        sel = cand[np.argsort(-p[cand], kind="stable")]
         ps = p[sel]
         before = np.cumsum(ps) - ps  # mass strictly before each token
         keep = before < params.top_p

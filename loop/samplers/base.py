@@ -101,7 +101,8 @@ class Sampler(ABC):
             if len(seed_list) != len(prompts):
                 raise ValueError(f"{len(seed_list)} seeds for {len(prompts)} prompts")
         ids = [prompt_ids(engine, p) for p in prompts]
-        out = self._sample(engine, ids, n, seed_list)
+        with engine.unit():  # one unit: its calls share the prompts' evaluation
+            out = self._sample(engine, ids, n, seed_list)
         spec = self.spec()
         return [[self._finalize(engine, c, spec) for c in row] for row in out]
 

@@ -31,6 +31,29 @@ SENTENCE_STOPS = (". ", ".\n", ".\t", ".\r")
 _SENTENCE_END = re.compile(r"\.\s")
 
 
+@dataclass(frozen=True)
+class HotDraw:
+    """One drawn hot token: its id, its raw log-probability, and its probability under the hot
+    distribution (temperature + top-k) it was drawn from."""
+
+    token: int
+    logprob: float
+    prob: float
+
+
+@dataclass(frozen=True)
+class HotGroup:
+    """The samples of one context that drew the same hot token: ``count`` continuations of
+    ``context + (token,)`` seeded with ``seed``; ``before``: tokens generated before the hot
+    one (they count against ``max_tokens``)."""
+
+    context: tuple[int, ...]
+    token: int
+    count: int
+    seed: int | None
+    before: int
+
+
 def hot_distribution(top: tuple[tuple[int, str, float], ...], temperature: float, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(token ids, probabilities) of temperature-``temperature`` sampling over the top ``k``
     of raw ``(id, text, logprob)`` entries."""
@@ -91,32 +114,33 @@ class FireSampler(Sampler):
         return [row[0].first_token_top_logprobs or () for row in engine.generate(reqs)]
 
     def _continue(
-        self, engine: Engine, items: list[tuple[tuple[int, ...], int, int, int | None, int]]
+        self, engine: Engine, groups: list[HotGroup]
     ) -> dict[tuple[tuple[int, ...], int], list[Completion | None]]:
-        """Continue each (context, hot token, count, seed, tokens generated before the hot
-        one) with regular sampling: (context, hot) -> ``count`` continuations (None where
-        nothing follows: the hot token ended the text or used the last token)."""
+        """Continue each group with regular sampling: (context, hot token) -> ``count``
+        continuations (None where nothing follows: the hot token ended the text or used the
+        last token)."""
         eog = engine.stop_token_ids()
         out: dict[tuple[tuple[int, ...], int], list[Completion | None]] = {}
         reqs, keys = [], []
-        for ctx, hot, count, seed, before in items:
-            budget = self.max_tokens - before - 1
-            if hot in eog or budget < 1:
-                out[(ctx, hot)] = [None] * count
+        for g in groups:
+            budget = self.max_tokens - g.before - 1
+            if g.token in eog or budget < 1:
+                out[(g.context, g.token)] = [None] * g.count
                 continue
             reqs.append(GenerationRequest(
-                prompt_token_ids=ctx + (hot,), n=count, sampling=self.sampling, stop=self.stop,
-                max_tokens=budget, seed=seed, logprobs=1 if self.logprobs else 0,
+                prompt_token_ids=g.context + (g.token,), n=g.count, sampling=self.sampling, stop=self.stop,
+                max_tokens=budget, seed=g.seed, logprobs=1 if self.logprobs else 0,
             ))
-            keys.append((ctx, hot))
+            keys.append((g.context, g.token))
         for key, row in zip(keys, engine.generate(reqs) if reqs else []):
             out[key] = row
         return out
 
     def _join(
-        self, engine: Engine, prompt_len: int, prefix: list[int], hot: int, hot_lp: float,
-        hot_p: float, cont: Completion | None, eog: frozenset[int],
+        self, engine: Engine, prompt_len: int, prefix: list[int], d: HotDraw, cont: Completion | None,
+        eog: frozenset[int],
     ) -> Completion:
+        hot = d.token
         hot_text = "" if hot in eog else engine.detokenize([hot])
         prefix_text = engine.detokenize(prefix) if prefix else ""
         if cont is None:
@@ -134,11 +158,11 @@ class FireSampler(Sampler):
         meta: dict[str, Any] = dict(cont.meta) if cont is not None else {}
         meta.update(first_token=first, hot_token=hot_text, hot_token_id=int(hot), hot_position=len(prefix),
                     hot_char=len(prefix_text),  # where the hot token starts in the text (the view marks it)
-                    hot_logprob=float(hot_lp), hot_prob=float(hot_p))
+                    hot_logprob=float(d.logprob), hot_prob=float(d.prob))
         return Completion(
             text=text, token_ids=ids, finish_reason=finish, prompt_tokens=prompt_len,
             completion_tokens=n_tok, first_token_top_logprobs=None,
-            token_logprobs=None if (lps is None or prefix) else (float(hot_lp), *lps),
+            token_logprobs=None if (lps is None or prefix) else (float(d.logprob), *lps),
             meta=meta,
         )
 
@@ -148,33 +172,33 @@ class FireSampler(Sampler):
             return self._sample_first(engine, prompts, n, seeds)
         return self._sample_sentence(engine, prompts, n, seeds)
 
-    def _draw_hot(self, top: tuple, count: int, rng: np.random.Generator) -> list[tuple[int, float, float]]:
+    def _draw_hot(self, top: tuple, count: int, rng: np.random.Generator) -> list[HotDraw]:
         ids, p = hot_distribution(top, self.hot_temperature, self.hot_top_k)
         raw = {t: lp for t, _, lp in top}
         picks = [draw(ids, p, rng) for _ in range(count)]
         prob = dict(zip(ids.tolist(), p.tolist()))
-        return [(t, raw[t], prob[t]) for t in picks]
+        return [HotDraw(t, raw[t], prob[t]) for t in picks]
 
     def _sample_first(self, engine: Engine, prompts: list[list[int]], n: int, seeds: list[int | None]) -> list[list[Completion]]:
         eog = engine.stop_token_ids()
         ctxs = [tuple(p) for p in prompts]
         tops = self._top(engine, ctxs, seeds)
         draws = [self._draw_hot(top, n, seed_rng(seed, "fire-hot")) for top, seed in zip(tops, seeds)]
-        items = []
+        groups = []
         for ctx, seed, ds in zip(ctxs, seeds, draws):
             counts: OrderedDict[int, int] = OrderedDict()
-            for t, _, _ in ds:
-                counts[t] = counts.get(t, 0) + 1
-            items += [(ctx, t, c, derive_seed(seed, t), 0) for t, c in counts.items()]
-        conts = self._continue(engine, items)
+            for d in ds:
+                counts[d.token] = counts.get(d.token, 0) + 1
+            groups += [HotGroup(ctx, t, c, derive_seed(seed, t), 0) for t, c in counts.items()]
+        conts = self._continue(engine, groups)
         out = []
         for ctx, ds in zip(ctxs, draws):
             used: dict[int, int] = {}
             row = []
-            for t, lp, p in ds:
-                k = used.get(t, 0)
-                used[t] = k + 1
-                row.append(self._join(engine, len(ctx), [], t, lp, p, conts[(ctx, t)][k], eog))
+            for d in ds:
+                k = used.get(d.token, 0)
+                used[d.token] = k + 1
+                row.append(self._join(engine, len(ctx), [], d, conts[(ctx, d.token)][k], eog))
             out.append(row)
         return out
 
@@ -224,19 +248,18 @@ class FireSampler(Sampler):
         tops = self._top(engine, ctxs, [derive_seed(seeds[i], 99, j) for i, j in live])
         hot = {key: self._draw_hot(top, 1, seed_rng(seeds[key[0]], "fire-hot", key[1]))[0]
                for key, top in zip(live, tops)}
-        groups: OrderedDict[tuple[tuple[int, ...], int], list[tuple[int, int]]] = OrderedDict()
+        members: OrderedDict[tuple[tuple[int, ...], int], list[tuple[int, int]]] = OrderedDict()
         for key, ctx in zip(live, ctxs):
-            groups.setdefault((ctx, hot[key][0]), []).append(key)
-        items = [
-            (ctx, t, len(keys), derive_seed(seeds[keys[0][0]], keys[0][1], t), len(prefix[keys[0]]))
-            for (ctx, t), keys in groups.items()
+            members.setdefault((ctx, hot[key].token), []).append(key)
+        groups = [
+            HotGroup(ctx, t, len(keys), derive_seed(seeds[keys[0][0]], keys[0][1], t), len(prefix[keys[0]]))
+            for (ctx, t), keys in members.items()
         ]
-        conts = self._continue(engine, items)
+        conts = self._continue(engine, groups)
         used: dict[tuple[tuple[int, ...], int], int] = {}
         for key, ctx in zip(live, ctxs):
-            t, lp, p = hot[key]
-            k = used.get((ctx, t), 0)
-            used[(ctx, t)] = k + 1
-            c = self._join(engine, len(prompts[key[0]]), prefix[key], t, lp, p, conts[(ctx, t)][k], eog)
-            final[key] = c
+            d = hot[key]
+            k = used.get((ctx, d.token), 0)
+            used[(ctx, d.token)] = k + 1
+            final[key] = self._join(engine, len(prompts[key[0]]), prefix[key], d, conts[(ctx, d.token)][k], eog)
         return [[final[(i, j)] for j in range(n)] for i in range(len(prompts))]
