@@ -145,6 +145,19 @@ class BareLoop:
         self.lc.llama_model_free(self.model)
 
 
+class StepHook:
+    """The engine's ``step_hook``: one step of the bare loop, timed, before each engine step."""
+
+    def __init__(self, steps: Iterator[int]) -> None:
+        self.steps = steps
+        self.seconds = 0.0
+
+    def __call__(self) -> None:
+        t = time.perf_counter()
+        next(self.steps, None)
+        self.seconds += time.perf_counter() - t
+
+
 def distinct_prefix_tokens(prompts: list[list[int]]) -> int:
     """Prompt tokens to evaluate when each prompt is evaluated once and a head it shares with
     an earlier prompt (the chat template's) is not evaluated again: the size of their trie."""
@@ -202,24 +215,17 @@ def main() -> None:
         for rnd in range(args.rounds):
             # interleaved: before each of the engine's llama_decode calls the bare loop makes
             # one step, so both run under the same load, moment by moment
-            steps = ceiling.steps(prompts, replay)
-            in_hook = [0.0]
-
-            def ceiling_step() -> None:
-                t = time.perf_counter()
-                next(steps, None)
-                in_hook[0] += time.perf_counter() - t
-
-            engine.step_hook = ceiling_step
+            hook = StepHook(ceiling.steps(prompts, replay))
+            engine.step_hook = hook
             t = time.perf_counter()
             out = engine.generate(reqs)
             wall = time.perf_counter() - t
             engine.step_hook = None
             t = time.perf_counter()
-            for _ in steps:  # whatever steps the bare loop has left
+            for _ in hook.steps:  # whatever steps the bare loop has left
                 pass
-            c_s = in_hook[0] + time.perf_counter() - t
-            e_s = wall - in_hook[0]
+            c_s = hook.seconds + time.perf_counter() - t
+            e_s = wall - hook.seconds
             if [[c.token_ids for c in row] for row in out] != replay:
                 console.print("[yellow]warning[/]: the engine drew other samples than in its first pass")
             totals[p]["engine"][0] += tok

