@@ -10,6 +10,7 @@ import pytest
 from loop.engines.base import Completion, Engine
 from loop.run.config import RunConfig
 from loop.run.loop import RunLoop
+from loop.run.progress import RunProgress
 from loop.store import DB_NAME, RunStore
 from loop.tasks import RETRY_FEEDBACK, get_task
 
@@ -53,13 +54,13 @@ class FakeAnswerEngine(Engine):
         return f"<{token_ids[0]}>" if token_ids else ""
 
 
-def _run(tmp, shared_data, engine, cfg, resume=False):
+def _run(tmp, shared_data, engine, cfg, resume=False, progress=None):
     task = get_task("gsm8k", data=shared_data / "gsm8k" / "test.jsonl")
     problems = task.load(limit=cfg.limit)
     store = RunStore.open(tmp) if resume else RunStore.create(tmp, cfg.stored())
     store.add_problems(problems)
     try:
-        RunLoop(cfg, store, engine, problems, ("gsm8k", task.oracle()), None).run()
+        RunLoop(cfg, store, engine, problems, ("gsm8k", task.oracle()), None, progress).run()
     finally:
         rows = {c.key: c.text for c in store.candidates()}
         verdicts = {k: v.passed for k, v in store.verdicts("gsm8k").items()}
@@ -133,6 +134,28 @@ def test_generation_calls_hold_the_same_samples_in_clean_and_resumed_runs(tmp_pa
     assert sorted(first.batches + second.batches) == calls[0]
     # each call is one unit: one problem group's turn 0, or its follow-ups after one turn
     assert all(len({b[1] for b in batch}) == len(batch) for batch in calls[0])
+
+
+def test_progress_counts_generation_judging_and_turns_for_the_whole_run(tmp_path, shared_data):
+    """The run's bars: generated samples with their tokens, judged candidates, finished
+    trajectories; follow-up turns join both totals as they are decided, so at the end each
+    total is what was done; a resumed start counts the store's work as done, not in its rate."""
+    p = RunProgress.off(6 * 4)
+    rows, _ = _run(tmp_path / "a", shared_data, FakeAnswerEngine(), _cfg(), progress=p)
+    assert len(rows) > 24  # some trajectories took more turns
+    assert p.generate.completed == p.generate.total == p.judge.completed == p.judge.total == len(rows)
+    assert p.generate.tokens == 2 * len(rows)  # the fake engine's 2 tokens per sample
+    assert p.trajectories.completed == p.trajectories.total == 24
+    with pytest.raises(RuntimeError, match="fake engine crash"):
+        _run(tmp_path / "b", shared_data, FakeAnswerEngine(crash_after_calls=4), _cfg())
+    with RunStore.open(tmp_path / "b") as s:
+        kept = s.count_candidates()
+    q = RunProgress.off(6 * 4)
+    again, _ = _run(tmp_path / "b", shared_data, FakeAnswerEngine(), _cfg(), resume=True, progress=q)
+    assert again == rows
+    assert q.generate.base == kept and q.generate.completed == q.generate.total == len(rows)
+    assert q.judge.completed == q.judge.total == len(rows) and q.trajectories.completed == 24
+    assert q.generate.tokens == 2 * (len(rows) - kept)  # only what this start generated
 
 
 def test_retry_feedback_text_is_fixed_and_gold_flagged():

@@ -23,6 +23,7 @@ from .config import RESUMABLE, RunConfig, cluster_address
 from .execute import RunError, RunResult, execute_run, feedback_label, open_cluster, open_run_store
 from .judging import Tally, judge_missing
 from .loop import RunLoop, Trajectory
+from .progress import RunProgress
 from .samples import read_samples
 from .selectors import (
     EngineNextToken,
@@ -48,6 +49,7 @@ __all__ = [
     "RunConfig",
     "RunError",
     "RunLoop",
+    "RunProgress",
     "RunResult",
     "SelectorSpec",
     "SelectorSpecError",

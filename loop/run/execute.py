@@ -31,6 +31,7 @@ from .checks import check_engine, check_sampler
 from .config import RESUMABLE, RunConfig
 from .judging import Tally
 from .loop import RunLoop
+from .progress import RunProgress
 from .scale import connect_cluster, no_placement, watch_cluster
 from .selectors import SelectorSpecError, check_selector_specs, judge_selectors, parse_selector_specs
 
@@ -157,18 +158,12 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
             store.add_problems(problems)
             store.set_config({"model_path": engine.model_name, "status": "running"})
             with ProgressBars(enabled=cfg.show_progress) as bars:
-                trajectories = bars.counter("trajectories", total=len(problems) * cfg.n)
-                samples = bars.counter("samples", completed=store.count_candidates())
                 if cluster is not None:
                     watch_cluster(cluster, bars)
-
-                def progress(what: str, k: int, tok_s: float) -> None:
-                    (trajectories if what == "trajectories" else samples).advance(k)
-                    samples.note(f"{tok_s:,.0f} tok/s")
-
                 loop = RunLoop(cfg, store, engine, problems, (task.oracle_name, oracle),
                                (task.feedback_name, feedback_verifier) if feedback_verifier is not None else None,
-                               progress, gen_workers=cfg.engine_replicas if cluster is not None else 1)
+                               RunProgress.on(bars, len(problems) * cfg.n),
+                               gen_workers=cfg.engine_replicas if cluster is not None else 1)
                 try:
                     stats = loop.run()
                 except (EngineError, SandboxUnavailable) as e:

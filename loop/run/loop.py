@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 from verifiers import Candidate, Problem, Verdict, Verifier
 
@@ -39,6 +38,7 @@ from ..samplers import derive_seed, parse_sampler
 from ..store import RunStore
 from ..tasks import RETRY_FEEDBACK, UNSPECIFIED_FEEDBACK
 from .config import RunConfig
+from .progress import RunProgress
 
 _SAMPLING_KEYS = {f.name for f in dataclasses.fields(SamplingParams)}
 
@@ -68,7 +68,7 @@ class RunLoop:
         problems: Sequence[Problem],
         oracle: tuple[str, Verifier],
         feedback: tuple[str, Verifier] | None,
-        progress: Any = None,
+        progress: RunProgress | None = None,
         gen_workers: int = 1,
     ) -> None:
         self.cfg = cfg
@@ -85,7 +85,7 @@ class RunLoop:
         else:
             regular = {k: v for k, v in cfg.sampler_params.items() if k in _SAMPLING_KEYS}
             self.later_sampler = parse_sampler("regular", max_tokens=cfg.max_tokens, **regular)
-        self.progress = progress
+        self.progress = progress if progress is not None else RunProgress.off(len(self.problems) * cfg.n)
         self.cv = threading.Condition()
         self.pending: deque[Problem] = deque()
         self.followups: deque[list[Trajectory]] = deque()  # units: one generation call each
@@ -100,7 +100,6 @@ class RunLoop:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.tokens = 0
-        self.started = time.monotonic()
         self.stats = {"generated": 0, "verified": 0, "finished": 0}
 
     # -- state from the store ------------------------------------------------------------------
@@ -112,6 +111,7 @@ class RunLoop:
         fb_v = self.store.verdicts(self.feedback_name) if self.feedback_name else {}
         started = {pid for pid, _ in cands}
         self.restored = len(cands)  # trajectories already begun in the store
+        stored, later_turns = 0, 0
         for p in self.problems:
             if p.id not in started:
                 self.pending.append(p)
@@ -119,6 +119,8 @@ class RunLoop:
             if pid not in self.position:
                 continue
             cs.sort(key=lambda c: c.turn)
+            stored += len(cs)
+            later_turns += len(cs) - 1
             traj = Trajectory(self.problems[self.position[pid]], self.position[pid], idx)
             for c in cs[:-1]:
                 traj.texts.append(c.text)
@@ -139,6 +141,9 @@ class RunLoop:
                 self.in_flight += 1
         for unit in sorted(self.unit_size):
             self._maybe_release(unit)
+        decided = self.in_flight - len(self.to_verify)  # another turn decided, not generated yet
+        self.progress.restored(generated=stored, judged=stored - len(self.to_verify),
+                               finished=self.restored - self.in_flight, followups=later_turns + decided)
 
     # -- units ------------------------------------------------------------------------------------
     def _group(self, position: int) -> int:
@@ -237,7 +242,7 @@ class RunLoop:
                     self.tokens += toks
                     self.stats["generated"] += len(made)
                     self.cv.notify_all()
-                self._advance("samples", len(made))
+                self.progress.generated(len(made), toks)
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             self._fail(e)
 
@@ -253,7 +258,7 @@ class RunLoop:
             self.store.add_verdicts(self.oracle_name, [(c, v) for (_, c), v in zip(g, oracle_out[gi])])
             if fb_out is not None:
                 self.store.add_verdicts(self.feedback_name, [(c, v) for (_, c), v in zip(g, fb_out[gi])])
-        finished = 0
+        finished, again = 0, 0
         with self.cv:
             for gi, g in enumerate(groups.values()):
                 for j, (t, c) in enumerate(g):
@@ -264,13 +269,15 @@ class RunLoop:
                     if self._wants_another_turn(c.turn, ov, fv):
                         t.feedback.append(self._feedback_text(ov, fv))
                         self.unit_next[unit].append(t)
+                        again += 1
                     else:
                         self.in_flight -= 1
                         finished += 1
                     self._maybe_release(unit)
             self.stats["verified"] += len(batch)
             self.stats["finished"] += finished
-        self._advance("trajectories", finished)
+        self.progress.scheduled(again)
+        self.progress.judged(len(batch), finished)
 
     def _verify_worker(self) -> None:
         try:
@@ -303,10 +310,6 @@ class RunLoop:
             self.stop.set()
             self.cv.notify_all()
 
-    def _advance(self, what: str, k: int) -> None:
-        if self.progress is not None and k:
-            self.progress(what, k, self.tokens / max(1e-9, time.monotonic() - self.started))
-
     def run(self) -> dict[str, int]:
         """Run to completion; raises the first worker error (everything stored is kept).
         ``KeyboardInterrupt`` stops both workers after their current batch."""
@@ -315,7 +318,6 @@ class RunLoop:
             self.store.register_verifier(self.feedback_name, "feedback", self.feedback_verifier.uses_reference,
                                          self.feedback_verifier.subset_rule)
         self._restore()
-        self._advance("trajectories", self.restored - self.in_flight)  # finished before this start
         threads = [threading.Thread(target=self._gen_worker, name=f"generate-{i}", daemon=True)
                    for i in range(self.gen_workers)]
         threads.append(threading.Thread(target=self._verify_worker, name="verify", daemon=True))
