@@ -281,7 +281,7 @@ class LlamaCppEngine(Engine):
         if self.deterministic and self._unit_depth == 0:
             self.kv.clear()
         prompts = [self.prompt_token_ids(r) for r in requests]
-        for r, p in zip(requests, prompts):
+        for p in prompts:
             if len(p) >= self.context_length:
                 raise ContextTooLongError(
                     f"prompt is {len(p)} tokens; the model's context is {self.context_length}; "
