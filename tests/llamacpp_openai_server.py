@@ -1,16 +1,22 @@
 """A small, real OpenAI-compatible HTTP server over the ``llamacpp`` engine, for tests.
 
-It speaks the subset the ``openai`` engine uses, vLLM-style: ``GET /v1/models``,
+It speaks the subset the ``openai`` engine uses, vLLM-style: ``GET /v1/models`` (with the
+model folder as ``root`` when ``model_root`` is given, as vLLM names the path it loaded),
 ``POST /v1/completions`` (token-id or text prompt, n, temperature, top_p, top_k, min_p, seed,
-stop, max_tokens, logprobs, return_tokens_as_token_ids), ``POST /tokenize`` (prompt or chat
-messages), ``POST /detokenize`` and ``GET /stop_token_ids``. A real model answers; only
-``fail_next`` (HTTP statuses to answer with before serving normally) is test plumbing.
+stop, max_tokens, logprobs, return_tokens_as_token_ids; repetition/frequency/presence
+penalties only at their neutral values, others refused), ``POST /tokenize`` (prompt or chat
+messages) and ``POST /detokenize``; it has no ``/tokenizer_info`` (vLLM's is off by default).
+A real model answers. Test plumbing: ``fail_next`` (HTTP statuses to answer with before
+serving normally), ``bodies`` (the completion requests received), and two behaviours of other
+real servers: ``max_logprobs`` (fewer top log-probabilities than asked, silently) and
+``token_ids=False`` (``return_tokens_as_token_ids`` ignored: tokens named by their text).
 """
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from loop.engines.base import ContextTooLongError, GenerationRequest, SamplingParams
@@ -18,10 +24,15 @@ from loop.engines.llamacpp import LlamaCppEngine
 
 
 class LlamaCppOpenAIServer:
-    def __init__(self, engine: LlamaCppEngine, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, engine: LlamaCppEngine, host: str = "127.0.0.1", port: int = 0,
+                 model_root: Path | None = None) -> None:
         self.engine = engine
+        self.model_root = model_root
         self.lock = threading.Lock()
         self.fail_next: list[int] = []
+        self.bodies: list[dict[str, Any]] = []
+        self.max_logprobs: int | None = None
+        self.token_ids = True
         self.requests_seen = 0
         server = self
 
@@ -76,9 +87,10 @@ class LlamaCppOpenAIServer:
     def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         e = self.engine
         if method == "GET" and path == "/v1/models":
-            return 200, {"object": "list", "data": [{"id": "smollm2", "object": "model"}]}
-        if method == "GET" and path == "/stop_token_ids":
-            return 200, {"stop_token_ids": sorted(e.stop_token_ids())}
+            model: dict[str, Any] = {"id": "smollm2", "object": "model"}
+            if self.model_root is not None:
+                model["root"] = str(self.model_root)
+            return 200, {"object": "list", "data": [model]}
         if method == "POST" and path == "/tokenize":
             if "messages" in body:
                 toks = e.chat_token_ids(body["messages"], body.get("add_generation_prompt", True))
@@ -93,6 +105,10 @@ class LlamaCppOpenAIServer:
 
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
         e = self.engine
+        self.bodies.append(body)
+        for key, neutral in (("repetition_penalty", 1.0), ("frequency_penalty", 0.0), ("presence_penalty", 0.0)):
+            if float(body.get(key, neutral)) != neutral:
+                raise ValueError(f"{key}={body[key]} is not supported here")
         prompt = body["prompt"]
         ids = [int(t) for t in prompt] if isinstance(prompt, list) else e.tokenize(prompt)
         k = int(body.get("logprobs") or 0)
@@ -106,7 +122,8 @@ class LlamaCppOpenAIServer:
             stop=(stop,) if isinstance(stop, str) else tuple(stop), seed=body.get("seed"),
             top_logprobs_first=k, logprobs=k,
         )
-        as_ids = bool(body.get("return_tokens_as_token_ids"))
+        as_ids = bool(body.get("return_tokens_as_token_ids")) and self.token_ids
+        shown = k if self.max_logprobs is None else min(k, self.max_logprobs)
 
         def name(t: int) -> str:
             return f"token_id:{t}" if as_ids else e.token_text(t)
@@ -118,7 +135,7 @@ class LlamaCppOpenAIServer:
                 lp = {
                     "tokens": [name(t) for t in c.token_ids],
                     "token_logprobs": list(c.token_logprobs or ()),
-                    "top_logprobs": [{name(t): v for t, v in row} for row in (c.token_top_logprobs or ())],
+                    "top_logprobs": [{name(t): v for t, v in row[:shown]} for row in (c.token_top_logprobs or ())],
                 }
             choices.append({"index": i, "text": c.text, "finish_reason": c.finish_reason, "logprobs": lp})
         n_out = sum(len(c["logprobs"]["tokens"]) if c["logprobs"] else 0 for c in choices)

@@ -1,7 +1,9 @@
 """The ``openai`` engine against a real OpenAI-compatible server on loopback, with the real
-SmolLM2 model behind it (tests/llamacpp_openai_server.py)."""
+SmolLM2 model behind it (tests/llamacpp_openai_server.py). ``make test-vllm`` runs the same
+engine against a real ``vllm serve`` (tests/test_vllm_server.py)."""
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -14,6 +16,7 @@ from loop.engines import (
     SamplingParams,
     create_engine,
 )
+from loop.run import RunConfig, RunError, execute_run
 from loop.samplers import parse_sampler
 from tests.llamacpp_openai_server import LlamaCppOpenAIServer
 
@@ -30,7 +33,22 @@ def local():
 
 
 @pytest.fixture(scope="module")
-def server(local):
+def model_dir(local, tmp_path_factory):
+    """A model folder as vLLM serves it: its generation_config.json names the eos ids."""
+    path = tmp_path_factory.mktemp("smollm2-folder")
+    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": sorted(local.stop_token_ids())}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(local, model_dir):
+    with LlamaCppOpenAIServer(local, model_root=model_dir) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def bare_server(local):
+    """A server that does not tell its end-of-sequence ids (no model folder on this machine)."""
     with LlamaCppOpenAIServer(local) as srv:
         yield srv
 
@@ -38,6 +56,7 @@ def server(local):
 @pytest.fixture()
 def client(server):
     server.fail_next = []
+    server.max_logprobs, server.token_ids = None, True
     eng = create_engine("openai", base_url=server.base_url, retry_wait=0.01, max_retries=4)
     yield eng
     eng.close()
@@ -103,3 +122,82 @@ def test_unreachable_server_is_one_clear_error():
         port = s.getsockname()[1]
     with pytest.raises(EngineUnreachableError, match=f"cannot reach .*127.0.0.1:{port}/v1 after 2 tries"):
         create_engine("openai", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, retry_wait=0.01)
+
+
+# -- FIRE against real servers (issue 16 items 5, 6, 7, 9) -----------------------------------
+def test_eos_ids_come_from_the_served_model_folder_or_the_option(client, bare_server, local):
+    # the model folder vLLM names as `root` in /v1/models holds generation_config.json
+    assert client.stop_token_ids() == local.stop_token_ids()
+    eng = create_engine("openai", base_url=bare_server.base_url, stop_token_ids=2)
+    assert eng.stop_token_ids() == {2}
+    eng = create_engine("openai", base_url=bare_server.base_url, stop_token_ids=[0, 2])
+    assert eng.stop_token_ids() == {0, 2}
+    with pytest.raises(EngineError, match="stop_token_ids must be"):
+        create_engine("openai", base_url=bare_server.base_url, stop_token_ids=["eos"])
+
+
+def test_unknown_eos_ids_refuse_fire_before_any_generation(bare_server):
+    eng = create_engine("openai", base_url=bare_server.base_url)
+    with pytest.raises(EngineError, match="cannot tell which tokens end a generation.*stop_token_ids=ID"):
+        eng.stop_token_ids()
+    before = len(bare_server.bodies)
+    for name in ("fire", "fire@sentence:1", "cot-decoding"):
+        with pytest.raises(EngineError, match="stop_token_ids=ID"):
+            parse_sampler(name, max_tokens=8).sample_one(eng, MESSAGES, n=2, seed=1)
+    assert len(bare_server.bodies) == before  # not one completion request went out
+    # regular sampling needs no eos ids
+    assert len(parse_sampler("regular", max_tokens=4).sample_one(eng, MESSAGES, n=2, seed=1)) == 2
+
+
+def test_fire_run_with_unknown_eos_is_refused_before_anything_is_written(bare_server, shared_data, tmp_path):
+    cfg = RunConfig(task="gsm8k", data=str(shared_data / "gsm8k" / "test.jsonl"), limit=1, n=2, max_tokens=8,
+                    engine="openai", engine_options={"base_url": bare_server.base_url}, sampler="fire",
+                    show_progress=False, report=False)
+    before = len(bare_server.bodies)
+    with pytest.raises(RunError, match="stop_token_ids=ID"):
+        execute_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "run.sqlite").exists() and len(bare_server.bodies) == before
+
+
+def test_every_sampling_field_is_sent(client, server):
+    # vLLM fills a missing field from the model's generation_config: nothing may be left out
+    before = len(server.bodies)
+    parse_sampler("regular", temperature=0.7, max_tokens=4).sample_one(client, MESSAGES, n=2, seed=1)
+    parse_sampler("fire", temperature=0.5, top_k=5, min_p=0.1, max_tokens=4).sample_one(client, MESSAGES, n=3, seed=1)
+    bodies = server.bodies[before:]
+    assert len(bodies) >= 3
+    for body in bodies:
+        for key in ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "frequency_penalty",
+                    "presence_penalty"):
+            assert key in body, (key, body)
+        assert body["repetition_penalty"] == 1.0 and body["frequency_penalty"] == body["presence_penalty"] == 0.0
+    regular = bodies[0]
+    assert (regular["temperature"], regular["top_p"], regular["top_k"], regular["min_p"]) == (0.7, 1.0, -1, 0.0)
+    hot, conts = bodies[1], bodies[2:]
+    assert hot["temperature"] == 0 and hot["logprobs"] == 16
+    assert all((c["temperature"], c["top_k"], c["min_p"]) == (0.5, 5, 0.1) for c in conts)
+
+
+def test_fewer_top_logprobs_than_asked_is_an_error(client, server):
+    server.max_logprobs = 8  # a server that silently caps them
+    with pytest.raises(EngineError, match="returned 8 top log-probabilities for the first token, asked for 16"):
+        parse_sampler("fire", max_tokens=4).sample_one(client, MESSAGES, n=4, seed=1)
+    with pytest.raises(EngineError, match="returned 8 top log-probabilities at token 0, asked for 10"):
+        client.generate([GenerationRequest(messages=MESSAGES, max_tokens=2, logprobs=10)])
+
+
+def test_greedy_continuations_are_asked_once(client, server):
+    before = len(server.bodies)
+    rows = parse_sampler("fire", temperature=0.0, max_tokens=10).sample_one(client, MESSAGES, n=24, seed=5)
+    bodies = server.bodies[before:]
+    assert all(b["n"] == 1 for b in bodies if b["temperature"] == 0), [b["n"] for b in bodies]
+    by_hot: dict[int, set[tuple[int, ...]]] = {}
+    for c in rows:
+        by_hot.setdefault(c.token_ids[0], set()).add(c.token_ids)
+    assert any(sum(1 for c in rows if c.token_ids[0] == t) > 1 for t in by_hot)  # repeated hot tokens
+    assert all(len(v) == 1 for v in by_hot.values())  # greedy: one continuation per hot token
+    # a greedy regular request with n > 1 too
+    before = len(server.bodies)
+    [row] = client.generate([GenerationRequest(messages=MESSAGES, n=3, max_tokens=6, sampling=SamplingParams(temperature=0))])
+    assert len(row) == 3 and len({c.token_ids for c in row}) == 1
+    assert [b["n"] for b in server.bodies[before:]] == [1]

@@ -9,7 +9,7 @@ from loop.engines.base import Completion, Engine, GenerationRequest, SamplingPar
 from loop.engines.sampling_math import log_softmax, sample_token, sampling_distribution, seed_rng
 from loop.samplers import parse_sampler
 from loop.samplers.cot import answer_confidence, top2_gap
-from loop.samplers.fire import FireSampler, hot_distribution, sentence_cut
+from loop.samplers.fire import FireSampler, hot_distribution, is_sentence_end, sentence_cut
 from tests.chisq import chisq_pvalue
 
 VOCAB = ["<eos>", " a", " b", ".", " c", " d", "1", "2", " e", " f", "\n", " g"] + [f" w{i}" for i in range(20)]
@@ -48,6 +48,9 @@ class FakeBigramEngine(Engine):
                     t = sample_token(z, r.sampling, rng)
                     toks.append(t)
                     if t == 0:
+                        finish = "stop"
+                        break
+                    if any(st and st in self.detokenize(toks) for st in r.stop):  # as real engines do
                         finish = "stop"
                         break
                 row.append(Completion(text=self.detokenize(toks), token_ids=tuple(toks), finish_reason=finish,
@@ -95,6 +98,22 @@ def test_sampling_distribution_filters_in_vllm_order():
     ids, p = sampling_distribution(logits, SamplingParams(temperature=2.0, top_k=3))
     q = np.exp(logits[:3] / 2.0)
     np.testing.assert_allclose(p, q / q.sum())
+
+
+def test_min_p_filters_before_top_p_as_vllm_v1_does():
+    # vLLM V1 (vllm/v1/sample/sampler.py): temperature, then min-p (an argmax-invariant logits
+    # processor), then top-k/top-p. min-p drops the 0.1s (< 0.3 x 0.5); top-p 0.6 over what is
+    # left, [0.625, 0.375], keeps the first token alone. top-p first would keep two tokens.
+    logits = np.log(np.array([0.5, 0.3, 0.1, 0.1]))
+    ids, p = sampling_distribution(logits, SamplingParams(temperature=1.0, min_p=0.3, top_p=0.6))
+    assert ids.tolist() == [0] and p.tolist() == [1.0]
+    # min-p and top-k commute; the min-p threshold is relative to the top token
+    ids, p = sampling_distribution(logits, SamplingParams(temperature=1.0, min_p=0.5, top_k=3))
+    assert ids.tolist() == [0, 1]
+    np.testing.assert_allclose(p, [0.5 / 0.8, 0.3 / 0.8])
+    # min-p acts on the tempered distribution: at T=2 the 0.1s are sqrt(0.1/0.5) = 0.45 of the top
+    ids, _ = sampling_distribution(logits, SamplingParams(temperature=2.0, min_p=0.4))
+    assert sorted(ids.tolist()) == [0, 1, 2, 3]
 
 
 def _nucleus_by_full_sort(logits: np.ndarray, temperature: float, top_p: float) -> tuple[list[int], np.ndarray]:
@@ -161,6 +180,15 @@ def test_sentence_cut():
     assert sentence_cut(["A", ".\n\n", "B"], 0, 1) == 2  # '.' and white space in one token
 
 
+def test_sentence_ends_skip_list_markers_and_abbreviations():
+    text = "Steps:\n1. Add 2 and 3, e.g. with Dr. Smith in the U.S. today. Then stop.\n 2. Go. Done. x"
+    ends = [m for m in range(len(text) - 1) if text[m] == "." and text[m + 1].isspace() and is_sentence_end(text, m)]
+    assert [text[: e + 1].rsplit(None, 1)[-1] for e in ends] == ["today.", "stop.", "Go.", "Done."]
+    pieces = list(text)  # one character per token
+    assert sentence_cut(pieces, 0, 1) == text.index("today.") + len("today.")
+    assert sentence_cut(pieces, 0, 4) == text.index("Done.") + len("Done.")
+
+
 def test_answer_confidence_uses_last_number():
     pieces = ["x", " is", " 1", "2", ".", " So", " 4", "2"]
     gaps = [0.1, 0.1, 0.9, 0.9, 0.1, 0.1, 0.5, 0.7]
@@ -220,3 +248,41 @@ def test_fire_sentence_on_fake_engine():
         assert c.token_ids[pos] == c.meta["hot_token_id"]
         before = eng.detokenize(c.token_ids[:pos])
         assert before.endswith(".") and before.count(".") >= 1
+
+
+def test_fire_sentence_hot_tokens_follow_real_sentence_ends_on_fake_engine():
+    # rounds that stop at a '.' ending no sentence go on; the hot token follows a real end
+    eng = FakeBigramEngine()
+    s = parse_sampler("fire@sentence:1", temperature=1.0, max_tokens=40)
+    row = s.sample_one(eng, [10], n=60, seed=9)
+    for c in row:
+        pos = c.meta["hot_position"]
+        if pos is None:
+            assert c.meta["sentences"] == 0
+            continue
+        before = eng.detokenize(c.token_ids[:pos])
+        dot = before.rstrip().rfind(".")
+        assert dot >= 0 and is_sentence_end(before + " ", dot), before
+    assert any(c.meta["hot_position"] is None for c in row) and any(c.meta["hot_position"] is not None for c in row)
+
+
+def test_fire_step_puts_a_hot_token_at_the_start_of_every_line():
+    eng = FakeBigramEngine()
+    s = parse_sampler("fire@step", temperature=1.0, max_tokens=40)
+    assert s.label == "fire@step" and parse_sampler(**s.spec()) == s
+    rows = s.sample(eng, [[3, 4], [5]], n=12, seeds=[1, 2])
+    multi = 0
+    for row in rows:
+        assert len(row) == 12
+        for c in row:
+            pos, hot = c.meta["hot_positions"], c.meta["hot_token_ids"]
+            assert pos[0] == 0 == c.meta["hot_position"] and hot[0] == c.meta["hot_token_id"] == c.token_ids[0]
+            assert [c.token_ids[p] for p in pos] == hot
+            for p in pos[1:]:  # every later hot token starts a line
+                assert eng.detokenize(c.token_ids[:p]).endswith("\n")
+            starts = [k for k in range(1, len(c.token_ids)) if VOCAB[c.token_ids[k - 1]] == "\n"]
+            assert starts == pos[1:]  # and every line starts with one
+            multi += len(pos) > 1
+    assert multi > 0
+    with pytest.raises(ValueError, match="do not combine"):
+        FireSampler(step=True, sentence=2)

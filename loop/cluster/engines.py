@@ -81,7 +81,8 @@ class ReplicatedEngine(Engine):
             raise EngineError(f"an engine replica failed to start: {type(cause).__name__}: "
                               f"{str(cause)[:500]}") from None
         self.model_name = str(infos[0]["model_name"])
-        self._stop = frozenset(int(t) for t in infos[0]["stop"])
+        stop = infos[0]["stop"]
+        self._stop: frozenset[int] | str = str(stop) if isinstance(stop, str) else frozenset(int(t) for t in stop)
         self.hosts = [str(i.get("host", "?")) for i in infos]
         self._all = list(actors)
         self._idle = list(actors)
@@ -169,6 +170,8 @@ class ReplicatedEngine(Engine):
         return self._call("detokenize", list(token_ids))
 
     def stop_token_ids(self) -> frozenset[int]:
+        if isinstance(self._stop, str):  # the replicas' engine could not tell; its message
+            raise EngineError(self._stop)
         return self._stop
 
     def close(self) -> None:

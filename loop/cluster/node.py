@@ -310,8 +310,13 @@ class EngineReplica:
         self.engine = create_engine(name, **options)
 
     def describe(self) -> dict[str, Any]:
-        return {"model_name": self.engine.model_name, "stop": sorted(self.engine.stop_token_ids()),
-                "host": socket.gethostname()}
+        from ..engines import EngineError
+
+        try:
+            stop: list[int] | str = sorted(self.engine.stop_token_ids())
+        except EngineError as e:  # unknown: an error only where a sampler needs them (FIRE)
+            stop = str(e)
+        return {"model_name": self.engine.model_name, "stop": stop, "host": socket.gethostname()}
 
     def generate(self, requests: Sequence[Any]) -> list[list[Any]]:
         return self.engine.generate(requests)

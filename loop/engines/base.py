@@ -8,8 +8,11 @@ Contract every engine keeps (the samplers rely on it):
 
 * ``generate(requests)`` returns one list per request, in request order, holding exactly
   ``request.n`` completions.
-* Sampling follows :class:`SamplingParams`: temperature scaling first, then top-k, top-p and
-  min-p filtering on the scaled distribution (vLLM's order). ``temperature == 0`` is greedy.
+* Sampling follows :class:`SamplingParams` in vLLM V1's order (``vllm/v1/sample/sampler.py``):
+  temperature scaling first, then min-p (tokens with at least ``min_p`` times the top
+  probability), then top-k, then top-p on what min-p left (renormalised). ``temperature == 0``
+  is greedy. The engines that sample themselves (``llamacpp``, the hot draws of ``vllm``) use
+  :mod:`loop.engines.sampling_math`, which follows the same order.
 * ``first_token_top_logprobs`` (asked with ``top_logprobs_first=k``) are the **raw** model's
   log-probabilities, ``log_softmax(logits)`` before any temperature or filtering, as
   ``(token_id, token_text, logprob)`` sorted by logprob descending. FIRE draws its hot first
@@ -170,9 +173,11 @@ class Engine(ABC):
     def detokenize(self, token_ids: Sequence[int]) -> str: ...
 
     def stop_token_ids(self) -> frozenset[int]:
-        """Token ids that end a generation (EOS/EOT). Samplers that pick a token themselves
-        (FIRE) do not continue after one of these. Override it; the default knows none."""
-        return frozenset()
+        """Token ids that end a generation (EOS/EOT), never empty. Samplers that pick a token
+        themselves (FIRE, cot-decoding) do not continue after one of these. An engine that
+        cannot know them raises :class:`EngineError` naming the fix (the default does)."""
+        raise EngineError(f"engine {self.name!r} does not say which tokens end a generation; "
+                          "FIRE and cot-decoding need them (override Engine.stop_token_ids)")
 
     def prompt_token_ids(self, request: GenerationRequest) -> list[int]:
         if request.prompt_token_ids is not None:

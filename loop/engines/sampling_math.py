@@ -1,8 +1,12 @@
 """Exact token sampling from logits or log-probabilities, in numpy (no engine needed).
 
-Order (vLLM's): divide by temperature, then keep the top-k, then top-p (smallest set of most
-likely tokens whose probability reaches p), then min-p (tokens with at least min_p times the
-top probability), renormalise, draw. Temperature 0 is greedy (argmax).
+Order (vLLM V1's, ``vllm/v1/sample/sampler.py`` ``Sampler.sample``: temperature, then the
+argmax-invariant logits processors, min-p among them, then ``apply_top_k_top_p``): divide by
+temperature, then min-p (tokens with at least min_p times the top probability), then keep the
+top-k, then top-p over what is left, renormalised (the smallest set of most likely tokens whose
+probability reaches p), renormalise, draw. Temperature 0 is greedy (argmax). min-p and top-k
+commute (both keep a most-likely prefix); top-p does not: min-p first removes the tail that
+top-p would otherwise count, so the nucleus can be smaller than with top-p first.
 """
 from __future__ import annotations
 
@@ -28,6 +32,13 @@ def sampling_distribution(logits: np.ndarray, params: SamplingParams) -> tuple[n
         i = int(np.argmax(z))
         return np.array([i]), np.array([1.0])
     z = z / params.temperature
+    if params.min_p > 0.0:
+        # p_i >= min_p * p_max  <=>  z_i >= z_max + log(min_p): no softmax of the whole vocabulary
+        floor = z.max() + np.log(params.min_p)
+        base: np.ndarray | None = np.flatnonzero(z >= floor)
+        z = z[base]
+    else:
+        base = None
     k = params.top_k
     if 0 < k < z.size:
         ids: np.ndarray | None = np.argpartition(-z, k - 1)[:k]
@@ -54,10 +65,9 @@ def sampling_distribution(logits: np.ndarray, params: SamplingParams) -> tuple[n
         ps = p[sel]
     else:
         sel, ps = np.arange(p.size), p
-    if params.min_p > 0.0:
-        keep = ps >= params.min_p * p.max()
-        sel, ps = sel[keep], ps[keep]
     out_ids = sel if ids is None else ids[sel]
+    if base is not None:
+        out_ids = base[out_ids]
     return out_ids, ps / ps.sum()
 
 

@@ -11,11 +11,11 @@
   is served exactly in one of two ways:
   - one token with top-k in ``1..max_logprobs`` (how FIRE asks for its hot token): the engine
     takes the raw top-k log-probabilities from vLLM and draws the n tokens itself from
-    ``softmax(logprob / T)`` over them (then top-p and min-p), which is what temperature T
+    ``softmax(logprob / T)`` over them (then min-p and top-p), which is what temperature T
     plus top-k does; one forward pass for all n;
   - anything else: a logits processor (:mod:`loop.engines.vllm_logits`) divides that
     request's logits by ``T / 2`` and vLLM samples at temperature 2; scaling the logits
-    before vLLM's temperature, top-k, top-p and min-p gives the same distribution as T.
+    before vLLM's temperature, min-p, top-k and top-p gives the same distribution as T.
 * Seeds: vLLM seeds each request (sample i of a request with seed s uses s + i), but the
   logits of a sequence can differ in the last bits with the batch it shares and with prefix
   caching, which can flip a near-tie draw in low precision (bfloat16). Same request, same
@@ -325,7 +325,7 @@ class VLLMEngine(Engine):
         top = self._top_entries(step, r.sampling.top_k)
         ids = np.array([t for t, _ in top])
         lps = np.array([lp for _, lp in top], dtype=np.float64)
-        # already the top k: filter with top-k off, then temperature, top-p, min-p as usual
+        # already the top k: filter with top-k off, then temperature, min-p, top-p as usual
         support, probs = sampling_distribution(lps, SamplingParams(
             temperature=r.sampling.temperature, top_p=r.sampling.top_p, top_k=0, min_p=r.sampling.min_p))
         support_ids = ids[support]

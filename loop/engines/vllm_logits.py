@@ -3,7 +3,7 @@
 vLLM refuses temperatures above 2. A request that needs temperature ``T > 2`` carries
 ``SamplingParams(temperature=2, extra_args={"fireassay_logit_scale": 2 / T})``: this processor
 multiplies that request's logits by ``2 / T`` before vLLM applies its temperature, so vLLM's
-sampling sees ``logits / T``. It runs before temperature, top-k, top-p and min-p (it declares
+sampling sees ``logits / T``. It runs before temperature, min-p, top-k and top-p (it declares
 itself not argmax-invariant, the group vLLM applies first), so every filter acts on the
 distribution at temperature ``T``, exactly as the Engine contract orders them. Raw
 log-probabilities (``logprobs_mode="raw_logprobs"``) are taken before any processor and stay

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from verifiers.options import check_options, constructor_options, lookup
 
-from ..engines import ENGINES, SamplingParams
+from ..engines import ENGINES, Engine, EngineError, SamplingParams
 from ..samplers import SAMPLERS, parse_sampler
 
 SAMPLING_KEYS = frozenset(f.name for f in dataclasses.fields(SamplingParams))
@@ -28,3 +28,10 @@ def check_sampler(name: str, params: Mapping[str, Any], max_tokens: int) -> None
     valid = None if own is None else (set(own) - {"sampling", "max_tokens"}) | SAMPLING_KEYS
     check_options(f"sampler {name!r}", params, valid)
     parse_sampler(name, max_tokens=max_tokens, **params)
+
+
+def check_engine_for_sampler(engine: Engine, name: str, params: Mapping[str, Any], max_tokens: int) -> None:
+    """A sampler that picks tokens itself (FIRE, cot-decoding) needs the engine's end-of-sequence
+    ids, or it would continue past one: :class:`EngineError` when the engine cannot tell them."""
+    if parse_sampler(name, max_tokens=max_tokens, **params).needs_stop_token_ids and not engine.stop_token_ids():
+        raise EngineError(f"engine {engine.name!r} knows no end-of-sequence token ids; sampler {name!r} needs them")

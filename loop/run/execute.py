@@ -27,7 +27,7 @@ from ..progress import ProgressBars
 from ..report import ReportConfig, build_report, write_report
 from ..store import RunStore, StoreError, writer_lock
 from ..tasks import Task, get_task
-from .checks import check_engine, check_sampler
+from .checks import check_engine, check_engine_for_sampler, check_sampler
 from .config import RESUMABLE, RunConfig
 from .judging import Tally
 from .loop import RunLoop
@@ -134,6 +134,10 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
             except EngineError as e:
                 raise RunError(str(e)) from None
             owned.append(engine)
+        try:  # FIRE's end-of-sequence ids must be known before anything is written
+            check_engine_for_sampler(engine, cfg.sampler, cfg.sampler_params, cfg.max_tokens)
+        except EngineError as e:
+            raise RunError(str(e)) from None
         try:
             if oracle is None:
                 oracle = task.oracle(**place(task.oracle_name))

@@ -1,4 +1,4 @@
-"""Samplers by name: ``regular``, ``fire``, ``fire@sentence:N``, ``cot-decoding``; third
+"""Samplers by name: ``regular``, ``fire``, ``fire@sentence:N``, ``fire@step``, ``cot-decoding``; third
 parties register through the entry-point group ``fireassay.samplers`` (a Sampler subclass).
 
 ``parse_sampler("fire", temperature=0.7, top_p=0.95, max_tokens=512)`` builds one; the flat
@@ -33,7 +33,12 @@ _SENTENCE = re.compile(r"fire@sentence:(\d+)")
 def parse_sampler(name: str, **params: Any) -> Sampler:
     """Build a sampler from its name (``fire@sentence:N`` included) and flat parameters."""
     m = _SENTENCE.fullmatch(name.strip())
-    if m:
+    if name.strip() == "fire@step":
+        if params.get("step", True) is not True:
+            raise ValueError(f"{name!r} conflicts with step={params['step']}")
+        params["step"] = True
+        cls = SAMPLERS.get("fire")
+    elif m:
         n = int(m.group(1))
         if n < 1:
             raise ValueError("fire@sentence:N needs N >= 1 (plain 'fire' is the first token)")
@@ -42,7 +47,7 @@ def parse_sampler(name: str, **params: Any) -> Sampler:
         params["sentence"] = n
         cls = SAMPLERS.get("fire")
     elif name.startswith("fire@"):
-        raise ValueError(f"unknown FIRE variant {name!r}; use fire or fire@sentence:N (N >= 1)")
+        raise ValueError(f"unknown FIRE variant {name!r}; use fire, fire@sentence:N (N >= 1) or fire@step")
     else:
         cls = SAMPLERS.get(name.strip())
     sampling = params.pop("sampling", None)

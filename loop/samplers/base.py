@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence, Union
 
-from loop.engines.base import Completion, Engine, Message, SamplingParams
+from loop.engines.base import Completion, Engine, EngineError, Message, SamplingParams
 
 Prompt = Union[Sequence[Message], Sequence[int]]  # chat messages or token ids
 
@@ -40,6 +40,22 @@ def derive_seed(seed: int | None, *parts: int) -> int | None:
     return h
 
 
+def end_ids(engine: Engine) -> frozenset[int]:
+    """The engine's end-of-sequence ids, for a sampler that picks tokens itself; an
+    :class:`EngineError` when it cannot tell them (it would continue past an EOS)."""
+    eog = engine.stop_token_ids()
+    if not eog:
+        raise EngineError(f"engine {engine.name!r} knows no end-of-sequence token ids; FIRE and cot-decoding need them")
+    return frozenset(eog)
+
+
+def joined_text(engine: Engine, ids: Sequence[int], eog: frozenset[int]) -> str:
+    """The text of ``ids`` decoded as one sequence (end-of-sequence ids left out): a character
+    whose bytes are split over two tokens (a hot token and its continuation) decodes whole,
+    where joining the pieces' texts would give two replacement characters."""
+    return engine.detokenize([t for t in ids if t not in eog])
+
+
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """``text`` up to the earliest stop string, and whether one was found."""
     cut = min((k for k in (text.find(s) for s in stop if s) if k >= 0), default=-1)
@@ -56,6 +72,7 @@ class Sampler(ABC):
     logprobs: bool = False  # keep each generated token's raw logprob in Completion.token_logprobs
 
     name: ClassVar[str]
+    needs_stop_token_ids: ClassVar[bool] = False  # picks tokens itself: must not continue past an EOS
 
     def __post_init__(self) -> None:
         if not isinstance(self.sampling, SamplingParams):

@@ -19,7 +19,7 @@ import numpy as np
 
 from loop.engines.base import GREEDY, Completion, Engine, GenerationRequest
 
-from .base import Sampler, cut_at_stop
+from .base import Sampler, cut_at_stop, end_ids, joined_text
 
 LAST_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
 
@@ -56,6 +56,7 @@ class CoTDecodingSampler(Sampler):
     answer_pattern: str = LAST_NUMBER
 
     name = "cot-decoding"
+    needs_stop_token_ids = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,12 +70,12 @@ class CoTDecodingSampler(Sampler):
     def _sample(self, engine: Engine, prompts: list[list[int]], n: int, seeds: list[int | None]) -> list[list[Completion]]:
         if n > self.max_branches:
             raise ValueError(f"cot-decoding draws at most max_branches={self.max_branches} branches; got n={n}")
+        eog = end_ids(engine)  # before any request: a branch must not continue past an EOS
         first = engine.generate([
             GenerationRequest(prompt_token_ids=tuple(p), n=1, sampling=GREEDY, max_tokens=1, seed=s,
                               top_logprobs_first=n)
             for p, s in zip(prompts, seeds)
         ])
-        eog = engine.stop_token_ids()
         branches: list[list[tuple[int, str, float]]] = []
         reqs, owners = [], []
         for i, (p, row) in enumerate(zip(prompts, first)):
@@ -98,7 +99,7 @@ class CoTDecodingSampler(Sampler):
                 hot_text = "" if t in eog else t_text
                 cont_ids = c.token_ids if c else ()
                 ids = (t,) + cont_ids
-                text, stopped = cut_at_stop(hot_text + (c.text if c else ""), self.stop)
+                text, stopped = cut_at_stop(joined_text(engine, ids, eog), self.stop)
                 gaps = [first_gap] + [top2_gap(tp) for tp in (c.token_top_logprobs or ())] if c else [first_gap]
                 pieces = [hot_text] + [engine.detokenize([x]) if x not in eog else "" for x in cont_ids]
                 conf, kind, span = answer_confidence(pieces, gaps, self.answer_pattern)
