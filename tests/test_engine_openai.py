@@ -201,3 +201,15 @@ def test_greedy_continuations_are_asked_once(client, server):
     [row] = client.generate([GenerationRequest(messages=MESSAGES, n=3, max_tokens=6, sampling=SamplingParams(temperature=0))])
     assert len(row) == 3 and len({c.token_ids for c in row}) == 1
     assert [b["n"] for b in server.bodies[before:]] == [1]
+
+
+def test_a_character_split_between_hot_token_and_continuation_decodes_whole(client, local):
+    # SmolLM2 writes Japanese in byte tokens: 7 of this prompt's top 16 first tokens are a
+    # character's leading bytes, whose continuation starts with the rest of that character
+    msgs = ({"role": "user", "content": "Write the word 'thank you' in Japanese characters only."},)
+    rows = parse_sampler("fire", temperature=0.7, max_tokens=8).sample_one(client, msgs, n=32, seed=4)
+    split = [c for c in rows if "\ufffd" in local.token_text(c.meta["hot_token_id"]) and len(c.token_ids) > 1]
+    assert split, "no hot token was a partial character"
+    for c in rows:
+        assert c.text == local.detokenize(c.token_ids)  # the ids decoded as one sequence
+    assert any("\ufffd" not in c.text[:1] for c in split)  # a whole character where pieces give two halves
