@@ -6,7 +6,7 @@ What it shows: generation from token ids; the first-token log-probabilities are 
 model's (checked against transformers on the same weights); FIRE's hot tokens follow
 softmax(logprob / 30) over the top 16 (chi-square), by the FIRE sampler, by the engine's own
 single-token draw and by its logits processor; continuations start with their hot token;
-seeded regular sampling repeats.
+seeded regular sampling repeats; vLLM filters min-p before top-p, as our own sampler does.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from loop.engines import (  # noqa: E402
     SamplingParams,
     create_engine,
 )
+from loop.engines.sampling_math import sampling_distribution  # noqa: E402
 from loop.samplers import parse_sampler  # noqa: E402
 from tests.chisq import chisq_pvalue  # noqa: E402
 
@@ -177,3 +178,33 @@ def test_regular_sampling_repeats_with_a_seed(engine, prompt_ids):
 def test_too_long_prompt_is_a_clear_error(engine, prompt_ids):
     with pytest.raises(ContextTooLongError, match="max_model_len"):
         engine.generate([GenerationRequest(prompt_token_ids=prompt_ids * 40, max_tokens=4)])
+
+
+def _top_p_then_min_p(logprobs: np.ndarray, params: SamplingParams) -> dict[int, float]:
+    """The order this project used before (temperature, top-p, then min-p): what vLLM V1 does not do."""
+    z = logprobs / params.temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    keep = order[(np.cumsum(p[order]) - p[order]) < params.top_p]
+    keep = keep[p[keep] >= params.min_p * p.max()]
+    return dict(zip(keep.tolist(), (p[keep] / p[keep].sum()).tolist()))
+
+
+def test_vllm_applies_min_p_before_top_p_as_our_sampler_does(engine, prompt_ids, reference_logprobs):
+    # vllm/v1/sample/sampler.py: temperature, then min-p (an argmax-invariant logits processor),
+    # then top-k/top-p. Here min-p leaves three tokens and top-p 0.7 of those keeps two; top-p
+    # over the whole tempered vocabulary first would keep the third (about 14%)
+    params = SamplingParams(temperature=2.0, min_p=0.2, top_p=0.7)
+    ids, probs = sampling_distribution(reference_logprobs, params)
+    ours = dict(zip(ids.tolist(), probs.tolist()))
+    before = _top_p_then_min_p(reference_logprobs, params)
+    dropped = set(before) - set(ours)
+    assert dropped and sum(before[t] for t in dropped) > 0.1
+    n = 300
+    [rows] = engine.generate([GenerationRequest(prompt_token_ids=prompt_ids, n=n, sampling=params, max_tokens=1, seed=13)])
+    counts = Counter(c.token_ids[0] for c in rows)
+    assert set(counts) <= set(ours), f"vLLM drew {set(counts) - set(ours)}, outside min-p then top-p"
+    p = chisq_pvalue(np.array([counts.get(t, 0) for t in ours]), np.array(list(ours.values())))
+    print(f"\nvllm min-p/top-p order: {n} draws, {dict(counts)}, chi-square p = {p:.4f}")
+    assert p > 0.01
