@@ -213,3 +213,16 @@ def test_a_character_split_between_hot_token_and_continuation_decodes_whole(clie
     for c in rows:
         assert c.text == local.detokenize(c.token_ids)  # the ids decoded as one sequence
     assert any("\ufffd" not in c.text[:1] for c in split)  # a whole character where pieces give two halves
+
+
+def test_fire_step_puts_a_hot_token_at_every_line_start(client, local):
+    msgs = ({"role": "user", "content": "List three steps to make tea, one short line each."},)
+    rows = parse_sampler("fire@step", temperature=0.7, max_tokens=48).sample_one(client, msgs, n=4, seed=6)
+    assert any(len(c.meta["hot_positions"]) > 1 for c in rows)
+    for c in rows:
+        pos = c.meta["hot_positions"]
+        assert pos[0] == 0 and [c.token_ids[p] for p in pos] == c.meta["hot_token_ids"]
+        # the first token after each token holding a line break ("\n", ".\n", "\n   ")
+        line_starts = [p for p in range(1, len(c.token_ids)) if "\n" in local.token_text(c.token_ids[p - 1])]
+        assert pos[1:] == line_starts, (pos, line_starts, c.text)
+        assert c.text == local.detokenize(c.token_ids)

@@ -393,3 +393,53 @@ def test_compute_matched_counts_fires_one_token_request(tmp_path):
     assert got["sentence"]["shared_calls_per_problem"] == 0
     assert got["sentence"]["calls_per_trajectory"] == pytest.approx(1 + 3 / 4)
     assert got["sentence"]["tokens_per_trajectory"] == pytest.approx(10 + 3 / 4)
+
+
+def _fire_store(path, sampler: dict, layout: list[tuple[int, object, bool]], steps: dict[int, int] | None = None):
+    """A run store of 2 problems whose turn-0 samples are ``(sample, hot_position, passed)``."""
+    from loop.analysis import load_run_data
+    from loop.store import RunStore
+    from verifiers import Candidate, Problem, Verdict
+
+    store = RunStore.create(path, {"task": "gsm8k", "sampler": sampler["name"]})
+    probs = [Problem(str(i), ({"role": "user", "content": f"Q{i}"},), "#### 1") for i in range(2)]
+    store.add_problems(probs)
+    cands, verdicts = [], []
+    for p in probs:
+        for s, hot, ok in layout:
+            meta = {"tokens": 10, "hot_position": hot}
+            if steps is not None:
+                meta["hot_positions"] = list(range(steps[s]))
+            c = Candidate(p.id, s, "x", turn=0, sampler=sampler, meta=meta)
+            cands.append(c)
+            verdicts.append((c, Verdict(float(ok), ok)))
+    store.add_candidates(cands)
+    store.register_verifier("gsm8k", "oracle", True, "")
+    store.add_verdicts("gsm8k", verdicts)
+    store.close()
+    return load_run_data(path)
+
+
+def test_fire_sentence_samples_without_a_hot_token_are_counted_apart(tmp_path):
+    """Issue 16 item 13: fire@sentence:N samples that ended before sentence N got no hot token;
+    the report says how many and keeps their pass rate apart from the hot-token samples'."""
+    sent = {"name": "fire@sentence:2", "sentence": 2}
+    layout = [(0, 5, True), (1, None, False), (2, 7, True), (3, None, True), (4, 3, False)]
+    run = _fire_store(tmp_path / "s", sent, layout)
+    assert run.meta["fire_hot"] == {"with_hot_token": 6, "without_hot_token": 4,
+                                    "pass_rate_with_hot_token": pytest.approx(4 / 6),
+                                    "pass_rate_without_hot_token": pytest.approx(2 / 4)}
+    md = render_markdown(build_report([run], FAST))
+    assert "## FIRE: samples with and without a hot token" in md
+    assert "| s | 6 | 66.7 | 4 | 50.0 |" in md
+
+
+def test_fire_step_counts_a_request_pair_per_later_line(tmp_path):
+    step = {"name": "fire@step", "sentence": 0, "step": True}
+    run = _fire_store(tmp_path / "st", step, [(0, 0, True), (1, 0, False)], steps={0: 3, 1: 1})
+    cm = build_report([run], FAST).runs[0].compute_matched
+    assert cm["shared_calls_per_problem"] == 1  # the first line's hot token: one request per prompt
+    # sample 0: 3 lines = 3 continuations + 2 hot-token requests of its own; sample 1: one line
+    assert cm["calls_per_trajectory"] == pytest.approx((1 + 4 + 1) / 2)
+    assert cm["tokens_per_trajectory"] == pytest.approx((10 + 2 + 10) / 2)
+    assert run.meta["fire_hot"]["without_hot_token"] == 0

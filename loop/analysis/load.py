@@ -72,6 +72,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
         traj_calls: dict[tuple[str, int], int] = defaultdict(int)
         shared: dict[str, int] = defaultdict(int)  # one-token requests a problem's samples share
         firsts: dict[str, set] = defaultdict(set)  # distinct first tokens of turn-0 samples
+        hot_split: dict[bool, list[bool]] = {True: [], False: []}  # FIRE turn-0 samples: hot token? -> passed
         for c in cands:
             traj = (c.problem_id, c.sample_index)
             traj_tokens[traj] += int(c.meta.get("tokens", 0) or 0)
@@ -83,6 +84,13 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
             elif extra == "per_candidate":  # a request of one token, for this candidate alone
                 traj_calls[traj] += 1
                 traj_tokens[traj] += 1
+            steps = c.meta.get("hot_positions")
+            if spec.get("name") == "fire@step" and isinstance(steps, list) and len(steps) > 1:
+                # every later line: a one-token request of its own and a continuation request
+                traj_calls[traj] += 2 * (len(steps) - 1)
+                traj_tokens[traj] += len(steps) - 1
+            if c.turn == 0 and str(spec.get("name") or "").startswith("fire") and c.key in ov:
+                hot_split[c.meta.get("hot_position") is not None].append(ov[c.key].passed is True)
             if c.turn == 0 and c.meta.get("first_token") is not None:
                 firsts[c.problem_id].add(c.meta["first_token"])
         has_tokens = any(traj_tokens.values())
@@ -105,6 +113,14 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                     if isinstance(v.details, dict) and isinstance(v.details.get("answer_format"), str)), None)
         if fmt is not None:  # how the oracle read answers (GSM8K: flexible or strict)
             meta["answer_format"] = fmt
+        if hot_split[True] or hot_split[False]:
+            # fire@sentence:N: a sample that ended before sentence N got no hot token (a regular
+            # sample); FIRE's numbers keep the two apart
+            meta["fire_hot"] = {
+                "with_hot_token": len(hot_split[True]), "without_hot_token": len(hot_split[False]),
+                "pass_rate_with_hot_token": float(np.mean(hot_split[True])) if hot_split[True] else None,
+                "pass_rate_without_hot_token": float(np.mean(hot_split[False])) if hot_split[False] else None,
+            }
         if firsts:  # mean over problems of the distinct first tokens among their turn-0 samples
             meta["distinct_first_tokens"] = round(float(np.mean([len(firsts[p]) for p in pids])), 2)
         return RunData(

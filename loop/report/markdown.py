@@ -51,6 +51,20 @@ def render_markdown(report: Report, plots: Sequence[str] = ()) -> str:
             for r in runs
         ],
     )
+    fire_runs = [r for r in runs if isinstance(r.meta.get("fire_hot"), dict)]
+    if fire_runs:
+        out += ["## FIRE: samples with and without a hot token", "",
+                "Turn-0 samples of FIRE runs. fire@sentence:N samples that ended before sentence N got no hot "
+                "token: they are regular samples, counted apart here (pass % = the oracle's share of each group).",
+                ""]
+        out += md_table(
+            ["run", "with hot token", "pass %", "without hot token", "pass %"],
+            [[r.name, str(h["with_hot_token"]),
+              pct(h["pass_rate_with_hot_token"]) if h["pass_rate_with_hot_token"] is not None else "–",
+              str(h["without_hot_token"]),
+              pct(h["pass_rate_without_hot_token"]) if h["pass_rate_without_hot_token"] is not None else "–"]
+             for r in fire_runs for h in [r.meta["fire_hot"]]],
+        )
     all_ks = sorted({k for r in runs for k in r.ks})
     out += ["## Coverage (pass@k, %)", ""]
     rows = []

@@ -13,8 +13,8 @@ before sentence N is an ordinary regular sample (``meta["hot_position"] is None`
 after a numbered-list marker ("1. ") or a common abbreviation ("e.g. ", "Dr. ") ends no sentence.
 
 ``fire@step`` (``step=True``, the paper's per-step view): a hot token at the start of every
-line (step) of the response: hot token, regular sampling up to and including the next line
-break, hot token, ... until an end-of-sequence token, a stop string or ``max_tokens``.
+line (step) of the response: hot token, regular sampling up to and including the token that
+holds the next line break, hot token (the first token after it), ... until an end-of-sequence token, a stop string or ``max_tokens``.
 ``meta["hot_positions"]`` / ``meta["hot_token_ids"]`` list every hot token (``hot_position`` /
 ``hot_token_id`` are the first, at 0). The first step's hot tokens of a prompt come from one
 shared request, as for ``fire``; each later step makes one request per sample.
@@ -348,11 +348,21 @@ class FireSampler(Sampler):
                 ctx = tuple(prompts[key[0]]) + tuple(gen[key])
                 hots[key].append((len(gen[key]), d))
                 members.setdefault((ctx, d.token), []).append(key)
+            # a hot token that ends its line (a line break) is followed by the next line's hot token
+            breaks = {t for _, t in members if t not in eog and "\n" in engine.detokenize([t])}
             groups = [HotGroup(ctx, t, len(keys), derive_seed(seeds[keys[0][0]], step, keys[0][1], t), len(ctx) - len(prompts[keys[0][0]]))
-                      for (ctx, t), keys in members.items()]
+                      for (ctx, t), keys in members.items() if t not in breaks]
             conts = self._continue(engine, groups, eog, stops)
             next_live: list[tuple[int, int]] = []
             for (ctx, t), keys in members.items():
+                if t in breaks:
+                    for key in keys:
+                        gen[key].append(t)
+                        if len(gen[key]) < self.max_tokens:
+                            next_live.append(key)
+                        else:
+                            finish[key] = "length"
+                    continue
                 for key, c in zip(keys, conts[(ctx, t)]):
                     gen[key].append(t)
                     if c is None:  # the hot token ended the text, or the budget is spent
