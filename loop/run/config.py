@@ -50,7 +50,7 @@ class RunConfig:
     engine_options: dict[str, Any] = field(default_factory=dict)
     """More keyword options of the engine's constructor (unknown keys are refused)."""
     sampler: str = "regular"
-    """``regular``, ``fire``, ``fire@sentence:N``, ``cot-decoding`` or a plugin's."""
+    """``regular``, ``fire``, ``fire@sentence:N``, ``fire@step``, ``cot-decoding`` or a plugin's."""
     sampler_params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
     """The sampler's parameters: temperature, top_p, top_k, min_p and its own (hot_temperature...)."""
     n: int = 8
