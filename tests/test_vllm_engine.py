@@ -90,6 +90,10 @@ def test_stop_strings_and_length(engine, prompt_ids):
     [[c]] = engine.generate([GenerationRequest(prompt_token_ids=prompt_ids, sampling=SamplingParams(temperature=0.0),
                                                max_tokens=3)])
     assert c.finish_reason == "length" and c.completion_tokens == 3
+    # greedy with n > 1 (vLLM refuses it: "n must be 1 when using greedy sampling"): n copies
+    [row] = engine.generate([GenerationRequest(prompt_token_ids=prompt_ids, n=3, sampling=SamplingParams(temperature=0.0),
+                                               max_tokens=3)])
+    assert len(row) == 3 and len({x.token_ids for x in row}) == 1 and row[0].token_ids == c.token_ids
 
 
 def test_first_token_logprobs_are_the_raw_models(engine, prompt_ids, reference_logprobs):

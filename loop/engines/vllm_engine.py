@@ -239,7 +239,7 @@ class VLLMEngine(Engine):
             extra = {LOGIT_SCALE_KEY: VLLM_MAX_TEMPERATURE / temperature}
             temperature = VLLM_MAX_TEMPERATURE
         return self._vllm.SamplingParams(
-            n=r.n,
+            n=1 if s.greedy else r.n,  # vLLM refuses n > 1 greedy; the one answer is repeated
             temperature=temperature,
             top_p=float(s.top_p),
             top_k=int(s.top_k) if s.top_k > 0 else 0,
@@ -278,6 +278,8 @@ class VLLMEngine(Engine):
             else:
                 ordered = sorted(out.outputs, key=lambda o: o.index)
                 results[i] = [self._completion(r, len(p), o) for o in ordered]
+                if r.sampling.greedy and len(results[i]) == 1:
+                    results[i] = results[i] * r.n
             if len(results[i]) != r.n:
                 raise EngineError(f"vLLM returned {len(results[i])} completions for a request of n={r.n}")
         return results

@@ -14,7 +14,8 @@ after a numbered-list marker ("1. ") or a common abbreviation ("e.g. ", "Dr. ") 
 
 ``fire@step`` (``step=True``, the paper's per-step view): a hot token at the start of every
 line (step) of the response: hot token, regular sampling up to and including the token that
-holds the next line break, hot token (the first token after it), ... until an end-of-sequence token, a stop string or ``max_tokens``.
+holds the next line break, hot token (the first token after it), ... until an end-of-sequence
+token, a stop string or ``max_tokens``.
 ``meta["hot_positions"]`` / ``meta["hot_token_ids"]`` list every hot token (``hot_position`` /
 ``hot_token_id`` are the first, at 0). The first step's hot tokens of a prompt come from one
 shared request, as for ``fire``; each later step makes one request per sample.
