@@ -63,6 +63,12 @@ class Verifier(ABC):
         """Judge several problems; batched verifiers override this to share a pool or batch."""
         return [self.verify(p, cs) for p, cs in items]
 
+    def judging_rules(self) -> dict[str, str]:
+        """The named rules this verifier judges by, where a verdict depends on the choice
+        (the code oracle's ``{"timing": "evalplus"}``): a run stores them and its report and
+        ``fireassay verify`` print them. Default: none."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook: most verifiers hold nothing
         """Release pools or containers. Safe to call twice."""
 

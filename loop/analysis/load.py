@@ -121,6 +121,9 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 "pass_rate_with_hot_token": float(np.mean(hot_split[True])) if hot_split[True] else None,
                 "pass_rate_without_hot_token": float(np.mean(hot_split[False])) if hot_split[False] else None,
             }
+        for rule, value in (config.get("judging") or {}).items():  # e.g. timing=evalplus
+            if isinstance(rule, str) and isinstance(value, str):
+                meta.setdefault(rule, value)
         if firsts:  # mean over problems of the distinct first tokens among their turn-0 samples
             meta["distinct_first_tokens"] = round(float(np.mean([len(firsts[p]) for p in pids])), 2)
         return RunData(

@@ -23,6 +23,14 @@ def styled(style: str, word: str, rest: str = "") -> Text:
 
 CLUSTER_HELP = ("Run on a Ray cluster: ray (RAY_ADDRESS or a local Ray), ray=auto, ray=HOST:6379, "
                 "ray=ray://HOST:10001 (needs Ray: the ray extra of fireassay).")
+TIMING_HELP = ("Code tasks: how long a candidate may take per input. evalplus (the default): EvalPlus's "
+               "rule, wall clock, max(1 s, 4x the canonical solution's wall time); cpu: CPU time of its "
+               "whole process tree, wall time at most 3x (steadier on a busy machine).")
+
+
+def judged_by(rules: dict[str, str]) -> str:
+    """`` (timing: evalplus)``: the rules an oracle judged by, as a run's summary line ends."""
+    return f" ({', '.join(f'{k}: {v}' for k, v in rules.items())})" if rules else ""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

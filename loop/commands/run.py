@@ -12,7 +12,7 @@ import typer
 
 from ..run import RunConfig, RunError, RunResult, Sweep, SweepResult, execute_run, execute_sweep, is_sweep, read_sweep
 from ..store import DB_NAME, RunStore
-from ._common import CLUSTER_HELP, console, defaults_of, fail, split_names, styled
+from ._common import CLUSTER_HELP, TIMING_HELP, console, defaults_of, fail, judged_by, split_names, styled
 
 D = defaults_of(RunConfig)
 S = D["sampler_params"]
@@ -60,6 +60,7 @@ def run_command(
     gen_batch: int = typer.Option(D["gen_batch"], "--gen-batch", help="Problems per generation call."),
     quiet: bool = typer.Option(not D["show_progress"], "--quiet", help="No progress bars."),
     cluster: Optional[str] = typer.Option(D["cluster"], "--cluster", help=CLUSTER_HELP),
+    timing: Optional[str] = typer.Option(None, "--timing", help=TIMING_HELP),
     engine_replicas: int = typer.Option(D["engine_replicas"], "--engine-replicas",
                                         help="Engine replicas as Ray actors (needs --cluster)."),
     answer_format: Optional[str] = typer.Option(None, "--answer-format", help="GSM8K: flexible (default: boxed / 'answer is' / '#### x' parsed whole) or strict (only '#### x', as Large Language Monkeys)."),
@@ -105,6 +106,11 @@ def run_command(
             fail(f"--resume with different settings: answer_format: stored "
                  f"{cfg.task_options.get('answer_format', 'flexible')!r}, given {answer_format!r}. "
                  "Drop --answer-format to resume as stored.")
+        if timing is not None:  # the rule that judged the stored run stays the rule
+            was = cfg.task_options.get("timing") or (stored.get("judging") or {}).get("timing")
+            if was != timing:
+                fail(f"--resume with different settings: timing: stored {was!r}, given {timing!r}. "
+                     "Drop --timing to resume as stored.")
         execute(cfg, resume, resume=True)
         return
     if task is None or out is None:
@@ -120,7 +126,8 @@ def run_command(
             selectors=tuple(split_names(selectors)) if selectors is not None else None,
             name=name, report=not no_report, gen_batch=gen_batch, show_progress=not quiet,
             cluster=cluster, engine_replicas=engine_replicas,
-            task_options={"answer_format": answer_format} if answer_format is not None else {},
+            task_options={**({"answer_format": answer_format} if answer_format is not None else {}),
+                          **({"timing": timing} if timing is not None else {})},
         )
     except ValueError as e:
         fail(str(e))
@@ -152,7 +159,7 @@ def guarded(out: Path, work: Callable[[], T]) -> T:
 def say(r: RunResult, label: str, report: Path | None) -> None:
     o = r.oracle
     print(f"run {label}: {o.candidates} candidates ({r.generated} generated now, {r.tokens} tokens): "
-          f"{o.passed} passed, {o.failed} failed, {o.unjudged} unjudged")
+          f"{o.passed} passed, {o.failed} failed, {o.unjudged} unjudged" + judged_by(r.judging))
     for line in o.notes():
         console.print(line, highlight=False)
     if report is not None:

@@ -17,7 +17,7 @@ from sandbox.errors import SandboxUnavailable
 from verifiers import Candidate
 
 from ..tasks import get_task
-from .config import cluster_address
+from .config import check_task_options, cluster_address
 from .execute import INPUT_ERRORS, RunError, open_cluster, open_run_store
 from .judging import Tally, judge_missing
 from .samples import read_samples
@@ -48,6 +48,7 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if (self.samples is None) == (not self.reference):
             raise ValueError("give exactly one of --samples FILE or --reference")
+        check_task_options(self.task_options)
         if self.cluster is not None:
             cluster_address(self.cluster)
 
@@ -56,6 +57,7 @@ class VerifyConfig:
 class VerifyResult:
     out: Path
     oracle: Tally  # the oracle's verdicts on every stored candidate
+    judging: dict[str, str] = field(default_factory=dict)  # the oracle's rules (timing), stored
 
 
 def file_digest(path: str | Path) -> str:
@@ -93,6 +95,7 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
         "command": "verify", "task": cfg.task, "data": cfg.data, "limit": cfg.limit,
         "samples": cfg.samples, "samples_sha256": file_digest(cfg.samples) if cfg.samples else None,
         "reference": cfg.reference, "selectors": selector_names, "options": dict(cfg.task_options),
+        "judging": oracle.judging_rules(),  # the rules that judged it (compared on --resume)
     }
     try:
         store = open_run_store(out, stored, resume)
@@ -115,7 +118,8 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
                 judge_selectors(store, specs, task, place=place)
             except SelectorSpecError as e:
                 raise RunError(str(e)) from None
-            return VerifyResult(out, Tally.of(store.verdicts(task.oracle_name).values()))
+            return VerifyResult(out, Tally.of(store.verdicts(task.oracle_name).values()),
+                                oracle.judging_rules())
         finally:
             store.close()
     finally:

@@ -33,6 +33,7 @@ from .protocol import (
     Limit,
     Msg,
     Status,
+    Timing,
     end_line,
     frame_result,
     loads_strict,
@@ -96,5 +97,6 @@ def host_only(node: ast.stmt) -> bool:
 
 __all__ = [
     "CallClock", "END_PREFIX", "RESULT_PREFIX", "RUNNER_FILES", "Job", "Limit", "Msg", "Status",
-    "end_line", "frame_result", "loads_strict", "read_frame", "runner_source", "seconds", "text",
+    "Timing", "end_line", "frame_result", "loads_strict", "read_frame", "runner_source", "seconds",
+    "text",
 ]

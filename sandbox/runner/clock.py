@@ -5,38 +5,63 @@ from __future__ import annotations
 import os
 
 if __name__ != "__main__":  # on the host; in the sandbox every file is one program (runner_source)
+    from typing import Callable
+
     from sandbox.runner.children import Child, Spawner
     from sandbox.runner.proc import CLK_TCK, stat_fields
+    from sandbox.runner.protocol import Timing
 
 
 class CallClock:
-    """THE timing rule of one call (change it here, nowhere else): a call may use ``limit``
-    CPU seconds of its program's whole process tree (:class:`CpuMeter`); while the machine
-    is busy its wall time may stretch to ``wall_factor`` times the limit (at most
-    ``MAX_WALL_FACTOR``), never further, and never past the program's budget. The budget is
-    the same rule over all the program's calls."""
+    """THE timing rule of one call (change it here, nowhere else). Two rules (``RULES``):
 
+    - ``"wall"`` (EvalPlus's): a call may take ``limit`` wall-clock seconds, counted from the
+      moment its input is the child's to the moment its answer is back; it is killed at that
+      instant, whatever the machine's load or the CPU it used. The budget is wall seconds too.
+    - ``"cpu"``: a call may use ``limit`` CPU seconds of its program's whole process tree
+      (:class:`CpuMeter`); while the machine is busy its wall time may stretch to
+      ``wall_factor`` times the limit (at most ``MAX_WALL_FACTOR``), never further, and never
+      past the program's budget. The budget is the same rule over all the program's calls.
+    """
+
+    RULES = Timing.ALL
     MAX_WALL_FACTOR = 3.0
     MIN_STEP_S = 0.05  # the shortest wait before the CPU is looked at again
 
-    def __init__(self, wall_factor: float) -> None:
-        self.wall_factor = min(max(1.0, float(wall_factor)), self.MAX_WALL_FACTOR)
+    def __init__(self, wall_factor: float, rule: str = Timing.CPU) -> None:
+        if rule not in self.RULES:
+            raise ValueError(f"timing rule {rule!r}: one of {', '.join(self.RULES)}")
+        self.rule = rule
+        self.counts_cpu = rule == Timing.CPU
+        # the wall rule allows no stretch: its limits are wall seconds already
+        self.wall_factor = min(max(1.0, float(wall_factor)), self.MAX_WALL_FACTOR) \
+            if self.counts_cpu else 1.0
 
     def budget_end(self, start: float, budget_s: float) -> float:
         return start + budget_s * self.wall_factor
 
+    def over_budget(self, now: float, budget_end: float, cpu_spent: float,
+                    cpu_budget: float) -> bool:
+        """Whether a program that spent ``cpu_spent`` CPU seconds has used up its budget."""
+        return now >= budget_end or (self.counts_cpu and cpu_spent >= cpu_budget)
+
     def deadlines(self, start: float, limit: float, budget_end: float) -> "tuple[float, float]":
         """(first deadline, hard deadline) of a call that started at ``start``: the first
-        comes after ``limit`` wall seconds, the hard one after ``wall_factor`` times that."""
+        comes after ``limit`` wall seconds, the hard one after ``wall_factor`` times that
+        (the wall rule: the same instant)."""
         return min(start + limit, budget_end), min(start + limit * self.wall_factor, budget_end)
 
-    def next_deadline(self, now: float, limit: float, used: "float | None",
+    def next_deadline(self, now: float, limit: float, used: "Callable[[], float | None]",
                       hard: float) -> "float | None":
-        """After a deadline passed with ``used`` CPU seconds spent: the next one, or None
-        when the call is over its limit (or its CPU cannot be read)."""
-        if used is None or used >= limit or now >= hard:
+        """After a deadline passed: the next one, or None when the call is over its limit.
+        ``used()`` reads the CPU seconds the call spent (None: unreadable, which ends it);
+        the wall rule never reads it (its first deadline is the last)."""
+        if not self.counts_cpu or now >= hard:
             return None
-        return min(now + max(limit - used, self.MIN_STEP_S), hard)
+        spent = used()
+        if spent is None or spent >= limit:
+            return None
+        return min(now + max(limit - spent, self.MIN_STEP_S), hard)
 
 
 class CpuMeter:

@@ -28,6 +28,7 @@ if __name__ != "__main__":  # on the host; in the sandbox every file is one prog
         Limit,
         Msg,
         Status,
+        Timing,
         end_line,
         error_fields,
         frame_result,
@@ -117,9 +118,18 @@ class ProgramRun:
         self.stop_on_error = bool(group.get(Job.STOP_ON_ERROR, True))
         self.import_s = float(limits.get(Limit.IMPORT_S) or 10.0)
         self.max_bytes = int(limits.get(Limit.MAX_OUTPUT_BYTES) or (8 << 20))
-        self.clock = CallClock(float(limits.get(Limit.WALL_FACTOR) or 1.0))
-        self.hash_s = float(limits.get(Limit.DIGEST_S) or 60.0)  # CPU seconds to hash a huge output
-        self.cpu_budget = float(group.get(Job.BUDGET_S) or 1e9)  # CPU seconds over all inputs
+        self.clock = CallClock(float(limits.get(Limit.WALL_FACTOR) or 1.0),
+                               str(limits.get(Limit.TIMING) or Timing.CPU))
+        self.hash_s = float(limits.get(Limit.DIGEST_S) or 60.0)  # seconds to hash a huge output
+        # the budget: over all inputs, or one per part of them (EvalPlus: base, then plus)
+        self.parts: list = []  # [(end, seconds)]: each part's budget, the inputs before end
+        end = 0
+        for n, secs in group.get(Job.BUDGET_PARTS) or ():
+            end += int(n)
+            self.parts.append((end, float(secs)))
+        if not self.parts:
+            self.parts.append((len(self.inputs), float(group.get(Job.BUDGET_S) or 1e9)))
+        self.part_end, self.cpu_budget = self.parts.pop(0)  # seconds of the clock's rule
         self.budget_end = self.clock.budget_end(time.monotonic(), self.cpu_budget)
         self.cpu_spent = 0.0
         self.outputs: list = [None] * len(self.inputs)
@@ -130,6 +140,7 @@ class ProgramRun:
     def run(self) -> "tuple[dict, list[bytes]]":
         first = True
         while self.next < len(self.inputs) and self.stopped is None:
+            self._enter_part(time.monotonic())
             child = self.spawner.child()
             try:
                 load = self._load(child)
@@ -145,6 +156,13 @@ class ProgramRun:
             finally:
                 child.kill()
         return self._result()
+
+    def _enter_part(self, now: float) -> None:
+        """Past the current part's inputs: the next part starts, with its own budget."""
+        while self.next >= self.part_end and self.parts:
+            self.part_end, self.cpu_budget = self.parts.pop(0)
+            self.budget_end = self.clock.budget_end(now, self.cpu_budget)
+            self.cpu_spent = 0.0
 
     def _load(self, child: "Child") -> "dict | None":
         """Send the code; the child's load error, or None when it loaded."""
@@ -184,7 +202,8 @@ class ProgramRun:
         now = time.monotonic()
         cpu0 = self.meter.read(child)
         while self.next < len(self.inputs):
-            if now >= self.budget_end or self.cpu_spent >= self.cpu_budget:
+            self._enter_part(now)
+            if self.clock.over_budget(now, self.budget_end, self.cpu_spent, self.cpu_budget):
                 self.stopped = "the program's total time budget ran out"
                 return
             # call i started when answer i-1 was sent: its clock runs from that answer
@@ -234,8 +253,10 @@ class ProgramRun:
             try:
                 return child.recv(deadline, self.max_bytes)
             except Deadline:
-                cpu1 = self.meter.read(child, deadline=True)
-                used = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+                def used() -> "float | None":
+                    cpu1 = self.meter.read(child, deadline=True)
+                    return None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+
                 nxt = self.clock.next_deadline(time.monotonic(), limit, used, hard)
                 if nxt is None:
                     raise

@@ -9,13 +9,16 @@ so it is stdlib only.
 
     {"nonce": "<hex>",                      # only the runner ever holds it
      "limits": {"memory_mb": 4096, "recursion_limit": null, "import_s": 10.0,
-                "max_output_bytes": 134217728, "wall_factor": 3,
+                "max_output_bytes": 134217728, "timing": "wall" | "cpu", "wall_factor": 3,
                 "digest_nodes": 4000000, "digest_s": 60.0},
      "kill_strays": false,                  # a sandbox of its own (Sandbox.owns_user)
      "scratch": ["/work", "/tmp", ...],     # folders emptied between programs (kill_strays)
      "groups": [{"entry_point": "f", "inputs": [<tagged arg list>, ...],
                  "time_limits": [1.0, ...], "budget_s": 62.0, "stop_on_error": true,
-                 # limits and budget are CPU seconds; wall time may reach wall_factor times
+                 # optional: the budget per part of the inputs instead, [[inputs, s], ...]
+                 "budget_parts": [[3, 5.0], [40, 42.0]],
+                 # timing "wall": limits and budget are wall seconds; "cpu": CPU seconds of
+                 # the program's process tree, wall time up to wall_factor times (CallClock)
                  "programs": [{"id": "p0", "code": "def f(x): ..."}]}]}
 
 **The pipes** (runner <-> child): every message is a 4-byte big-endian length
@@ -78,6 +81,7 @@ class Job:
     INPUTS = "inputs"
     TIME_LIMITS = "time_limits"
     BUDGET_S = "budget_s"
+    BUDGET_PARTS = "budget_parts"  # [[inputs, seconds], ...]: a budget per part, in order
     STOP_ON_ERROR = "stop_on_error"
     PROGRAMS = "programs"
     ID = "id"
@@ -91,9 +95,18 @@ class Limit:
     RECURSION_LIMIT = "recursion_limit"
     IMPORT_S = "import_s"
     MAX_OUTPUT_BYTES = "max_output_bytes"
+    TIMING = "timing"  # the CallClock rule: one of Timing
     WALL_FACTOR = "wall_factor"
     DIGEST_NODES = "digest_nodes"
     DIGEST_S = "digest_s"
+
+
+class Timing:
+    """Values of ``limits["timing"]``: the rules of :class:`sandbox.runner.CallClock`."""
+
+    WALL = "wall"  # limits and budget are wall-clock seconds (EvalPlus's rule)
+    CPU = "cpu"  # CPU seconds of the program's process tree; wall up to wall_factor times
+    ALL = (WALL, CPU)
 
 
 class Msg:

@@ -8,6 +8,7 @@ outputs compared on the host with :func:`verifiers.code.compare.check_output`.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any, Literal, Mapping, Sequence
 
 from sandbox.plain import decode, encode
@@ -15,7 +16,7 @@ from sandbox.plain import decode, encode
 from ..base import Verifier
 from ..types import Candidate, Problem, Verdict
 from .compare import carried_atols, check_output, expected_transform, tagged_match_passes, uses_input
-from .execution import CallGroup, CodeLimits, ProgramResult
+from .execution import CallGroup, CodeLimits, ProgramResult, check_timing
 from .executors import LazyExecutor, RunnerExecutor
 from .expected import Expected, ExpectedStore
 from .sanitize import sanitize
@@ -40,7 +41,11 @@ def make_reference(*, dataset: str, entry_point: str, base_input: Sequence[Seque
 
 
 class EvalPlusOracle(Verifier):
-    """passed = every base and plus input passes (``tests="base"``: base inputs only)."""
+    """passed = every base and plus input passes (``tests="base"``: base inputs only).
+
+    ``timing`` (:data:`verifiers.code.execution.TIMINGS`): ``"evalplus"`` (the default,
+    EvalPlus's wall-clock rule) or ``"cpu"``; it decides ``limits.timing``. A verdict judged
+    on the program's outputs names the rule in its details (``details["timing"]``)."""
 
     name = "evalplus"
     uses_reference = True
@@ -49,11 +54,12 @@ class EvalPlusOracle(Verifier):
                  pool_size: int | None = None, sandbox_config: Any = None,
                  limits: CodeLimits | None = None, cache_dir: str | None = None,
                  executor: RunnerExecutor | None = None, allow_unsafe: bool = False,
-                 progress: bool = False) -> None:
+                 progress: bool = False, timing: str = "evalplus") -> None:
         if tests not in ("all", "base"):
             raise ValueError(f"tests={tests!r}: use 'all' (base + plus inputs) or 'base'")
         self.tests = tests
-        self.limits = limits or CodeLimits()
+        self.timing = check_timing(timing)
+        self.limits = replace(limits or CodeLimits(), timing=self.timing)
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
         self._executor = LazyExecutor.of(executor, backend, pool_size, sandbox_config, allow_unsafe)
@@ -82,6 +88,9 @@ class EvalPlusOracle(Verifier):
             self._decoded.popitem(last=False)
         return data
 
+    def judging_rules(self) -> dict[str, str]:
+        return {"timing": self.timing}
+
     def close(self) -> None:
         self._executor.close()
 
@@ -109,13 +118,15 @@ class EvalPlusOracle(Verifier):
                 continue
             n = exp.n_base if self.tests == "base" else len(exp.outputs)
             inputs = (list(ref["base_input"]) + list(ref["plus_input"]))[:n]
-            tl = self.limits.time_limits(exp.times[:n])
+            times = exp.times_for(self.timing)[:n]
+            tl = self.limits.time_limits(times)
             unique = sorted({c for c in codes if c.strip()})
             if unique and n:
                 groups.append(CallGroup(
                     ref["entry_point"], tuple(inputs), tuple(tl),
                     tuple((_pid(p.id, c), c) for c in unique), self.limits.budget(tl),
-                    cost_s=float(sum(exp.times[:n]))))
+                    cost_s=float(sum(times)),
+                    budget_parts=self.limits.budget_parts(tl, exp.n_base)))
         results = executor.run(groups, self.limits, progress=self.progress) if groups else {}
 
         verdicts: list[list[Verdict]] = []
@@ -193,12 +204,13 @@ class EvalPlusOracle(Verifier):
                          "index": i if i < n_base else i - n_base, "kind": kind}
                 if o is not None and o.status == "error":
                     first["message"] = f"{o.error_kind}: {o.message}"[:300]
-                first.update(_failure_evidence(_input_at(ref, i), wanted[i], o,
-                                               self.limits.time_limits(exp.times[i:i + 1])[0]))
+                first.update(_failure_evidence(
+                    _input_at(ref, i), wanted[i], o,
+                    self.limits.time_limits(exp.times_for(self.timing)[i:i + 1])[0]))
         passed = ok_base and (self.tests == "base" or ok_plus)
         details: dict[str, Any] = {
             "base_passed": ok_base, "plus_passed": ok_plus if self.tests == "all" else None,
-            "inputs_passed": n_passed, "inputs": n, "tests": self.tests}
+            "inputs_passed": n_passed, "inputs": n, "tests": self.tests, "timing": self.timing}
         if first is not None:
             details["first_failure"] = first
             details["error_kind"] = first["kind"]

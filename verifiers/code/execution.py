@@ -14,7 +14,7 @@ import heapq
 import json
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from sandbox.plain import PlainDecodeError, Unserializable, decode
@@ -25,6 +25,7 @@ from sandbox.runner import (
     Limit,
     Msg,
     Status,
+    Timing,
     end_line,
     loads_strict,
     read_frame,
@@ -36,20 +37,44 @@ from sandbox.runner import (
 MIB = 1024 * 1024
 
 
+# The named timing rules of code judging (``--timing``): name -> what it means. The rule
+# itself is :class:`sandbox.runner.CallClock`'s; these pick it and the reference times.
+TIMINGS: dict[str, str] = {
+    "evalplus": ("EvalPlus's rule: each input may take max(1 s, 4 x the canonical solution's "
+                 "wall time on it) of wall-clock time, killed at that instant; base and plus "
+                 "inputs each have a budget of min(60 s, their limits' sum) + 2 s"),
+    Timing.CPU: ("CPU time of the candidate's whole process tree: max(1 s, 4 x the "
+                 "canonical solution's CPU time) per input, wall time at most 3x that; one "
+                 "budget of min(60 s, all limits' sum) + 2 s (steady on a busy machine)"),
+}
+# timing -> the CallClock rule it runs under ("cpu" is the runner's own rule of that name)
+RUNNER_RULE = {"evalplus": Timing.WALL, Timing.CPU: Timing.CPU}
+
+
+def check_timing(timing: object) -> str:
+    """``timing`` if it names a rule of :data:`TIMINGS`, else a ValueError naming them."""
+    if not isinstance(timing, str) or timing not in TIMINGS:
+        raise ValueError(f"timing={timing!r} is not a timing rule; use one of: "
+                         + "; ".join(f"{k!r} ({v})" for k, v in TIMINGS.items()))
+    return timing
+
+
 @dataclass(frozen=True)
 class CodeLimits:
     """Time and resource limits for running candidate code (EvalPlus defaults).
 
-    Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``,
-    where the reference time is the canonical solution's CPU time on that input and the limit
-    is enforced on the CPU time of everything the candidate runs (its forked workers too);
-    wall time may stretch to ``wall_factor`` (at most 3) times the limit while the machine is
-    busy (EvalPlus' wall-clock limits fail correct code on a loaded machine). The rule itself
-    lives in one place, :class:`sandbox.runner.CallClock`;
-    a program's total budget: ``min(program_time_cap, sum(limits)) + 2`` (EvalPlus'
-    ``EVALPLUS_TIMEOUT_PER_TASK``).
+    Per-input time limit: ``max(min_time_limit, gt_time_limit_factor * reference_time)``.
+    ``timing`` (:data:`TIMINGS`) says what the limit counts: ``"evalplus"``, wall-clock time
+    against the canonical solution's wall time (EvalPlus's exact rule); ``"cpu"``, CPU time of
+    everything the candidate runs (its forked workers too) against the canonical solution's
+    CPU time, wall time stretching to ``wall_factor`` (at most 3) times the limit while the
+    machine is busy. The rule itself lives in one place, :class:`sandbox.runner.CallClock`.
+    A program's budget: ``min(program_time_cap, sum(limits)) + 2`` (EvalPlus'
+    ``EVALPLUS_TIMEOUT_PER_TASK``), under ``"evalplus"`` for the base and the plus inputs
+    each (EvalPlus runs them as two processes), under ``"cpu"`` over all inputs.
     """
 
+    timing: str = Timing.CPU
     min_time_limit: float = 1.0  # evalplus DEFAULT_MIN_TIME_LIMIT
     gt_time_limit_factor: float = 4.0  # evalplus DEFAULT_GT_TIME_LIMIT_FACTOR
     wall_factor: float = 3.0  # a call may use its limit in CPU seconds, wall <= this x limit
@@ -67,6 +92,7 @@ class CodeLimits:
     batch_programs: int = 32  # most programs in one runner exec
 
     def __post_init__(self) -> None:
+        check_timing(self.timing)
         if not isinstance(self.wall_factor, (int, float)) or not \
                 1 <= self.wall_factor <= CallClock.MAX_WALL_FACTOR:
             raise ValueError(f"CodeLimits.wall_factor={self.wall_factor!r}: give a number from 1 "
@@ -95,12 +121,22 @@ class CodeLimits:
     def budget(self, time_limits: Sequence[float]) -> float:
         return min(self.program_time_cap, float(sum(time_limits))) + 2.0
 
+    def budget_parts(self, time_limits: Sequence[float], n_base: int
+                     ) -> tuple[tuple[int, float], ...]:
+        """The budget per part of the inputs (``CallGroup.budget_parts``): under ``"evalplus"``
+        the base inputs (the first ``n_base``) and the plus inputs each get :meth:`budget` of
+        their own limits, as EvalPlus's two processes do; under ``"cpu"`` none (one budget)."""
+        if self.timing != "evalplus":
+            return ()
+        parts = (tuple(time_limits[:n_base]), tuple(time_limits[n_base:]))
+        return tuple((len(p), self.budget(p)) for p in parts if p)
+
     def runner_limits(self) -> dict[str, Any]:
         """The job's ``limits`` (:class:`sandbox.runner.Limit`)."""
         return {Limit.MEMORY_MB: self.memory_mb, Limit.RECURSION_LIMIT: self.recursion_limit,
                 Limit.IMPORT_S: self.import_time_limit, Limit.MAX_OUTPUT_BYTES: self.max_output_bytes,
-                Limit.WALL_FACTOR: self.wall_factor, Limit.DIGEST_NODES: self.digest_items,
-                Limit.DIGEST_S: self.digest_time_limit}
+                Limit.TIMING: RUNNER_RULE[self.timing], Limit.WALL_FACTOR: self.wall_factor,
+                Limit.DIGEST_NODES: self.digest_items, Limit.DIGEST_S: self.digest_time_limit}
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -124,17 +160,22 @@ class CallGroup:
     # estimated seconds one program of this group takes (e.g. the reference's CPU time);
     # None: guessed from the number of inputs. Only balances batches, never limits anything.
     cost_s: float | None = None
+    # a budget per part of the inputs instead of budget_s: ((inputs, seconds), ...), in order
+    # (CodeLimits.budget_parts: EvalPlus's base and plus processes)
+    budget_parts: tuple[tuple[int, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The group as the job carries it (:class:`sandbox.runner.Job`)."""
-        return {Job.ENTRY_POINT: self.entry_point, Job.INPUTS: list(self.inputs),
-                Job.TIME_LIMITS: list(self.time_limits), Job.BUDGET_S: self.budget_s,
-                Job.STOP_ON_ERROR: self.stop_on_error,
-                Job.PROGRAMS: [{Job.ID: pid, Job.CODE: code} for pid, code in self.programs]}
+        out = {Job.ENTRY_POINT: self.entry_point, Job.INPUTS: list(self.inputs),
+               Job.TIME_LIMITS: list(self.time_limits), Job.BUDGET_S: self.budget_s,
+               Job.STOP_ON_ERROR: self.stop_on_error,
+               Job.PROGRAMS: [{Job.ID: pid, Job.CODE: code} for pid, code in self.programs]}
+        if self.budget_parts:
+            out[Job.BUDGET_PARTS] = [[n, s] for n, s in self.budget_parts]
+        return out
 
     def with_programs(self, programs: Sequence[tuple[str, str]]) -> "CallGroup":
-        return CallGroup(self.entry_point, self.inputs, self.time_limits, tuple(programs),
-                         self.budget_s, self.stop_on_error, self.cost_s)
+        return replace(self, programs=tuple(programs))
 
     def program_cost(self) -> float:
         """Estimated seconds per program: start-up, transport per input, and the calls."""
@@ -271,7 +312,12 @@ def program_ids(groups: Sequence[CallGroup]) -> list[str]:
 
 
 def job_timeout(groups: Sequence[CallGroup], limits: CodeLimits) -> float:
-    per = sum(len(g.programs) * (limits.import_time_limit + g.budget_s * limits.wall_factor + 1.0)
+    stretch = CallClock(limits.wall_factor, RUNNER_RULE[limits.timing]).wall_factor
+
+    def budget(g: CallGroup) -> float:
+        return sum(s for _, s in g.budget_parts) if g.budget_parts else g.budget_s
+
+    per = sum(len(g.programs) * (limits.import_time_limit + budget(g) * stretch + 1.0)
               for g in groups)
     return per + 10.0
 

@@ -2,9 +2,10 @@
 
 The cache lives at ``<cache_dir>/<cache_key>.json`` (default ``~/.cache/fireassay/expected``,
 or ``$FIREASSAY_CACHE/expected``), where ``cache_key`` is the sha256 of the dataset file (the
-task computes it). It holds, per problem id, the tagged outputs and the reference time of
-every input (the time limits come from those), or the error of an input the reference itself
-fails on. Problems missing from the cache are computed in one parallel batch and merged in.
+task computes it). It holds, per problem id, the tagged outputs and the reference times of
+every input, CPU and wall-clock seconds (the time limits come from those: ``--timing cpu``
+reads the CPU times, ``--timing evalplus`` the wall times, as EvalPlus does), or the error of
+an input the reference itself fails on. Problems missing from the cache are computed in one parallel batch and merged in.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -22,7 +23,7 @@ from sandbox.plain import encode
 from .execution import CallGroup, CodeLimits
 from .executors import RunnerExecutor
 
-CACHE_VERSION = 2  # 2: reference times are CPU seconds
+CACHE_VERSION = 3  # 2: reference times are CPU seconds; 3: and wall seconds
 
 
 def default_cache_dir() -> Path:
@@ -36,22 +37,33 @@ class Expected:
     """A problem's expected outputs (tagged) and reference times, base inputs first."""
 
     outputs: tuple[Any, ...]  # tagged plain data, one per input (base then plus)
-    times: tuple[float, ...]
+    times: tuple[float, ...]  # CPU seconds of the reference's call, per input
     n_base: int
     errors: tuple[str, ...] = ()  # "input 3: ValueError: ..." for inputs the reference fails
+    wall_times: tuple[float, ...] = ()  # wall seconds of the reference's call, per input
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    def times_for(self, timing: str) -> tuple[float, ...]:
+        """The reference times a timing rule measures limits from: wall seconds for
+        ``"evalplus"`` (as EvalPlus's ``trusted_exec`` times them), CPU seconds for ``"cpu"``."""
+        return self.wall_times if timing == "evalplus" else self.times
+
     def to_json(self) -> dict[str, Any]:
-        return {"outputs": list(self.outputs), "times": list(self.times), "n_base": self.n_base,
+        return {"outputs": list(self.outputs), "times": list(self.times),
+                "wall_times": list(self.wall_times), "n_base": self.n_base,
                 "errors": list(self.errors)}
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> "Expected":
-        return Expected(tuple(d["outputs"]), tuple(float(t) for t in d["times"]),
-                        int(d["n_base"]), tuple(d.get("errors", ())))
+        times = tuple(float(t) for t in d["times"])
+        walls = tuple(float(t) for t in d["wall_times"])
+        if len(walls) != len(times) or len(times) != len(d["outputs"]):
+            raise ValueError("times, wall times and outputs differ in length")
+        return Expected(tuple(d["outputs"]), times, int(d["n_base"]),
+                        tuple(d.get("errors", ())), walls)
 
 
 class ExpectedStore:
@@ -124,7 +136,9 @@ def compute_expected(items: Sequence[tuple[str, Mapping[str, Any]]], executor: R
         tl = (limits.reference_time_limit,) * len(inputs)
         groups.append(CallGroup(ref["entry_point"], inputs, tl, ((pid, ref["reference_code"]),),
                                 budget_s=max(600.0, 2.0 * len(inputs)), stop_on_error=False))
-    results = executor.run(groups, limits, progress=progress)
+    # the references run under the CPU rule whatever the candidates' timing: their outputs
+    # and times serve both rules, and a busy machine must not fail a canonical solution
+    results = executor.run(groups, replace(limits, timing="cpu"), progress=progress)
     fresh: dict[str, Expected] = {}
     for pid, ref in items:
         n_base = len(ref["base_input"])
@@ -135,9 +149,10 @@ def compute_expected(items: Sequence[tuple[str, Mapping[str, Any]]], executor: R
         if not res.loaded:
             why = "lost (runner killed)" if res.lost else \
                 f"{res.load_error['kind']}: {res.load_error['message']}"  # type: ignore[index]
-            fresh[pid] = Expected((None,) * n, (0.0,) * n, n_base, (f"reference: {why}",))
+            fresh[pid] = Expected((None,) * n, (0.0,) * n, n_base, (f"reference: {why}",),
+                                  (0.0,) * n)
             continue
-        outs, times, errors = [], [], []
+        outs, times, walls, errors = [], [], [], []
         for i, o in enumerate(res.outcomes):
             if o.ok:
                 outs.append(encode(o.value))
@@ -145,5 +160,6 @@ def compute_expected(items: Sequence[tuple[str, Mapping[str, Any]]], executor: R
                 outs.append(None)
                 errors.append(f"input {i}: {o.status} {o.error_kind}: {o.message}"[:300])
             times.append(o.cpu_seconds if o.cpu_seconds is not None else o.seconds)
-        fresh[pid] = Expected(tuple(outs), tuple(times), n_base, tuple(errors))
+            walls.append(o.seconds)  # the child's clock around the call alone
+        fresh[pid] = Expected(tuple(outs), tuple(times), n_base, tuple(errors), tuple(walls))
     return fresh
