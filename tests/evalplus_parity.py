@@ -42,13 +42,9 @@ KNOWN_UPSTREAM_BUGS: dict[tuple[str, str], str] = {
         "details[i] = True and counts progress before the `continue`."),
 }
 # Mutant kinds whose verdicts differ on purpose until a named change lands: kind -> reason.
-EXPECTED_TO_DIFFER: dict[str, str] = {
-    "sleep": (
-        "the mutant sleeps 2 s on its first call. EvalPlus limits each input by wall-clock "
-        "time, max(1 s, 4 x the canonical time), and fails it; fireassay limits CPU time "
-        "(wall up to 10x) and passes it. Issue 14b adds `--timing evalplus` (their exact "
-        "rule) as the default for mbppplus/humanevalplus and moves this kind to 'must agree'."),
-}
+# (Empty: the 2 s "sleep" mutants differed until 14b made `--timing evalplus`, EvalPlus's
+# wall-clock rule, the default of mbppplus/humanevalplus; they must agree now.)
+EXPECTED_TO_DIFFER: dict[str, str] = {}
 
 # canonical solutions that take over 0.5 s on all inputs (measured on 2 cores): left out to
 # keep the check's CI time small (Mbpp/255 builds 1.1 GB answers; Mbpp/599 runs out of time)

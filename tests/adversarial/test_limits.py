@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 import tracemalloc
+from dataclasses import replace
 
 import pytest
 
@@ -122,6 +123,68 @@ def test_loop_only_on_one_plus_input(docker_bench):
     # the evidence a person reads in `fireassay view`: the input, what was expected, the time and its limit
     assert ff["input"].startswith("[-5") and "expected" in ff and "got" not in ff
     assert ff["seconds"] >= ff["limit_s"] > 0
+
+
+# -- EvalPlus's wall-clock rule (--timing evalplus, the code tasks' default) --------------------
+
+EVALPLUS_LIMITS = replace(CPU_LIMITS, timing="evalplus")  # wall clock, max(1 s, 4 x reference)
+# ways to wait 2 s of wall time on one plus input (10**20, plus input 1) using no CPU
+WAITERS = {
+    "sleep": "    time.sleep(2)\n",
+    # a forked worker sleeps while the child waits for it
+    "forked_worker": ("    pid = os.fork()\n"
+                      "    if pid == 0:\n"
+                      "        time.sleep(2)\n"
+                      "        os._exit(0)\n"
+                      "    os.waitpid(pid, 0)\n"),
+    # a daemonised worker (double fork, a session of its own: out of the child's process
+    # group, which the runner kills) answers over a pipe after 2 s
+    "daemonised_worker": ("    r, w = os.pipe()\n"
+                          "    if os.fork() == 0:\n"
+                          "        os.setsid()\n"
+                          "        if os.fork() == 0:\n"
+                          "            time.sleep(2)\n"
+                          "            os.write(w, b'done')\n"
+                          "        os._exit(0)\n"
+                          "    os.close(w)\n"
+                          "    os.read(r, 4)\n"),
+}
+
+
+def waiter(how: str) -> str:
+    return hostile("import os, time\ndef add(a, b):\n    if a == 10**20:\n"
+                   + textwrap.indent(WAITERS[how], "    ") + "    return a + b\n")
+
+
+@pytest.mark.parametrize("how", sorted(WAITERS))
+def test_waiting_past_the_wall_limit_fails_under_evalplus_timing(docker_bench, how):
+    """EvalPlus limits each input by wall-clock time: 2 s of waiting (in the child, or in a
+    worker it forked or daemonised) on one plus input fails it there, and here under
+    ``--timing evalplus``, with honest neighbours in the same exec judged as they are alone."""
+    (v,) = docker_bench.together([waiter(how)], honest=(GOOD, WRONG, MEMO),
+                                 limits=EVALPLUS_LIMITS)
+    ff = v.details["first_failure"]
+    assert v.passed is False and v.details["base_passed"] is True, v.details
+    assert {k: ff[k] for k in ("suite", "index", "kind")} == {
+        "suite": "plus", "index": 1, "kind": "timeout"}, v.details
+    assert v.details["timing"] == "evalplus" and ff["limit_s"] == 1.0
+    assert ff["seconds"] >= 1.0  # killed at its limit, not before
+
+
+@pytest.mark.parametrize("how", sorted(WAITERS))
+def test_waiting_without_cpu_passes_under_cpu_timing(docker_bench, how):
+    """The CPU rule counts CPU (none used here) and lets wall time stretch to 3 x the 1 s
+    limit: the 2 s wait passes, as documented for ``--timing cpu``."""
+    (v,) = docker_bench.together([waiter(how)], honest=(GOOD, WRONG), limits=CPU_LIMITS)
+    assert v.passed is True and v.details["timing"] == "cpu", v.details
+
+
+def test_burning_cpu_in_a_worker_fails_under_both_rules(docker_bench):
+    code = hostile(BURN + "import os\ndef add(a, b):\n    if a == 10**20:\n"
+                   + textwrap.indent(BURNERS["forked_worker"], "    ") + "    return a + b\n")
+    for limits in (EVALPLUS_LIMITS, CPU_LIMITS):
+        (v,) = docker_bench.together([code], honest=(GOOD,), limits=limits)
+        assert v.passed is False and v.details["first_failure"]["kind"] == "timeout", v.details
 
 
 def test_huge_output_is_refused(docker_bench):
