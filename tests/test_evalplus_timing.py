@@ -216,3 +216,16 @@ def test_an_unknown_timing_is_one_clear_error_before_any_work(tmp_path, mbpp2):
     p = cli("verify", "--task", "gsm8k", "--reference", "--out", out, "--timing", "cpu",
             check=False)
     assert p.returncode == 2 and "timing" in p.stderr and not out.exists()
+
+
+def test_numpy_is_imported_before_a_program_that_names_it_runs():
+    """EvalPlus's worker is forked from an evaluator that imported numpy: a candidate's
+    `import numpy` costs none of an input's wall-clock limit there. Here the child imports it
+    before loading a program whose code names it (its load pays), and only then."""
+    code = "import sys\nHAD = sorted(m for m in ('numpy', 'nu' + 'mpy') if m in sys.modules)\n" \
+           "def f():\n    return HAD\n"
+    quiet = code.replace("'numpy', ", "")
+    group = CallGroup("f", (encode([]),), (5.0,), (("p", code), ("q", quiet)), 10.0)
+    got = HostExecutor(workers=1).run([group], CodeLimits(timing="evalplus"))
+    assert got["p"].outcomes[0].value == ["numpy", "numpy"]
+    assert got["q"].outcomes[0].value == []

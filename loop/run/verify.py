@@ -74,11 +74,13 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
         specs = parse_selector_specs(selector_names)
         if not resume:  # a resumed run's specs are checked against its store, before any judging
             check_selector_specs(specs, have={task.oracle_name}, task=task)
-        problems = task.load(limit=cfg.limit)
         if cfg.reference:
+            problems = task.load(limit=cfg.limit)
             cands = [Candidate(p.id, 0, task.reference_text(p), sampler={"name": "reference"}) for p in problems]
         else:
-            cands = read_samples(cfg.samples, {p.id for p in problems})  # type: ignore[arg-type]
+            cands = read_samples(cfg.samples, set(task.problem_ids(limit=cfg.limit)))  # type: ignore[arg-type]
+            # only the problems that have samples are built (MBPP+ encodes every test input)
+            problems = task.load(limit=cfg.limit, only={c.problem_id for c in cands})
     except INPUT_ERRORS as e:
         raise RunError(str(e)) from None
     # every node is checked before the run directory is made

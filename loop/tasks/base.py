@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Collection
 
 from verifiers import Problem, Verifier, create_verifier
 from verifiers.options import check_options
@@ -36,6 +36,7 @@ class Task(ABC):
                       verifier_options(self.oracle_name))
         self.data = data
         self.options = options
+        self._records: list[dict[str, Any]] | None = None  # cached_records()
 
     # -- data -------------------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
@@ -55,14 +56,46 @@ class Task(ABC):
         hub_path, config, split = self.hub
         return load_from_hub(hub_path, split, config, task=self.name)
 
-    def load(self, limit: int | None = None) -> list[Problem]:
-        """The first ``limit`` problems (all with None). Refused with a DataError: a limit below
-        1, a dataset without problems, two problems with one id."""
+    def load(self, limit: int | None = None, only: Collection[str] | None = None) -> list[Problem]:
+        """The first ``limit`` problems (all with None); ``only``: just those of them with these
+        ids (a task that reads ids from its records, :meth:`record_id`, builds no other: MBPP+
+        encodes every test input of a problem it builds). Refused with a DataError: a limit
+        below 1, a dataset without problems, two problems with one id."""
         check_limit(limit)
-        rows = self.records()
+        rows = self.cached_records()
         if not rows:
             raise DataError(f"{self.data_source()}: no problems in it; pass the task's data file with --data")
-        return self.unique_problems(self.to_problems(rows, limit))
+        ids = self.record_ids(rows)
+        if only is not None and ids is not None and len(set(ids)) == len(ids):
+            upto = rows if limit is None else rows[:limit]
+            return [self.to_problem(i, r) for i, r in enumerate(upto) if ids[i] in only]
+        problems = self.unique_problems(self.to_problems(rows, limit))
+        return problems if only is None else [p for p in problems if p.id in only]
+
+    def problem_ids(self, limit: int | None = None) -> list[str]:
+        """The ids of :meth:`load`'s problems: read from the records where the task can
+        (:meth:`record_id`, each id once), else from the problems built."""
+        check_limit(limit)
+        rows = self.cached_records()
+        ids = self.record_ids(rows) if rows else None
+        if ids is not None and len(set(ids)) == len(ids):
+            return ids if limit is None else ids[:limit]
+        return [p.id for p in self.load(limit)]
+
+    def cached_records(self) -> list[dict[str, Any]]:
+        """:meth:`records`, read once per task object."""
+        if self._records is None:
+            self._records = self.records()
+        return self._records
+
+    def record_id(self, index: int, record: dict[str, Any]) -> str | None:
+        """A record's problem id without building the problem; None: only :meth:`to_problem`
+        knows it (the default)."""
+        return None
+
+    def record_ids(self, rows: list[dict[str, Any]]) -> list[str] | None:
+        ids = [self.record_id(i, r) for i, r in enumerate(rows)]
+        return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
 
     def to_problems(self, rows: list[dict[str, Any]], limit: int | None) -> list[Problem]:
         """Problems of the first ``limit`` records (a task may build only those)."""

@@ -105,6 +105,10 @@ class _EvalPlusTask(Task):
         self._cache_key = hashlib.sha256(blob).hexdigest()
         return rows
 
+    def record_id(self, index: int, record: dict[str, Any]) -> str | None:
+        task_id = record.get("task_id") if isinstance(record, dict) else None
+        return task_id if isinstance(task_id, str) else None
+
     def to_problems(self, rows: list[dict[str, Any]], limit: int | None) -> list[Problem]:
         if limit is not None:
             rows = rows[:limit]
