@@ -8,15 +8,26 @@ with their caches warm (the timed comparison). Each is a process of its own, tim
 exit: ``python -c 'evalplus.evaluate.evaluate(...)'`` in ``.venv-evalplus`` (``make
 venv-evalplus``) and ``python -m loop.cli verify``.
 
+Then the fixed cost of verifying ONE candidate (Mbpp/2's canonical solution against the whole
+MbppPlus file, expected outputs cached): ``python -m loop.cli verify`` from spawn to its
+verdict line and to its exit, median of ``--fixed-runs``, beside the bare interpreter start
+(``python -c pass``), interleaved.
+
     python bench/evalplus_parity.py [--data ../shared/data] [--parallel 2] [--work DIR]
+                                    [--fixed-only] [--fixed-runs 5]
 
 Targets (issue 14): identical verdicts except the documented lists; fireassay <= 0.8x the
-official wall time on the whole set (14b).
+official wall time on the whole set, <= 1.0 s fixed cost for one candidate (14b).
 """
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +46,62 @@ from tests.evalplus_parity import (  # noqa: E402
 )
 
 
+def fixed_cost(data: Path, work: Path, runs: int) -> None:
+    """One candidate, process start to verdict line and to exit, beside `python -c pass`."""
+    work.mkdir(parents=True, exist_ok=True)
+    with gzip.open(data / "evalplus" / "MbppPlus.jsonl.gz", "rt", encoding="utf-8") as fh:
+        rec = json.loads(fh.readline())
+    samples = work / "one.jsonl"
+    samples.write_text(json.dumps({"problem_id": rec["task_id"], "text": "```python\n"
+                                   + rec["prompt"] + rec["canonical_solution"] + "\n```"}) + "\n")
+    env = {**os.environ, "FIREASSAY_CACHE": str(work / "cache")}
+
+    def once(k: int) -> tuple[float, float]:
+        out = work / f"run{k}"
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "loop.cli", "verify", "--task", "mbppplus",
+                              "--data", str(data / "evalplus"), "--samples", str(samples),
+                              "--out", str(out), "--selectors", ""], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        verdict = None
+        for line in p.stdout:  # type: ignore[union-attr]
+            if line.startswith("verified 1 candidates: 1 passed"):
+                verdict = time.perf_counter() - t0
+        p.wait()
+        if verdict is None or p.returncode != 0:
+            raise RuntimeError(f"fireassay verify of one candidate failed ({p.returncode})")
+        return verdict, time.perf_counter() - t0
+
+    def bare() -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        return time.perf_counter() - t0
+
+    once(0)  # expected outputs of Mbpp/2 computed and cached
+    got, base = [], []
+    for k in range(runs):
+        base.append(bare())
+        got.append(once(k + 1))
+    v = statistics.median(g[0] for g in got)
+    e = statistics.median(g[1] for g in got)
+    print(f"fixed cost, one candidate (median of {runs}; load average {os.getloadavg()[0]:.1f}): "
+          f"spawn to verdict {v:.2f} s, to exit {e:.2f} s; bare interpreter start "
+          f"{statistics.median(base):.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--work", default=None, help="folder for the sets, runs and caches")
+    ap.add_argument("--fixed-only", action="store_true", help="only the one-candidate fixed cost")
+    ap.add_argument("--fixed-runs", type=int, default=5)
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="fireassay-parity-"))
+    if args.fixed_only:
+        fixed_cost(Path(args.data), work / "fixed", args.fixed_runs)
+        return
     cache = work / "cache"
     print(f"evalplus {OFFICIAL_VERSION} vs fireassay; parallel {args.parallel}; load average "
           f"{os.getloadavg()[0]:.1f} at start; work {work}")
@@ -73,6 +133,7 @@ def main() -> None:
           f"{walls['ours']:.1f} s, ratio fireassay/official {walls['ours'] / walls['official']:.2f}"
           f" (bench {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.1f} "
           "at end)")
+    fixed_cost(Path(args.data), work / "fixed", args.fixed_runs)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ COMMAND_MODULES = [
 ]
 
 
-def build_app() -> typer.Typer:
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The app. Given the command line ``argv`` that names a command (``verify ...``), only
+    that command's module is imported: a command's start-up does not pay for the others'
+    imports (numpy, plots, the web view). Anything else (``--help``, a typo) gets them all."""
     app = typer.Typer(
         name="fireassay",
         help="Repeated sampling with verification: sample, verify, select, report.",
@@ -31,9 +34,15 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for mod in COMMAND_MODULES:
+    named = f"loop.commands.{argv[0]}" if argv else None
+    for mod in [named] if named in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(mod).register(app)
+    app.callback()(_group)  # a group even with one command registered: `fireassay verify ...`
     return app
+
+
+def _group() -> None:
+    """Repeated sampling with verification: sample, verify, select, report."""
 
 
 def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -56,7 +65,7 @@ PYTHON_SHOWWARNING = warnings.showwarning  # as Python shows a warning (captured
 
 
 def main(argv: list[str] | None = None) -> None:
-    app = build_app()
+    app = build_app(sys.argv[1:] if argv is None else argv)
     shown = warnings.showwarning
     warnings.showwarning = show_warning
     try:

@@ -21,10 +21,8 @@ from typing import Any, Iterable, Mapping
 from sandbox.errors import SandboxUnavailable
 from verifiers import Verifier
 
-from ..analysis import MetricsError, load_run_data
 from ..engines import Engine, EngineError, create_engine
 from ..progress import ProgressBars
-from ..report import ReportConfig, build_report, write_report
 from ..store import RunStore, StoreError, writer_lock
 from ..tasks import Task, get_task
 from .checks import check_engine, check_engine_for_sampler, check_sampler
@@ -190,6 +188,10 @@ def execute_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, engine
     result = RunResult(out, oracle_tally, stats["generated"], stats["tokens"], None, stored["judging"])
     if not cfg.report:
         return result
+    # the report's numbers need numpy (and plots): imported here, not by every command
+    from ..analysis import MetricsError, load_run_data
+    from ..report import ReportConfig, build_report, write_report
+
     try:
         data = load_run_data(out, name=cfg.name)
         paths = write_report(build_report([data], ReportConfig(progress=False)), out / "report")
