@@ -5,8 +5,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifiers.code.execution import check_timing
-
 from ..engines import DEFAULT_ENGINE
 
 FEEDBACK_MODES = ("auto", "none", "retry")
@@ -17,13 +15,6 @@ FIRE_TURNS = ("first", "all")
 # numbers depend on that)
 # (where it runs is one of them: a run started on a cluster may resume on another, or on none)
 RESUMABLE = {"show_progress", "verify_batch", "max_in_flight", "report", "cluster", "engine_replicas"}
-
-
-def check_task_options(options: dict[str, Any]) -> None:
-    """Values of the task options every code task shares, checked before anything is loaded
-    (which options a task takes at all is checked by the task): ``timing``."""
-    if "timing" in options:
-        check_timing(options["timing"])
 
 
 def cluster_address(spec: str) -> str | None:
@@ -122,7 +113,6 @@ class RunConfig:
             raise ValueError(f"--fire-turns must be one of {', '.join(FIRE_TURNS)}, got {self.fire_turns!r}")
         if self.selectors is not None:
             object.__setattr__(self, "selectors", tuple(self.selectors))
-        check_task_options(self.task_options)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -17,7 +17,7 @@ from sandbox.errors import SandboxUnavailable
 from verifiers import Candidate
 
 from ..tasks import get_task
-from .config import check_task_options, cluster_address
+from .config import cluster_address
 from .execute import INPUT_ERRORS, RunError, open_cluster, open_run_store
 from .judging import Tally, judge_missing
 from .samples import read_samples
@@ -48,7 +48,6 @@ class VerifyConfig:
     def __post_init__(self) -> None:
         if (self.samples is None) == (not self.reference):
             raise ValueError("give exactly one of --samples FILE or --reference")
-        check_task_options(self.task_options)
         if self.cluster is not None:
             cluster_address(self.cluster)
 

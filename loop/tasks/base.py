@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Collection
 
-from verifiers import Problem, Verifier, create_verifier
-from verifiers.options import check_options
+from verifiers import VERIFIERS, Problem, Verifier, create_verifier
+from verifiers.options import check_options, lookup
 from verifiers.registry import verifier_options
 
 from .data import DataError, DataWarning, check_limit, load_from_hub, read_records, record_lines, resolve_data_file
@@ -31,9 +31,13 @@ class Task(ABC):
 
     def __init__(self, data: str | Path | None = None, **options: Any) -> None:
         """``options`` go to the oracle (``tests="base"`` for code tasks, ``repeat=R`` for SWE);
-        one the oracle does not take is an error here, before anything is loaded."""
+        one the oracle does not take, or a value it refuses (its ``check_values``), is an error
+        here, before anything is loaded."""
         check_options(f"task {self.name!r} (its oracle {self.oracle_name!r})", options,
                       verifier_options(self.oracle_name))
+        check_values = getattr(lookup(VERIFIERS, self.oracle_name), "check_values", None)
+        if check_values is not None:
+            check_values(options)
         self.data = data
         self.options = options
         self._records: list[dict[str, Any]] | None = None  # cached_records()

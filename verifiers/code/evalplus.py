@@ -55,10 +55,9 @@ class EvalPlusOracle(Verifier):
                  limits: CodeLimits | None = None, cache_dir: str | None = None,
                  executor: RunnerExecutor | None = None, allow_unsafe: bool = False,
                  progress: bool = False, timing: str = "evalplus") -> None:
-        if tests not in ("all", "base"):
-            raise ValueError(f"tests={tests!r}: use 'all' (base + plus inputs) or 'base'")
+        self.check_values({"tests": tests, "timing": timing})
         self.tests = tests
-        self.timing = check_timing(timing)
+        self.timing = timing
         self.limits = replace(limits or CodeLimits(), timing=self.timing)
         self.store = ExpectedStore(cache_dir)
         self.progress = progress
@@ -87,6 +86,13 @@ class EvalPlusOracle(Verifier):
         while len(self._decoded) > self.DECODED_PROBLEMS:
             self._decoded.popitem(last=False)
         return data
+
+    @classmethod
+    def check_values(cls, options: Mapping[str, Any]) -> None:
+        tests = options.get("tests", "all")
+        if tests not in ("all", "base"):
+            raise ValueError(f"tests={tests!r}: use 'all' (base + plus inputs) or 'base'")
+        check_timing(options.get("timing", "evalplus"))
 
     def judging_rules(self) -> dict[str, str]:
         return {"timing": self.timing}
