@@ -99,3 +99,50 @@ def test_limits_follow_evalplus():
     with pytest.raises(ValueError):
         CodeLimits(wall_factor=0.5)
     assert lim.wall_factor == 3.0  # wall time <= 3x the CPU limit, never more
+
+
+def test_a_lazy_executor_started_in_the_background_is_waited_for_and_closed():
+    """LazyExecutor.start (EvalPlusOracle.prepare): the pool is made in the background; get()
+    waits for it (its error raised there), close() closes one that was never used. The
+    executors here are fakes (named so): pure logic."""
+    import threading
+
+    from verifiers.code.executors import LazyExecutor, RunnerExecutor
+
+    class FakeExecutor(RunnerExecutor):
+        def __init__(self) -> None:
+            self.closed = False
+            self.thread = threading.current_thread().name
+
+        def run_batches(self, batches, limits, progress=False):
+            return {}
+
+        def close(self) -> None:
+            self.closed = True
+
+    made: list[FakeExecutor] = []
+
+    def factory() -> FakeExecutor:
+        made.append(FakeExecutor())
+        return made[-1]
+
+    lazy = LazyExecutor(factory)
+    lazy.start()
+    lazy.start()  # once
+    got = lazy.get()
+    assert got is made[0] and len(made) == 1 and got.thread.startswith("pool-start")
+    lazy.close()
+    assert got.closed
+    unused = LazyExecutor(factory)
+    unused.start()
+    unused.close()  # started, never used: closed all the same
+    assert len(made) == 2 and made[1].closed
+
+    def broken() -> FakeExecutor:
+        raise RuntimeError("no docker")
+
+    failing = LazyExecutor(broken)
+    failing.start()
+    with pytest.raises(RuntimeError, match="no docker"):
+        failing.get()
+    failing.close()  # nothing to close

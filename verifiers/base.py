@@ -63,6 +63,11 @@ class Verifier(ABC):
         """Judge several problems; batched verifiers override this to share a pool or batch."""
         return [self.verify(p, cs) for p, cs in items]
 
+    def prepare(self) -> None:  # noqa: B027 - optional hook: most verifiers need nothing
+        """Start what judging will need (a sandbox pool's containers) in the background, once
+        the caller has checked its input; the first judging call waits for it. Default:
+        nothing."""
+
     def judging_rules(self) -> dict[str, str]:
         """The named rules this verifier judges by, where a verdict depends on the choice
         (the code oracle's ``{"timing": "evalplus"}``): a run stores them and its report and

@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..analysis import MetricsError, load_run_data
 from ..engines import Engine, EngineError, create_engine
-from ..report import ReportConfig, build_report, write_report
 from ..store import DB_NAME, StoreError
 from .checks import check_engine, check_sampler
 from .config import RunConfig
@@ -151,6 +149,10 @@ def execute_sweep(base: RunConfig, sweep: Sweep, out: str | Path, *, resume: boo
             owned.close()
     report = None
     if base.report:
+        # the report's numbers need numpy: imported here, not by every command's start-up
+        from ..analysis import MetricsError, load_run_data
+        from ..report import ReportConfig, build_report, write_report
+
         try:
             data = [load_run_data(out / sweep.label(v), name=c.name) for c, v in zip(cfgs, sweep.values)]
             report = write_report(build_report(data, ReportConfig(progress=False)), out / "report")[1]

@@ -106,6 +106,7 @@ def execute_verify(cfg: VerifyConfig, out: str | Path, *, resume: bool = False) 
                     check_selector_specs(specs, stored=stored_specs(store), have=set(store.verifiers()), task=task)
                 except SelectorSpecError as e:
                     raise RunError(str(e)) from None
+            oracle.prepare()  # everything is checked: its sandboxes start while the input is stored
             used = {c.problem_id for c in cands}
             store.add_problems([p for p in problems if p.id in used])
             store.add_candidates(cands)

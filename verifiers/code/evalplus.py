@@ -97,6 +97,9 @@ class EvalPlusOracle(Verifier):
     def judging_rules(self) -> dict[str, str]:
         return {"timing": self.timing}
 
+    def prepare(self) -> None:
+        self._executor.start()  # the pool's containers start while the caller stores its input
+
     def close(self) -> None:
         self._executor.close()
 

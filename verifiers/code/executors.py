@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -157,6 +157,8 @@ class LazyExecutor:
     factory: Callable[[], RunnerExecutor]
     _executor: RunnerExecutor | None = field(default=None, init=False)
     owned: bool = True
+    _starting: ThreadPoolExecutor | None = field(default=None, init=False)  # start()
+    _made: "Future[RunnerExecutor] | None" = field(default=None, init=False)
 
     @classmethod
     def of(cls, executor: RunnerExecutor | None, backend: str, pool_size: int | None,
@@ -166,12 +168,38 @@ class LazyExecutor:
             return cls(lambda: executor, owned=False)
         return cls(lambda: make_executor(backend, pool_size, sandbox_config, allow_unsafe))
 
+    def start(self) -> None:
+        """Begin making the executor (a sandbox pool: containers to start) in the background;
+        :meth:`get` waits for it. Once: later calls do nothing."""
+        if self._executor is None and self._starting is None:
+            self._starting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool-start")
+            self._made = self._starting.submit(self.factory)
+
     def get(self) -> RunnerExecutor:
         if self._executor is None:
-            self._executor = self.factory()
+            if self._made is not None:  # started in the background: its result or its error
+                made, self._made = self._made, None
+                try:
+                    self._executor = made.result()
+                finally:
+                    self._shut_starter()
+            else:
+                self._executor = self.factory()
         return self._executor
 
+    def _shut_starter(self) -> None:
+        if self._starting is not None:
+            self._starting.shutdown(wait=True)
+            self._starting = None
+
     def close(self) -> None:
+        if self._made is not None:  # started, never used: wait for it, then close it
+            made, self._made = self._made, None
+            try:
+                self._executor = made.result()
+            except Exception:  # noqa: BLE001 - it failed to start: nothing to close
+                self._executor = None
+            self._shut_starter()
         if self._executor is not None and self.owned:
             self._executor.close()
         self._executor = None
