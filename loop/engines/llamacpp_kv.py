@@ -88,8 +88,13 @@ class KVContext:
         self._lc.llama_memory_seq_rm(self._mem, dst, keep, -1)
 
     def clear(self) -> None:
-        """Empty every sequence and forget every cached prompt."""
-        self._lc.llama_memory_clear(self._mem, True)
+        """Empty every sequence and forget every cached prompt.
+
+        The cells are marked empty, their data is not zeroed (``data=False``): llama.cpp masks
+        an empty cell out of attention (flash attention skips it; the plain path multiplies its
+        finite values by an exact 0), so what it held never reaches a result, and zeroing the
+        1.9 GB buffer took 0.24-0.35 s per generation unit (measured, 2 loaded cores)."""
+        self._lc.llama_memory_clear(self._mem, False)
         self.entries = []
         self._free_prompt_seqs = list(self._prompt_seqs)
 
