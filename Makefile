@@ -109,7 +109,7 @@ test-vllm: venv-vllm
 # from the prompt's visible tests) beside a one-turn run, each with its report. Re-running resumes.
 FIREASSAY_DATA ?= $(abspath ../shared/data)
 DEMO_OUT ?= demo-out
-DEMO_PROBLEMS ?= 20
+DEMO_PROBLEMS ?= 8
 DEMO_MBPP_PROBLEMS ?= 5
 DEMO_N ?= 16
 DEMO_RUN = $(BIN)/fireassay run --quiet
