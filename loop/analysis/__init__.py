@@ -13,7 +13,15 @@
 """
 from __future__ import annotations
 
-from .load import fire_extra_request, load_run_data, per_turn_rates, vote_transform
+from .load import (
+    add_judging_meta,
+    fire_extra_request,
+    fire_hot_meta,
+    fire_step_requests,
+    load_run_data,
+    per_turn_rates,
+    vote_transform,
+)
 from .metrics import (
     RULES,
     VOTE_RULES,
@@ -82,7 +90,10 @@ __all__ = [
     "effective_answers_at_k",
     "excludes_zero",
     "far_warnings",
+    "add_judging_meta",
     "fire_extra_request",
+    "fire_hot_meta",
+    "fire_step_requests",
     "fit_grid",
     "fit_power_law",
     "forecast_coverage",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,10 +86,9 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                 traj_calls[traj] += 1
                 traj_tokens[traj] += 1
             steps = c.meta.get("hot_positions")
-            if spec.get("name") == "fire@step" and isinstance(steps, list) and len(steps) > 1:
-                # every later line: a one-token request of its own and a continuation request
-                traj_calls[traj] += 2 * (len(steps) - 1)
-                traj_tokens[traj] += len(steps) - 1
+            later = fire_step_requests(spec.get("name"), len(steps) if isinstance(steps, list) else None)
+            traj_calls[traj] += 2 * later
+            traj_tokens[traj] += later
             if c.turn == 0 and str(spec.get("name") or "").startswith("fire") and c.key in ov:
                 hot_split[c.meta.get("hot_position") is not None].append(ov[c.key].passed is True)
             if c.turn == 0 and c.meta.get("first_token") is not None:
@@ -113,17 +113,10 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                     if isinstance(v.details, dict) and isinstance(v.details.get("answer_format"), str)), None)
         if fmt is not None:  # how the oracle read answers (GSM8K: flexible or strict)
             meta["answer_format"] = fmt
-        if hot_split[True] or hot_split[False]:
-            # fire@sentence:N: a sample that ended before sentence N got no hot token (a regular
-            # sample); FIRE's numbers keep the two apart
-            meta["fire_hot"] = {
-                "with_hot_token": len(hot_split[True]), "without_hot_token": len(hot_split[False]),
-                "pass_rate_with_hot_token": float(np.mean(hot_split[True])) if hot_split[True] else None,
-                "pass_rate_without_hot_token": float(np.mean(hot_split[False])) if hot_split[False] else None,
-            }
-        for rule, value in (config.get("judging") or {}).items():  # e.g. timing=evalplus
-            if isinstance(rule, str) and isinstance(value, str):
-                meta.setdefault(rule, value)
+        hot = fire_hot_meta(hot_split[True], hot_split[False])
+        if hot is not None:
+            meta["fire_hot"] = hot
+        add_judging_meta(meta, config)
         if firsts:  # mean over problems of the distinct first tokens among their turn-0 samples
             meta["distinct_first_tokens"] = round(float(np.mean([len(firsts[p]) for p in pids])), 2)
         return RunData(
@@ -147,6 +140,36 @@ def fire_extra_request(sampler_name: object, sentence: object, turn: int, hot_po
     if sentence:  # fire@sentence:N
         return "per_candidate" if hot_position is not None else None
     return "per_problem" if turn == 0 else "per_candidate"
+
+
+def fire_step_requests(sampler_name: object, hot_positions: int | None) -> int:
+    """fire@step's requests beyond its first line's: one per later line (``hot_positions`` counts
+    the candidate's lines that got a hot token). Each is a one-token request and a continuation."""
+    if sampler_name != "fire@step" or not isinstance(hot_positions, int) or hot_positions < 2:
+        return 0
+    return hot_positions - 1
+
+
+def fire_hot_meta(with_hot: Sequence[bool], without_hot: Sequence[bool]) -> dict | None:
+    """FIRE's turn-0 judged samples split by whether they got a hot token (fire@sentence:N: a
+    sample that ended before sentence N did not; it is a regular sample), each side's count and
+    pass rate; None when the run has no FIRE sample. FIRE's numbers keep the two apart."""
+    if not with_hot and not without_hot:
+        return None
+    return {
+        "with_hot_token": len(with_hot), "without_hot_token": len(without_hot),
+        "pass_rate_with_hot_token": float(np.mean(with_hot)) if with_hot else None,
+        "pass_rate_without_hot_token": float(np.mean(without_hot)) if without_hot else None,
+    }
+
+
+def add_judging_meta(meta: dict, config: dict) -> None:
+    """The rules that judged the run, as its config stores them (e.g. ``timing=evalplus``), into
+    ``meta`` (keys already there win)."""
+    judging = config.get("judging")
+    for rule, value in (judging.items() if isinstance(judging, dict) else ()):
+        if isinstance(rule, str) and isinstance(value, str):
+            meta.setdefault(rule, value)
 
 
 def per_turn_rates(cands, oracle_verdicts, turns_passed) -> list[dict]:

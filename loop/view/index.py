@@ -23,7 +23,16 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..analysis import RunData, SelectorData, fire_extra_request, selection_per_problem, vote_transform
+from ..analysis import (
+    RunData,
+    SelectorData,
+    add_judging_meta,
+    fire_extra_request,
+    fire_hot_meta,
+    fire_step_requests,
+    selection_per_problem,
+    vote_transform,
+)
 from .source import RunSource, Status, parse_json
 
 PUBLISH_S = 0.5  # how often a long refresh publishes the problems it has read
@@ -41,6 +50,9 @@ def _field(column: str, key: str) -> str:
 
 # what FIRE's extra first-token request is counted from (loop.analysis.fire_extra_request)
 _FIRE = f"{_field('sampler', 'name')}, {_field('sampler', 'sentence')}, {_field('meta', 'hot_position')}"
+# fire@step's lines with a hot token (loop.analysis.fire_step_requests)
+_STEPS = ("CASE WHEN instr(meta, 'hot_positions') > 0 AND json_valid(meta) "
+          "THEN json_array_length(meta, '$.hot_positions') END")
 
 
 def _float(x: Any) -> float:
@@ -104,6 +116,8 @@ class ProblemData:
     picks: dict[str, float] = field(default_factory=dict)  # selector -> expected accuracy of its full-set pick
     shared_calls: int = 0  # one-token requests all its trajectories share (FIRE at turn 0)
     answer_format: str | None = None  # how the oracle read answers (its verdicts' details)
+    # FIRE's judged turn-0 samples: (with a hot token, of them passed, without one, of them passed)
+    fire_hot: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @property
     def n(self) -> int:
@@ -146,7 +160,7 @@ class ProblemData:
 def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
                  selectors: Mapping[str, str]) -> ProblemData:
     """Read one problem's rows (primary-key range scans) into :class:`ProblemData`."""
-    cands = src.query(f"SELECT sample_index, turn, {_TOKENS}, {_FIRST}, {_FIRE} FROM candidates "
+    cands = src.query(f"SELECT sample_index, turn, {_TOKENS}, {_FIRST}, {_FIRE}, {_STEPS} FROM candidates "
                       "WHERE problem_id = ? ORDER BY sample_index, turn", (pid,))
     ov: dict[tuple[int, int], tuple[Any, Any]] = {}
     answer_format = None
@@ -174,7 +188,8 @@ def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
     firsts: set = set()
     turns: dict[int, list[int]] = {}
     shared = 0
-    for s, t, tk, ft, fire_name, fire_sentence, hot in cands:
+    hot_split = [0, 0, 0, 0]
+    for s, t, tk, ft, fire_name, fire_sentence, hot, steps in cands:
         last[s] = t
         tok[s] = tok.get(s, 0) + _int(tk)
         calls[s] = calls.get(s, 0) + 1
@@ -184,11 +199,18 @@ def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
         elif extra == "per_candidate":
             calls[s] += 1
             tok[s] += 1
+        later = fire_step_requests(fire_name, steps)
+        calls[s] += 2 * later
+        tok[s] += later
         if t == 0 and ft is not None:
             firsts.add(ft)
         jt = turns.setdefault(t, [0, 0])
         v = ov.get((s, t))
         if v is not None:
+            if t == 0 and str(fire_name or "").startswith("fire"):
+                at = 0 if hot is not None else 2
+                hot_split[at] += 1
+                hot_split[at + 1] += v[0] == 1
             passes.setdefault(s, []).append(v[0])
             jt[0] += 1
             jt[1] += v[0] == 1
@@ -211,7 +233,7 @@ def load_problem(src: RunSource, pid: str, position: int, oracle: str | None,
         generated_tokens=sum(tok.values()), has_tokens=any(tok.values()), first_tokens=frozenset(firsts),
         has_first_tokens=bool(firsts), turns={t: (j, p) for t, (j, p) in sorted(turns.items())},
         first_pass=first_pass, max_turn=max(last.values(), default=0), shared_calls=shared,
-        answer_format=answer_format,
+        answer_format=answer_format, fire_hot=(hot_split[0], hot_split[1], hot_split[2], hot_split[3]),
     )
     if data.n:
         for name, s in sel.items():
@@ -388,6 +410,12 @@ class RunIndex:
         fmt = next((p.answer_format for p in problems.values() if p.answer_format is not None), None)
         if fmt is not None:
             meta["answer_format"] = fmt
+        counts = np.sum([p.fire_hot for p in problems.values()], axis=0, dtype=np.int64) if problems else np.zeros(4)
+        w, wp, o, op = (int(x) for x in counts)
+        hot = fire_hot_meta([True] * wp + [False] * (w - wp), [True] * op + [False] * (o - op))
+        if hot is not None:
+            meta["fire_hot"] = hot
+        add_judging_meta(meta, config)
         if any(p.has_first_tokens for p in problems.values()):
             meta["distinct_first_tokens"] = round(float(np.mean([len(p.first_tokens) for p in probs])), 2)
 
