@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,9 +37,22 @@ def _snapshot(run_dir: Path, verifiers: tuple[str, ...]):
     return cands, verdicts, rows[0]
 
 
-def _kill_and_resume(args: list[str], killed: Path, delays: tuple[float, float], seed: int) -> int:
-    """Start ``args`` (a run into ``killed``), SIGKILL it after a random delay and resume it,
-    until it finishes; returns how many times it was killed."""
+def _stored_candidates(run_dir: Path) -> int:
+    """Candidates in the store now (0 before it exists or while it cannot be read)."""
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM candidates").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _kill_and_resume(args: list[str], killed: Path, delays: tuple[float, float], seed: int,
+                     rows: int | None = None) -> int:
+    """Start ``args`` (a run into ``killed``), SIGKILL it and resume it, until it finishes;
+    returns how many times it was killed. The kill comes after a random delay in ``delays``, or,
+    with ``rows`` (the clean run's candidates), once the store holds a random number of them
+    between what it had and 2/3 of ``rows``, plus a random part of a second (so a run that is fast
+    on a quiet machine is still killed mid-way)."""
     resume = [*args[:4], "--resume", str(killed), "--quiet", "--no-report"]
     rng = random.Random(seed)
     kills = 0
@@ -45,7 +60,19 @@ def _kill_and_resume(args: list[str], killed: Path, delays: tuple[float, float],
         proc = subprocess.Popen(resume if (killed / "run.sqlite").exists() else args,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         try:
-            proc.wait(timeout=rng.uniform(*delays))
+            if rows is None:
+                proc.wait(timeout=rng.uniform(*delays))
+            else:
+                # candidates are stored a generation unit at a time: aim at most 2/3 of the way,
+                # so work is left when the target is met
+                first = _stored_candidates(killed) + 1
+                target = rng.randint(first, max(first, rows * 2 // 3))
+                deadline = time.monotonic() + delays[1] * 10
+                while proc.poll() is None and _stored_candidates(killed) < target:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                proc.wait(timeout=rng.uniform(0.0, 1.0))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the run and anything it started
             proc.wait()
@@ -121,7 +148,7 @@ def test_fire_unit_shares_prompt_evaluation_and_a_killed_run_redraws_it(tmp_path
     args = [sys.executable, "-m", "loop.cli", "run", "--task", "gsm8k", "--data", str(data), "--limit", "6",
             "-n", "4", "--max-tokens", "48", "--sampler", "fire", "--seed", "3", "--gen-batch", "2",
             "--quiet", "--no-report", "--out", str(killed)]
-    kills = _kill_and_resume(args, killed, (5.0, 14.0), 5)
+    kills = _kill_and_resume(args, killed, (5.0, 14.0), 5, rows=len(c_cands))
     assert kills >= 1, "the run finished before any kill; lower the kill delays"
     k_cands, k_verdicts, (rows, distinct) = _snapshot(killed, ("gsm8k",))
     assert rows == distinct
