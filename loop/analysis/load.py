@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +112,7 @@ def load_run_data(run_dir: str | Path, name: str | None = None, final_turn_only:
                     if isinstance(v.details, dict) and isinstance(v.details.get("answer_format"), str)), None)
         if fmt is not None:  # how the oracle read answers (GSM8K: flexible or strict)
             meta["answer_format"] = fmt
-        hot = fire_hot_meta(hot_split[True], hot_split[False])
+        hot = fire_hot_meta(len(hot_split[True]), sum(hot_split[True]), len(hot_split[False]), sum(hot_split[False]))
         if hot is not None:
             meta["fire_hot"] = hot
         add_judging_meta(meta, config)
@@ -150,16 +149,17 @@ def fire_step_requests(sampler_name: object, hot_positions: int | None) -> int:
     return hot_positions - 1
 
 
-def fire_hot_meta(with_hot: Sequence[bool], without_hot: Sequence[bool]) -> dict | None:
+def fire_hot_meta(with_hot: int, with_passed: int, without_hot: int, without_passed: int) -> dict | None:
     """FIRE's turn-0 judged samples split by whether they got a hot token (fire@sentence:N: a
-    sample that ended before sentence N did not; it is a regular sample), each side's count and
-    pass rate; None when the run has no FIRE sample. FIRE's numbers keep the two apart."""
+    sample that ended before sentence N did not; it is a regular sample): each side's count and
+    pass rate, from the counts of samples and of those that passed; None when the run has no
+    FIRE sample. FIRE's numbers keep the two apart."""
     if not with_hot and not without_hot:
         return None
     return {
-        "with_hot_token": len(with_hot), "without_hot_token": len(without_hot),
-        "pass_rate_with_hot_token": float(np.mean(with_hot)) if with_hot else None,
-        "pass_rate_without_hot_token": float(np.mean(without_hot)) if without_hot else None,
+        "with_hot_token": with_hot, "without_hot_token": without_hot,
+        "pass_rate_with_hot_token": with_passed / with_hot if with_hot else None,
+        "pass_rate_without_hot_token": without_passed / without_hot if without_hot else None,
     }
 
 

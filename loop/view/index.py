@@ -411,8 +411,7 @@ class RunIndex:
         if fmt is not None:
             meta["answer_format"] = fmt
         counts = np.sum([p.fire_hot for p in problems.values()], axis=0, dtype=np.int64) if problems else np.zeros(4)
-        w, wp, o, op = (int(x) for x in counts)
-        hot = fire_hot_meta([True] * wp + [False] * (w - wp), [True] * op + [False] * (o - op))
+        hot = fire_hot_meta(*(int(x) for x in counts))
         if hot is not None:
             meta["fire_hot"] = hot
         add_judging_meta(meta, config)
